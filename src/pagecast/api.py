@@ -1,0 +1,286 @@
+"""HTTP surface (quart-trio): control API, stream publishing, watch pages, health.
+
+Handlers ask the supervisor; they never own sessions. Streams are served from each
+session's in-memory publisher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from . import __version__
+from .settings import PRESETS, Settings
+from .supervise import Session, Supervisor
+from .validate import BadRequest, parse_start
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+PLAYER_FILES = {
+    "hls.js": "hls.js/dist/hls.min.js",
+    "shaka-player.js": "shaka-player/dist/shaka-player.compiled.js",
+}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Range",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
+}
+NO_CACHE = "no-cache, no-store, must-revalidate"
+
+
+def find_players_dir() -> Path | None:
+    """node_modules with the pinned players: next to the checkout, or in the working dir."""
+    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
+        candidate = base / "node_modules"
+        if (candidate / "hls.js").is_dir():
+            return candidate
+    return None
+
+
+def error(message: str, status: int) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json", headers=CORS)
+
+
+def ok(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, indent=1), status=status, mimetype="application/json", headers={**CORS, "Cache-Control": NO_CACHE})
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
+    """A single ``bytes=`` range as (start, end inclusive); None = whole; 'bad' = 416."""
+    if not header:
+        return None
+    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    if not m or (not m.group(1) and not m.group(2)):
+        return None  # unsupported forms (multiple ranges) get the whole body, as RFC 9110 allows
+    first, last = m.group(1), m.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+        if start >= size or (last and int(last) < start):
+            return "bad"
+    else:
+        length = int(last)
+        if length == 0:
+            return "bad"
+        start, end = max(0, size - length), size - 1
+    return start, end
+
+
+def bytes_response(body: bytes, mimetype: str, cache: str) -> Response:
+    headers = {**CORS, "Cache-Control": cache, "Accept-Ranges": "bytes"}
+    rng = parse_range(request.headers.get("Range"), len(body))
+    if rng == "bad":
+        return Response(b"", status=416, headers={**headers, "Content-Range": f"bytes */{len(body)}"})
+    if rng is None:
+        return Response(body, status=200, mimetype=mimetype, headers=headers)
+    start, end = rng
+    return Response(
+        body[start : end + 1], status=206, mimetype=mimetype,
+        headers={**headers, "Content-Range": f"bytes {start}-{end}/{len(body)}"},
+    )
+
+
+def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> QuartTrio:
+    app = QuartTrio(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = 10
+    players_dir = find_players_dir()
+    started = time.time()
+
+    def stream_url(session: Session) -> str:
+        name = "live.mp4" if session.request.mode == "fmp4" else "index.m3u8"
+        return f"{base_url}/streams/{session.id}/{name}"
+
+    def describe(session: Session) -> dict[str, Any]:
+        return {
+            **session.status(),
+            "stream_url": stream_url(session),
+            "watch_url": f"{base_url}/watch/{session.id}",
+        }
+
+    def live_session(session_id: str) -> Session | Response:
+        session = supervisor.get(session_id)
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        if not session.publisher.live:
+            if session.active:
+                return error(f"session {session_id} is still starting; retry in a moment", 404)
+            return error(f"session {session_id} has ended ({session.error or session.stop_reason})", 404)
+        return session
+
+    async def read_json() -> Any:
+        length = request.content_length
+        if length is not None and length > settings.max_body_bytes:
+            raise BadRequest(f"the body is {length} bytes; at most {settings.max_body_bytes} are accepted", status=413)
+        raw = await request.get_data(cache=False)
+        if len(raw) > settings.max_body_bytes:
+            raise BadRequest(f"the body is larger than {settings.max_body_bytes} bytes", status=413)
+        if not raw.strip():
+            return {}
+        ctype = request.mimetype
+        if ctype and ctype not in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
+            raise BadRequest(f"send JSON with 'Content-Type: application/json' (got {ctype!r})", status=415)
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+    @app.errorhandler(BadRequest)
+    async def bad_request(exc: BadRequest):
+        return error(str(exc), exc.status)
+
+    @app.errorhandler(413)
+    async def too_large(exc):
+        return error(f"the body is larger than {settings.max_body_bytes} bytes", 413)
+
+    @app.errorhandler(404)
+    async def not_found(exc):
+        return error(f"nothing at {request.path}; see GET / for what this server offers", 404)
+
+    @app.errorhandler(405)
+    async def not_allowed(exc):
+        return error(f"{request.method} is not allowed on {request.path}", 405)
+
+    @app.route("/<path:any_path>", methods=["OPTIONS"])
+    async def preflight(any_path: str):
+        return Response(b"", status=204, headers={**CORS, "Access-Control-Max-Age": "600"})
+
+    @app.post("/start")
+    async def start():
+        body = await read_json()
+        try:
+            profiles = settings.load_profiles()
+        except ValueError as exc:
+            return error(str(exc), 500)
+        req = parse_start(body, settings, profiles)
+        session = await supervisor.start(req)
+        if request.args.get("wait") in ("1", "true", "live"):
+            with trio.move_on_after(settings.load_timeout + 15):
+                await session.settled.wait()
+            if session.state == "failed":
+                return ok({**describe(session)}, status=422)
+        return ok(describe(session), status=202)
+
+    @app.post("/stop")
+    async def stop():
+        body = await read_json()
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
+        unknown = set(body) - {"id", "device"}
+        if unknown:
+            raise BadRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
+        sid, device = body.get("id"), body.get("device")
+        for key, value in (("id", sid), ("device", device)):
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"'{key}' must be a string")
+        if sid is not None and supervisor.get(sid) is None:
+            return error(f"no session {sid!r}", 404)
+        stopped = supervisor.stop(session_id=sid, device=device)
+        return ok({"stopped": [s.id for s in stopped]})
+
+    @app.get("/status")
+    async def status():
+        return ok({
+            "version": __version__,
+            "uptime_seconds": round(time.time() - started),
+            "sessions": [describe(s) for s in supervisor.sessions.values()],
+            "active": len(supervisor.active()),
+        })
+
+    @app.get("/sessions/<session_id>")
+    async def session_status(session_id: str):
+        session = supervisor.get(session_id)
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        return ok(describe(session))
+
+    @app.get("/health")
+    async def health():
+        return ok({
+            "status": "ok",
+            "version": __version__,
+            "sessions": len(supervisor.active()),
+            "max_sessions": settings.max_sessions,
+            "players": players_dir is not None,
+            "presets": {name: q.to_dict() for name, q in PRESETS.items()},
+        })
+
+    @app.get("/streams/<session_id>/index.m3u8")
+    async def playlist(session_id: str):
+        session = live_session(session_id)
+        if isinstance(session, Response):
+            return session
+        return Response(
+            session.publisher.playlist(), mimetype="application/vnd.apple.mpegurl",
+            headers={**CORS, "Cache-Control": NO_CACHE},
+        )
+
+    @app.get("/streams/<session_id>/init-<int:generation>.mp4")
+    async def init_segment(session_id: str, generation: int):
+        session = supervisor.get(session_id)
+        data = session.publisher.init(generation) if session else None
+        if data is None:
+            return error("no such init segment", 404)
+        return bytes_response(data, "video/mp4", "public, max-age=3600")
+
+    @app.get("/streams/<session_id>/seg-<int:sequence>.m4s")
+    async def media_segment(session_id: str, sequence: int):
+        session = supervisor.get(session_id)
+        data = session.publisher.segment(sequence) if session else None
+        if data is None:
+            return error(f"segment {sequence} is not (or no longer) available", 404)
+        return bytes_response(data, "video/iso.segment", "public, max-age=3600")
+
+    @app.get("/streams/<session_id>/live.mp4")
+    async def progressive(session_id: str):
+        session = live_session(session_id)
+        if isinstance(session, Response):
+            return session
+        rng = request.headers.get("Range")
+        if rng and not re.fullmatch(r"\s*bytes=0-\s*", rng):
+            return Response(b"", status=416, headers={**CORS, "Content-Range": "bytes */*"})
+
+        async def body():
+            async for chunk in session.publisher.follow():
+                yield chunk
+
+        return Response(body(), mimetype="video/mp4", headers={**CORS, "Cache-Control": NO_CACHE, "Accept-Ranges": "none"})
+
+    @app.get("/watch/<session_id>")
+    async def watch(session_id: str):
+        session = supervisor.get(session_id)
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        page = (STATIC / "watch.html").read_text()
+        page = page.replace("{{SESSION}}", json.dumps({"id": session.id, "mode": session.request.mode, "stream_url": stream_url(session)}))
+        return Response(page, mimetype="text/html", headers={"Cache-Control": NO_CACHE})
+
+    @app.get("/players/<name>")
+    async def player(name: str):
+        if players_dir is None or name not in PLAYER_FILES:
+            return error(f"player {name!r} is not installed; run ops/install", 404)
+        data = (players_dir / PLAYER_FILES[name]).read_bytes()
+        return bytes_response(data, "text/javascript", "public, max-age=86400")
+
+    @app.get("/demo/dashboard")
+    async def demo_dashboard():
+        return Response((STATIC / "demo.html").read_text(), mimetype="text/html")
+
+    @app.get("/")
+    async def index():
+        return Response((STATIC / "index.html").read_text(), mimetype="text/html", headers={"Cache-Control": NO_CACHE})
+
+    return app

@@ -1,0 +1,338 @@
+"""Owning child processes (FFmpeg, Chromium) so that none can outlive its owner.
+
+Modelled on trio's ``_subprocess.py``: one async context manager owns a child; it never
+exits before the child (and every process the child started) is gone. Differences, and why:
+
+* Each child gets its own session and process group, so a stop signal reaches the whole
+  tree (Chromium's zygote and renderers) and a Ctrl-C in our terminal does not.
+* Each child is started under ``setpriv --pdeathsig KILL`` from the thread that runs the
+  Trio loop, so even a SIGKILL of pagecast (no chance to clean up) kills its children.
+  The death signal fires when the *forking thread* exits, which is why we fork from the
+  loop thread and not from a worker thread as ``trio.lowlevel.open_process`` does.
+* Stopping is polite, then SIGTERM, then SIGKILL, each step bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import psutil
+import trio
+
+log = logging.getLogger(__name__)
+
+_SETPRIV = shutil.which("setpriv")
+
+
+@dataclass(frozen=True)
+class StopPolicy:
+    """How a child is asked to stop: ``polite`` (e.g. FFmpeg's ``q``), then TERM, then KILL."""
+
+    polite_timeout: float = 3.0
+    term_timeout: float = 2.0
+
+
+class Child:
+    """A running child process with Trio streams for the pipes we asked for."""
+
+    def __init__(self, name: str, popen: subprocess.Popen, stdin, stdout, stderr, extra_fds: dict[int, trio.lowlevel.FdStream]):
+        self.name = name
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdin: trio.lowlevel.FdStream | None = stdin
+        self.stdout: trio.lowlevel.FdStream | None = stdout
+        self.stderr: trio.lowlevel.FdStream | None = stderr
+        self.extra_fds = extra_fds
+        self.killed_by: str | None = None
+        self._exited = trio.Event()
+        self._descendants: set[int] = set()
+        try:
+            self._pidfd: int | None = os.pidfd_open(self.pid)
+        except OSError:
+            self._pidfd = None
+
+    def __repr__(self) -> str:
+        rc = self.returncode
+        if rc is None:
+            state = "running"
+        elif rc < 0:
+            try:
+                state = f"killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                state = f"killed by signal {-rc}"
+        else:
+            state = f"exited with status {rc}"
+        return f"<Child {self.name} pid={self.pid} {state}>"
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def poll(self) -> int | None:
+        rc = self._popen.poll()
+        if rc is not None:
+            self._exited.set()
+        return rc
+
+    async def wait(self) -> int:
+        """Wait for the child to exit and reap it."""
+        while self.poll() is None:
+            if self._pidfd is not None:
+                await trio.lowlevel.wait_readable(self._pidfd)
+            else:
+                await trio.sleep(0.05)
+        return self._popen.returncode
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the child's whole process group, and any descendant that left it."""
+        self._remember_descendants()
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in list(self._descendants):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                self._descendants.discard(pid)
+
+    def _remember_descendants(self) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            for p in psutil.Process(self.pid).children(recursive=True):
+                self._descendants.add(p.pid)
+        except psutil.Error:
+            pass
+
+    def descendants_alive(self) -> list[int]:
+        alive = []
+        for pid in self._descendants:
+            try:
+                p = psutil.Process(pid)
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.Error:
+                pass
+        return alive
+
+    async def stop(self, polite: Callable[[], Awaitable[None]] | None = None, policy: StopPolicy = StopPolicy()) -> int:
+        """Stop politely, then firmly, each step bounded; always reaps. Safe to call twice."""
+        self._remember_descendants()
+        if self.poll() is None and polite is not None:
+            with trio.move_on_after(policy.polite_timeout):
+                try:
+                    await polite()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    log.debug("%s: polite stop failed: %s", self.name, exc)
+                await self.wait()
+        if self.poll() is None:
+            log.info("%s did not stop politely; sending SIGTERM", self.name)
+            self.killed_by = "SIGTERM"
+            self.signal_group(signal.SIGTERM)
+            with trio.move_on_after(policy.term_timeout):
+                await self.wait()
+        if self.poll() is None:
+            log.warning("%s ignored SIGTERM for %.1f s; sending SIGKILL", self.name, policy.term_timeout)
+            self.killed_by = "SIGKILL"
+            self.signal_group(signal.SIGKILL)
+            await self.wait()
+        await self._reap_descendants()
+        return self._popen.returncode
+
+    async def _reap_descendants(self) -> None:
+        """Kill whatever the child left behind (Chromium helpers) and wait until it is gone."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        with trio.move_on_after(2.0):
+            while alive := self.descendants_alive():
+                for pid in alive:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                await trio.sleep(0.02)
+        if alive := self.descendants_alive():
+            log.error("%s: descendants still alive after SIGKILL: %s", self.name, alive)
+
+    def _close_fds(self) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr, *self.extra_fds.values()):
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001 - closing is best effort in cleanup
+                    pass
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _nonblocking_stream(fd: int) -> trio.lowlevel.FdStream:
+    return trio.lowlevel.FdStream(fd)
+
+
+def spawn(
+    argv: Sequence[str] | Callable[[list[int]], Sequence[str]],
+    *,
+    name: str,
+    stdin: bool = False,
+    stdout: bool = False,
+    stderr: bool = True,
+    write_fds: int = 0,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Child:
+    """Start a child in its own session, dying with us; pipes become Trio streams.
+
+    ``write_fds`` extra pipes are made whose read ends the child inherits; their numbers in
+    the child are ``child.extra_fds`` keys. ``argv`` may be a function of those numbers
+    (FFmpeg reads frames from ``/dev/fd/N``).
+    Synchronous on purpose: the fork must happen on the Trio loop thread (see module doc).
+    """
+    to_close_in_parent: list[int] = []
+    if not callable(argv) and not shutil.which(argv[0]):
+        raise FileNotFoundError(f"{name}: cannot run {argv[0]!r}: not found or not executable")
+    parent_ends: list[int] = []
+    pass_fds: list[int] = []
+    extra_parent: dict[int, int] = {}
+    try:
+
+        def pipe() -> tuple[int, int]:
+            r, w = os.pipe()
+            return r, w
+
+        child_stdin = child_stdout = child_stderr = subprocess.DEVNULL
+        p_stdin = p_stdout = p_stderr = None
+        if stdin:
+            r, w = pipe()
+            child_stdin, p_stdin = r, w
+            to_close_in_parent.append(r)
+            parent_ends.append(w)
+        if stdout:
+            r, w = pipe()
+            child_stdout, p_stdout = w, r
+            to_close_in_parent.append(w)
+            parent_ends.append(r)
+        if stderr:
+            r, w = pipe()
+            child_stderr, p_stderr = w, r
+            to_close_in_parent.append(w)
+            parent_ends.append(r)
+        for _ in range(write_fds):
+            r, w = pipe()
+            pass_fds.append(r)
+            to_close_in_parent.append(r)
+            parent_ends.append(w)
+            extra_parent[r] = w
+
+        full_argv = list(argv(pass_fds) if callable(argv) else argv)
+        if not shutil.which(full_argv[0]):
+            raise FileNotFoundError(f"{name}: cannot run {full_argv[0]!r}: not found or not executable")
+        if _SETPRIV:
+            full_argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *full_argv]
+        popen = subprocess.Popen(
+            full_argv,
+            stdin=child_stdin,
+            stdout=child_stdout,
+            stderr=child_stderr,
+            pass_fds=pass_fds,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+            close_fds=True,
+        )
+    except BaseException:
+        for fd in to_close_in_parent + parent_ends:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        raise
+    for fd in to_close_in_parent:
+        os.close(fd)
+    child = Child(
+        name,
+        popen,
+        _nonblocking_stream(p_stdin) if p_stdin is not None else None,
+        _nonblocking_stream(p_stdout) if p_stdout is not None else None,
+        _nonblocking_stream(p_stderr) if p_stderr is not None else None,
+        {child_fd: _nonblocking_stream(w) for child_fd, w in extra_parent.items()},
+    )
+    log.debug("started %r: %s", child, " ".join(full_argv))
+    return child
+
+
+@asynccontextmanager
+async def open_child(
+    argv: Sequence[str] | Callable[[list[int]], Sequence[str]],
+    *,
+    name: str,
+    polite: Callable[[Child], Awaitable[None]] | None = None,
+    policy: StopPolicy = StopPolicy(),
+    **spawn_kwargs,
+) -> AsyncIterator[Child]:
+    """Own a child for the duration of the block: on exit (normal, error or cancel) stop it."""
+    child = spawn(argv, name=name, **spawn_kwargs)
+    try:
+        yield child
+    finally:
+        with trio.CancelScope(shield=True):
+            try:
+                await child.stop(
+                    (lambda: polite(child)) if polite is not None else None,
+                    policy,
+                )
+            finally:
+                child._close_fds()
+        log.debug("stopped %r", child)
+
+
+class LineTail:
+    """Splits a child's output into lines (on ``\\n`` or ``\\r``) and keeps the last few."""
+
+    def __init__(self, keep: int = 20):
+        self.lines: deque[str] = deque(maxlen=keep)
+        self._partial = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        data = self._partial + data
+        parts = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        self._partial = parts.pop()
+        if len(self._partial) > 65536:
+            parts.append(self._partial)
+            self._partial = b""
+        out = []
+        for raw in parts:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self.lines.append(line)
+                out.append(line)
+        return out
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+async def pump_lines(stream: trio.abc.ReceiveStream, tail: LineTail, on_line: Callable[[str], None]) -> None:
+    """Read a child's output until EOF, handing each line to ``on_line``."""
+    while True:
+        try:
+            data = await stream.receive_some(65536)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return
+        if not data:
+            for line in tail.feed(b"\n"):
+                on_line(line)
+            return
+        for line in tail.feed(data):
+            on_line(line)

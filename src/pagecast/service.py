@@ -1,0 +1,147 @@
+"""The root of the supervision tree: HTTP server, signal watcher and stream supervisor.
+
+Shutdown order follows nesting: a signal stops every session (their children are stopped
+politely, then firmly, within bounds), then the HTTP server, all under one deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .api import create_app
+from .settings import Settings
+from .supervise import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def lan_address() -> str:
+    """The first non-loopback IPv4 address of an interface that is up (no packet is sent)."""
+    stats = psutil.net_if_stats()
+    for name, addrs in psutil.net_if_addrs().items():
+        if not stats.get(name) or not stats[name].isup:
+            continue
+        for addr in addrs:
+            if addr.family == socket.AF_INET and not addr.address.startswith("127."):
+                return addr.address
+    return "127.0.0.1"
+
+
+def base_url_for(settings: Settings, port: int) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = lan_address()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def prepare_runtime_dir(settings: Settings) -> Settings:
+    """A private runtime dir per service process; leftovers of dead processes are removed."""
+    base = settings.runtime_path()
+    base.mkdir(parents=True, exist_ok=True)
+    for entry in base.iterdir():
+        if entry.name.isdigit() and not psutil.pid_exists(int(entry.name)):
+            log.info("removing stale runtime dir %s", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+    mine = base / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    return replace(settings, runtime_dir=str(mine))
+
+
+class Service:
+    """Runs until cancelled or signalled; ``url`` is known once started."""
+
+    def __init__(self, settings: Settings):
+        self.settings = prepare_runtime_dir(settings)
+        self.supervisor = Supervisor(self.settings)
+        self.url: str | None = None
+        self.port: int | None = None
+        self._shutdown = trio.Event()
+
+    def shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def run(self, *, handle_signals: bool = True, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        settings = self.settings
+        try:
+            async with trio.open_nursery() as root:
+                await root.start(self.supervisor.run)
+                listeners = await trio.open_tcp_listeners(settings.port, host=settings.host or None)
+                self.port = listeners[0].socket.getsockname()[1]
+                for listener in listeners:
+                    listener.socket.close()  # hypercorn binds again; we only resolved port 0
+                self.url = base_url_for(settings, self.port)
+                app = create_app(self.supervisor, settings, self.url)
+                config = HypercornConfig()
+                config.bind = [f"{_bind_host(settings.host)}:{self.port}"]
+                config.accesslog = None
+                config.errorlog = logging.getLogger("hypercorn.error")
+                config.graceful_timeout = 1.0
+                config.keep_alive_timeout = 30
+                http_done = trio.Event()
+
+                async def http() -> None:
+                    try:
+                        await hypercorn_serve(app, config, shutdown_trigger=self._shutdown.wait)
+                    finally:
+                        http_done.set()
+
+                await root.start(_started_when_listening, http, self.port)
+                if handle_signals:
+                    root.start_soon(self._watch_signals)
+                log.info("pagecast listening on %s", self.url)
+                task_status.started()
+                await self._shutdown.wait()
+                log.info("shutting down: stopping %d session(s)", len(self.supervisor.active()))
+                with trio.move_on_after(settings.shutdown_timeout) as scope:
+                    for session in self.supervisor.active():
+                        session.stop("service shutting down")
+                    for session in list(self.supervisor.sessions.values()):
+                        await session.ended.wait()
+                    await http_done.wait()
+                if scope.cancelled_caught:
+                    log.warning("graceful shutdown took longer than %.0f s; cancelling", settings.shutdown_timeout)
+                root.cancel_scope.cancel()
+        finally:
+            shutil.rmtree(settings.runtime_dir, ignore_errors=True)
+        log.info("pagecast stopped")
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
+                self.shutdown()
+
+
+def _bind_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _started_when_listening(serve, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Start hypercorn, and report started once its socket accepts connections."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        with trio.fail_after(10):
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                except OSError:
+                    await trio.sleep(0.02)
+                    continue
+                await stream.aclose()
+                break
+        task_status.started()

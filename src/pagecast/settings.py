@@ -1,0 +1,172 @@
+"""One source of truth for configuration: a typed object built from ``PAGECAST_*`` env vars,
+then CLI flags. Every field is documented in ``docs/configuration.md`` (a test checks it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Output picture: the viewport equals this size exactly."""
+
+    name: str
+    width: int
+    height: int
+    fps: int
+    bitrate_kbps: int
+    segment_duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Quality] = {
+    "1080p": Quality("1080p", 1920, 1080, 30, 6000, 1.0),
+    "720p": Quality("720p", 1280, 720, 30, 3500, 1.0),
+    "low-latency": Quality("low-latency", 1280, 720, 30, 3000, 0.5),
+}
+
+
+def _find_binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return names[0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service configuration. Field help strings are the documentation's source."""
+
+    host: str = field(default="0.0.0.0", metadata={"help": "Address the HTTP server listens on."})
+    port: int = field(default=8000, metadata={"help": "Port of the HTTP server (control API, streams, watch pages)."})
+    public_url: str = field(
+        default="",
+        metadata={"help": "Base URL that TVs and browsers use to reach this server, e.g. `http://192.168.1.5:8000`. Empty: the LAN address of this host and `port`."},
+    )
+    quality: str = field(default="1080p", metadata={"help": "Default quality preset: `1080p`, `720p` or `low-latency`."})
+    mode: str = field(default="hls", metadata={"help": "Default stream mode: `hls` (live HLS, fMP4 segments) or `fmp4` (low-latency progressive fragmented MP4)."})
+    device_scale_factor: float = field(default=1.0, metadata={"help": "Default CSS pixel ratio: 2 renders a 960×540 CSS layout into 1920×1080 pixels."})
+    playlist_window: float = field(default=40.0, metadata={"help": "Seconds of segments listed in the live HLS playlist (at least 40 is recommended)."})
+    hold_back: float = field(
+        default=0.0,
+        metadata={"help": "If > 0, advertised as `EXT-X-SERVER-CONTROL:HOLD-BACK`: how far behind the live edge hls.js and Shaka start. 0: players use their default (about 3 segments)."},
+    )
+    jpeg_quality: int = field(default=90, metadata={"help": "JPEG quality (1–100) of captured frames handed from Chromium to FFmpeg."})
+    x264_preset: str = field(default="veryfast", metadata={"help": "libx264 preset used by the encoder."})
+    load_timeout: float = field(default=30.0, metadata={"help": "Seconds a page may take to load before its session fails."})
+    login_paths: tuple[str, ...] = field(
+        default=("/auth/authorize", "/login"),
+        metadata={"help": "Comma-separated URL paths that mean 'landed on a login screen' (Home Assistant: `/auth/authorize`); a session that lands there fails with a credentials error."},
+    )
+    chromium: str = field(
+        default_factory=lambda: _find_binary("chromium-headless-shell", "chromium"),
+        metadata={"help": "Path to Chromium's headless shell (Debian package `chromium-headless-shell`), which supports begin-frame control."},
+    )
+    chromium_sandbox: bool = field(
+        default_factory=lambda: os.geteuid() != 0,
+        metadata={"help": "Run Chromium with its sandbox. Default: on, except when running as root (Chromium refuses to sandbox as root)."},
+    )
+    ffmpeg: str = field(default_factory=lambda: _find_binary("ffmpeg"), metadata={"help": "Path to the FFmpeg binary."})
+    max_sessions: int = field(default=4, metadata={"help": "Most concurrent sessions; a further /start gets 429."})
+    max_body_bytes: int = field(default=65536, metadata={"help": "Largest accepted request body of the control API, in bytes."})
+    profiles_file: str = field(
+        default="",
+        metadata={"help": "TOML or JSON file of named profiles (`{\"profile\": \"doorbell\"}` in /start expands to its url, auth, quality, mode, device, duration)."},
+    )
+    runtime_dir: str = field(
+        default="",
+        metadata={"help": "Directory for Chromium profiles of running sessions (removed when each session ends). Empty: a `pagecast` folder in the system temp dir."},
+    )
+    log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning, error."})
+    log_format: str = field(default="text", metadata={"help": "Log format: `text` or `json` (one JSON object per line)."})
+    shutdown_timeout: float = field(default=8.0, metadata={"help": "Seconds allowed for a graceful shutdown on SIGTERM/SIGINT before children are killed."})
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build from ``PAGECAST_<FIELD>`` variables, then keyword overrides (CLI flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = "PAGECAST_" + f.name.upper()
+            if key in env:
+                values[f.name] = _coerce(f, env[key], key)
+        for name, value in overrides.items():
+            if value is not None:
+                f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+                if f is None:
+                    raise ConfigError(f"unknown setting {name!r}")
+                values[name] = _coerce(f, value, f"--{name.replace('_', '-')}") if isinstance(value, str) else value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.quality not in PRESETS:
+            raise ConfigError(f"PAGECAST_QUALITY={self.quality!r}: use one of {', '.join(PRESETS)}")
+        if self.mode not in ("hls", "fmp4"):
+            raise ConfigError(f"PAGECAST_MODE={self.mode!r}: use 'hls' or 'fmp4'")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError("PAGECAST_JPEG_QUALITY must be between 1 and 100")
+        if not 0 < self.port < 65536:
+            raise ConfigError("PAGECAST_PORT must be between 1 and 65535")
+        if self.playlist_window < 6:
+            raise ConfigError("PAGECAST_PLAYLIST_WINDOW must be at least 6 seconds")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("PAGECAST_LOG_FORMAT must be 'text' or 'json'")
+
+    def runtime_path(self) -> Path:
+        import tempfile
+
+        return Path(self.runtime_dir or Path(tempfile.gettempdir()) / "pagecast")
+
+    def load_profiles(self) -> dict[str, dict[str, Any]]:
+        if not self.profiles_file:
+            return {}
+        path = Path(self.profiles_file)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"PAGECAST_PROFILES_FILE: cannot read {path}: {exc.strerror}") from exc
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"PAGECAST_PROFILES_FILE: {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+        profiles = data.get("profiles", data)
+        if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+            raise ConfigError(f"PAGECAST_PROFILES_FILE: {path} must map profile names to tables of /start fields")
+        return profiles
+
+
+def _coerce(f: dataclasses.Field, raw: str, where: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind.startswith("tuple"):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(f"{where}={raw!r} is not a valid {kind}") from None
+    return raw

@@ -1,0 +1,265 @@
+"""The stream supervisor and its session actors.
+
+Each session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and the
+publisher's stream; cancelling the session's scope (a /stop, its ``duration``, a crash of a
+part, SIGTERM) is the only way a session ends, and cleanup follows from structure. The
+publisher belongs to the session, not to the encoder, so an encoder restarted inside the
+session keeps the stream URL and continues the playlist.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .encode import EncodeError, EncoderStats, EncodeSpec, run_encoder
+from .publish import Publisher
+from .render import PageSpec, RenderError, run_renderer
+from .settings import Settings
+from .validate import BadRequest, StartRequest
+
+log = logging.getLogger(__name__)
+
+ENDED_HISTORY = 50
+
+
+@dataclass
+class RestartPolicy:
+    """Encoder restarts inside a session: at most ``max_restarts`` within ``window`` seconds."""
+
+    max_restarts: int = 3
+    window: float = 60.0
+    backoff: float = 0.5
+
+
+class Session:
+    """One cast session: a page, streamed, until stopped."""
+
+    def __init__(self, request: StartRequest, settings: Settings):
+        self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        self.request = request
+        self.settings = settings
+        self.state = "starting"
+        self.error: str | None = None
+        self.stop_reason: str | None = None
+        self.started_at = time.time()
+        self.live_at: float | None = None
+        self.ended_at: float | None = None
+        self.encoder_restarts = 0
+        q = request.quality
+        self.publisher = Publisher(
+            segment_duration=q.segment_duration,
+            window=settings.playlist_window,
+            hold_back=settings.hold_back or None,
+        )
+        self.render_stats: dict[str, Any] = {}
+        self.encoder_stats = EncoderStats()
+        self.cancel_scope = trio.CancelScope()
+        self.ended = trio.Event()
+        self.settled = trio.Event()  # live, or ended without getting there
+        self._start_monotonic = trio.current_time()
+        self.startup_seconds: float | None = None
+
+    @property
+    def device(self) -> str | None:
+        return self.request.device
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "live")
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.active:
+            self.state = "stopping"
+        self.cancel_scope.cancel()
+
+    def status(self) -> dict[str, Any]:
+        pub = self.publisher.stats
+        return {
+            "id": self.id,
+            "state": self.state,
+            **self.request.public(),
+            "started_at": _iso(self.started_at),
+            "live_at": _iso(self.live_at),
+            "ended_at": _iso(self.ended_at),
+            "startup_seconds": self.startup_seconds,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "frames": {
+                "captured": self.render_stats.get("frames_captured", 0),
+                "dropped": self.render_stats.get("frames_dropped", 0),
+                "encoded": self.encoder_stats.frames_out,
+                "repeated": self.encoder_stats.repeats,
+            },
+            "encoder_restarts": self.encoder_restarts,
+            "segments": pub.get("segments_produced", 0),
+            "viewers": pub.get("viewers", 0),
+            "publisher": pub,
+        }
+
+    async def run(self) -> None:
+        """The session actor: runs until stopped, its duration ends, or a part fails."""
+        req = self.request
+        q = req.quality
+        page = PageSpec(
+            url=req.url,
+            width=q.width,
+            height=q.height,
+            device_scale_factor=req.device_scale_factor,
+            fps=q.fps,
+            jpeg_quality=self.settings.jpeg_quality,
+            auth=req.auth,
+            load_timeout=self.settings.load_timeout,
+            login_paths=self.settings.login_paths,
+        )
+        log.info("session %s starting: %s (%s, %s)", self.id, self.request.public()["url"], q.name, req.mode)
+        try:
+            with self.cancel_scope:
+                if req.duration is not None:
+                    self.cancel_scope.deadline = trio.current_time() + req.duration
+                async with trio.open_nursery() as nursery:
+                    frames_send, frames_recv = trio.open_memory_channel(1)
+                    nursery.start_soon(self._encode, frames_recv)
+                    await nursery.start(self._render, page, frames_send)
+                    await self.publisher.wait_live()
+                    if self.state == "starting":
+                        self.state = "live"
+                        self.live_at = time.time()
+                        self.startup_seconds = round(trio.current_time() - self._start_monotonic, 3)
+                        log.info("session %s live after %.2f s", self.id, self.startup_seconds)
+                    self.settled.set()
+            if self.stop_reason is None and req.duration is not None and self.cancel_scope.cancelled_caught:
+                self.stop_reason = f"duration of {req.duration:g} s ended"
+        except (RenderError, EncodeError) as exc:
+            self._fail(str(exc))
+        except BaseExceptionGroup as group:
+            matched, rest = group.split((RenderError, EncodeError))
+            if matched is None:
+                raise
+            self._fail(str(_first_leaf(matched)))
+            if rest is not None:
+                raise rest
+        except Exception as exc:  # a bug must fail this session, not the service
+            log.exception("session %s crashed", self.id)
+            self._fail(f"internal error: {exc!r}")
+        finally:
+            self.publisher.end()
+            if self.state != "failed":
+                self.state = "stopped"
+            self.ended_at = time.time()
+            self.ended.set()
+            self.settled.set()
+            log.info("session %s %s%s", self.id, self.state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
+
+    def _fail(self, message: str) -> None:
+        self.state = "failed"
+        self.error = message
+        self.stop_reason = self.stop_reason or "failed"
+        log.warning("session %s failed: %s", self.id, message)
+
+    async def _render(self, page: PageSpec, frames_send, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with frames_send:
+            await run_renderer(page, self.settings, frames_send, task_status=task_status, stats=self.render_stats)
+
+    async def _encode(self, frames_recv) -> None:
+        """Run FFmpeg; restart it inside the session when it dies, within a budget."""
+        q = self.request.quality
+        spec = EncodeSpec(
+            width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
+            segment_duration=q.segment_duration, x264_preset=self.settings.x264_preset,
+        )
+        policy = RestartPolicy()
+        recent: list[float] = []
+        async with frames_recv:
+            while True:
+                self.publisher.begin_generation()
+                try:
+                    await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats)
+                except EncodeError as exc:
+                    now = trio.current_time()
+                    recent = [t for t in recent if now - t < policy.window]
+                    if len(recent) >= policy.max_restarts:
+                        raise EncodeError(f"the encoder failed {len(recent) + 1} times in {policy.window:g} s; last: {exc}") from None
+                    recent.append(now)
+                    self.encoder_restarts += 1
+                    log.warning("session %s: encoder died, restarting (%d): %s", self.id, self.encoder_restarts, exc)
+                    await trio.sleep(policy.backoff)
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class Supervisor:
+    """Owns every session's task; the HTTP handlers ask it, they never own sessions."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                for session in self.active():
+                    session.stop("service shutting down")
+                self._nursery = None
+
+    def active(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.active or s.state == "stopping"]
+
+    def get(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    async def start(self, request: StartRequest) -> Session:
+        if self._nursery is None:
+            raise BadRequest("the service is shutting down", status=503)
+        replaced = [s for s in self.active() if request.device and s.device == request.device]
+        if len(self.active()) - len(replaced) >= self.settings.max_sessions:
+            raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
+        for old in replaced:
+            old.stop(f"replaced by a new session on {request.device}")
+        for old in replaced:
+            await old.ended.wait()
+        session = Session(request, self.settings)
+        self.sessions[session.id] = session
+        self._forget_old()
+        self._nursery.start_soon(session.run, name=f"session {session.id}")
+        return session
+
+    def stop(self, session_id: str | None = None, device: str | None = None, reason: str = "stopped by API") -> list[Session]:
+        if session_id is not None:
+            session = self.sessions.get(session_id)
+            targets = [session] if session is not None and session.active else []
+        elif device is not None:
+            targets = [s for s in self.active() if s.device == device]
+        else:
+            targets = self.active()
+        for s in targets:
+            s.stop(reason)
+        return targets
+
+    def _forget_old(self) -> None:
+        ended = [sid for sid, s in self.sessions.items() if not s.active and s.ended.is_set()]
+        for sid in ended[: max(0, len(ended) - ENDED_HISTORY)]:
+            del self.sessions[sid]
