@@ -58,7 +58,7 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int) -> list[str]:
         binary, "-hide_banner", "-nostats", "-loglevel", "info",
         # Video: our IVF stream from a pipe. Reading it as /dev/fd/N (not pipe:N) keeps
         # FFmpeg's stdin free for the polite 'q' stop.
-        "-f", "ivf", "-probesize", "32", "-analyzeduration", "0", "-fflags", "+nobuffer",
+        "-f", "ivf", "-probesize", "32", "-analyzeduration", "0",
         "-i", f"/dev/fd/{frames_fd}",
     ]
     if spec.audio:
@@ -170,8 +170,7 @@ async def run_encoder(
                     if not data:
                         break
                     stats.bytes_out += len(data)
-                    if not stopping:
-                        sink.feed(data)
+                    sink.feed(data)
                 rc = await child.wait()
             if not stopping:
                 raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")

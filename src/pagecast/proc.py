@@ -53,6 +53,7 @@ class Child:
         self.extra_fds = extra_fds
         self.killed_by: str | None = None
         self._exited = trio.Event()
+        self._waiting = False
         self._descendants: set[int] = set()
         try:
             self._pidfd: int | None = os.pidfd_open(self.pid)
@@ -83,12 +84,19 @@ class Child:
         return rc
 
     async def wait(self) -> int:
-        """Wait for the child to exit and reap it."""
-        while self.poll() is None:
-            if self._pidfd is not None:
-                await trio.lowlevel.wait_readable(self._pidfd)
-            else:
-                await trio.sleep(0.05)
+        """Wait for the child to exit and reap it; any number of tasks may wait at once."""
+        if self._waiting:
+            await self._exited.wait()
+            return self._popen.returncode
+        self._waiting = True
+        try:
+            while self.poll() is None:
+                if self._pidfd is not None:
+                    await trio.lowlevel.wait_readable(self._pidfd)
+                else:
+                    await trio.sleep(0.05)
+        finally:
+            self._waiting = False
         return self._popen.returncode
 
     def signal_group(self, sig: int) -> None:

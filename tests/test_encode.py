@@ -1,0 +1,122 @@
+"""The encoder: sparse frames in, fragmented MP4 with a keyframe per segment out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+import trio
+
+from pagecast.encode import EncodeError, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, run_encoder
+
+SPEC = EncodeSpec(width=320, height=180, fps=10, bitrate_kbps=500, segment_duration=1.0, x264_preset="ultrafast")
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> list[bytes]:
+    out = []
+    d = tmp_path_factory.mktemp("jpegs")
+    for i, color in enumerate(("red", "green", "blue")):
+        path = d / f"{i}.jpg"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"color={color}:s=320x180", "-frames:v", "1", str(path)], check=True)
+        out.append(path.read_bytes())
+    return out
+
+
+class Collect:
+    def __init__(self):
+        self.data = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.data += data
+
+
+def ffprobe_frames(data: bytes) -> list[dict]:
+    out = subprocess.run(
+        ["ffprobe", "-loglevel", "error", "-select_streams", "v", "-show_entries", "frame=pts_time,key_frame,width,height", "-of", "json", "-"],
+        input=bytes(data), capture_output=True, check=True,
+    )
+    return json.loads(out.stdout)["frames"]
+
+
+def test_arguments_ask_for_cast_compatible_h264_and_silent_aac():
+    args = ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000), frames_fd=7)
+    joined = " ".join(args)
+    assert "/dev/fd/7" in args
+    assert "-profile:v high" in joined and "-level:v 4.1" in joined and "-pix_fmt yuv420p" in joined
+    assert "anullsrc" in joined and "-c:a aac" in joined
+    assert "expr:gte(t,n_forced*1)" in joined
+    assert "+frag_keyframe+empty_moov+default_base_moof" in joined
+    assert "pipe:" not in joined.replace("pipe:1", "")  # stdin stays free for 'q'
+
+
+def test_ivf_frames_carry_their_own_timestamps():
+    assert ivf_header(320, 180, 10)[:4] == b"DKIF" and len(ivf_header(320, 180, 10)) == 32
+    frame = ivf_frame(b"xyz", 42)
+    assert frame[:4] == (3).to_bytes(4, "little") and frame[4:12] == (42).to_bytes(8, "little") and frame[12:] == b"xyz"
+
+
+def test_progress_lines_are_debug_and_errors_are_warnings():
+    import logging
+
+    assert classify_stderr("frame=  10 fps=0.0 q=-1.0 size=       0kB") == logging.DEBUG
+    assert classify_stderr("[mjpeg @ 0x1] error in the bitstream") == logging.WARNING
+
+
+async def test_sparse_frames_get_a_keyframe_at_every_segment_boundary(jpegs):
+    sink, stats = Collect(), EncoderStats()
+    send, recv = trio.open_memory_channel(1)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: run_encoder(SPEC, "ffmpeg", recv, sink, stats=stats, task_status=task_status))
+        for i in range(3):
+            await send.send(SimpleNamespace(jpeg=jpegs[i], captured_at=trio.current_time()))
+            await trio.sleep(1.1)
+        await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()
+    frames = ffprobe_frames(sink.data)
+    assert frames and frames[0]["key_frame"] == 1 and frames[0]["width"] == 320
+    keys = [float(f["pts_time"]) for f in frames if f["key_frame"]]
+    assert len(keys) >= 3
+    assert all(k2 - k1 <= 1.2 for k1, k2 in zip(keys, keys[1:])), (keys, [(f["pts_time"], f["key_frame"]) for f in frames])
+    assert len(frames) < 3 * SPEC.fps  # sparse: nowhere near one frame per tick
+    assert stats.frames_in == 3 and stats.repeats >= 1
+
+
+async def test_cancelled_encoder_stops_ffmpeg_politely(jpegs):
+    send, recv = trio.open_memory_channel(1)
+    holder = {}
+
+    async def spy(task_status):
+        await run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(spy)
+        await send.send(SimpleNamespace(jpeg=jpegs[0], captured_at=trio.current_time()))
+        await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()
+    # conftest's leak check proves FFmpeg is gone
+
+
+async def test_encoder_that_dies_reports_ffmpeg_last_lines(jpegs):
+    import psutil
+
+    send, recv = trio.open_memory_channel(1)
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status))
+            await send.send(SimpleNamespace(jpeg=jpegs[0], captured_at=trio.current_time()))
+            await trio.sleep(0.5)
+            for p in psutil.Process().children(recursive=True):
+                if "ffmpeg" in p.name():
+                    os.kill(p.pid, signal.SIGKILL)
+            await trio.sleep(5)
+    err = info.value.split(EncodeError)[0]
+    assert err is not None
+    while isinstance(err, BaseExceptionGroup):
+        err = err.exceptions[0]
+    message = str(err)
+    assert "FFmpeg exited with status -9" in message and "libx264" in message

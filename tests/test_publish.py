@@ -1,0 +1,555 @@
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import trio
+import trio.testing
+
+from pagecast.fmp4 import Fmp4Splitter, Fragment, InitInfo
+from pagecast.publish import Publisher, PublisherEnded
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe"
+)
+
+
+def ffmpeg_fmp4(seconds: float, fps: int, keyframes: str = "expr:gte(t,n_forced*1)") -> bytes:
+    """Real FFmpeg output with the encoder's muxer flags (keyframe every second by default)."""
+    return subprocess.run(
+        [
+            "ffmpeg", "-hide_banner", "-loglevel", "error",
+            "-f", "lavfi", "-i", f"testsrc2=s=160x90:r={fps}",
+            "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-force_key_frames", keyframes, "-c:a", "aac",
+            "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+            "-frag_duration", "100000", "pipe:1",
+        ],
+        check=True, capture_output=True,
+    ).stdout
+
+
+class Stream:
+    def __init__(self, raw: bytes):
+        items = Fmp4Splitter().feed(raw)
+        self.raw = raw
+        self.init: InitInfo = items[0]
+        self.frags: list[Fragment] = items[1:]
+        self.keys = [i for i, f in enumerate(self.frags) if f.keyframe]
+
+
+@pytest.fixture(scope="module")
+def short() -> Stream:
+    """6 s, 10 fps: six 1 s segments."""
+    return Stream(ffmpeg_fmp4(6, 10))
+
+
+@pytest.fixture(scope="module")
+def long() -> Stream:
+    """50 s, 5 fps: fifty 1 s segments."""
+    return Stream(ffmpeg_fmp4(50, 5))
+
+
+@pytest.fixture(scope="module")
+def sparse() -> Stream:
+    """4 s at 2 fps: mostly audio-only fragments between sparse video frames."""
+    return Stream(ffmpeg_fmp4(4, 2))
+
+
+class FakeClock:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def feed(pub: Publisher, stream: Stream, frags=None, clock: FakeClock | None = None, step: float = 0.1,
+         init: bool = True) -> None:
+    if init:
+        pub.feed(stream.init.data)
+    for frag in stream.frags if frags is None else frags:
+        if clock is not None:
+            clock.t += step
+        pub.feed(frag.data)
+
+
+def segments(playlist: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^seg-(\d+)\.m4s$", playlist, re.M)]
+
+
+def tag(playlist: str, name: str) -> str | None:
+    m = re.search(rf"^#{name}:(.*)$", playlist, re.M)
+    return m.group(1) if m else None
+
+
+def extinfs(playlist: str) -> list[float]:
+    return [float(d) for d in re.findall(r"^#EXTINF:([\d.]+),$", playlist, re.M)]
+
+
+def probe_frames(data: bytes) -> list[dict]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pts_time",
+         "-of", "json", "-"],
+        input=data, check=True, capture_output=True,
+    ).stdout
+    return json.loads(out)["frames"]
+
+
+# ---- segmentation and the playlist ----------------------------------------------------------
+
+
+async def test_not_live_until_next_keyframe_completes_first_segment(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[: short.keys[1]])
+    assert not pub.live and segments(pub.playlist()) == []
+    pub.feed(short.frags[short.keys[1]].data)
+    assert pub.live
+    assert segments(pub.playlist()) == [0]
+
+
+async def test_wait_live_returns_once_first_segment_is_published(short):
+    pub = Publisher()
+    done = []
+
+    async def waiter():
+        await pub.wait_live()
+        done.append(pub.live)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        feed(pub, short, short.frags[: short.keys[1]])
+        await trio.testing.wait_all_tasks_blocked()
+        assert done == []
+        pub.feed(short.frags[short.keys[1]].data)
+    assert done == [True]
+    await pub.wait_live()  # already live: returns at once
+
+
+async def test_wait_live_raises_if_stream_ends_before_going_live():
+    pub = Publisher()
+    outcome = []
+
+    async def waiter():
+        try:
+            await pub.wait_live()
+        except PublisherEnded:
+            outcome.append("ended")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        pub.end()
+    assert outcome == ["ended"]
+    with pytest.raises(PublisherEnded):
+        await pub.wait_live()
+
+
+async def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris(short):
+    wall = FakeClock(1_700_000_000.25)
+    pub = Publisher(wallclock=wall, hold_back=3.0)
+    pub.feed(short.init.data)
+    for frag in short.frags:
+        wall.t += 0.1
+        pub.feed(frag.data)
+    text = pub.playlist()
+    lines = text.splitlines()
+    assert lines[:4] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:1"]
+    assert "#EXT-X-SERVER-CONTROL:HOLD-BACK=3.000" in lines
+    assert tag(text, "EXT-X-MEDIA-SEQUENCE") == "0"
+    assert "ENDLIST" not in text and "PLAYLIST-TYPE" not in text and "DISCONTINUITY" not in text
+    assert lines.index('#EXT-X-MAP:URI="init-0.mp4"') < lines.index("seg-0.m4s")
+    assert segments(text) == [0, 1, 2, 3, 4]  # the 6th is still open
+    pdts = re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)
+    assert pdts[0] == "2023-11-14T22:13:20.350Z"  # wallclock when the first fragment arrived
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p) for p in pdts)
+    assert all(re.fullmatch(r"\d+\.\d{3},", d) for d in re.findall(r"^#EXTINF:(.*)$", text, re.M))
+    assert all(d == pytest.approx(1.0, abs=0.05) for d in extinfs(text))
+    assert pub.init(0) == short.init.data
+    assert pub.segment(0) == b"".join(f.data for f in short.frags[: short.keys[1]])
+
+
+async def test_segment_is_decodable_by_ffprobe(short):
+    pub = Publisher()
+    feed(pub, short)
+    frames = probe_frames(pub.init(0) + pub.segment(2))
+    assert len(frames) == 10
+    assert frames[0]["key_frame"] == 1 and sum(f["key_frame"] for f in frames) == 1
+    assert float(frames[0]["pts_time"]) == pytest.approx(2.0, abs=0.05)
+
+
+async def test_end_publishes_open_segment_without_endlist(short):
+    pub = Publisher()
+    feed(pub, short)
+    assert segments(pub.playlist()) == [0, 1, 2, 3, 4]
+    pub.end()
+    text = pub.playlist()
+    assert segments(text) == [0, 1, 2, 3, 4, 5]
+    assert "ENDLIST" not in text
+    assert extinfs(text)[-1] == pytest.approx(1.0, abs=0.05)  # from sample durations
+    assert len(probe_frames(pub.init(0) + pub.segment(5))) == 10
+    pub.feed(short.frags[0].data)  # late output after end is ignored
+    assert pub.stats["segments_produced"] == 6
+
+
+async def test_sparse_video_segments_include_audio_only_fragments(sparse):
+    pub = Publisher()
+    feed(pub, sparse)
+    pub.end()
+    assert extinfs(pub.playlist()) == pytest.approx([1.0, 1.0, 1.0, 1.0], abs=0.05)
+    seg = pub.segment(1)
+    assert seg == b"".join(f.data for f in sparse.frags[sparse.keys[1]: sparse.keys[2]])
+    frames = probe_frames(pub.init(0) + seg)
+    assert len(frames) == 2 and frames[0]["key_frame"] == 1
+
+
+async def test_fragments_before_first_keyframe_are_dropped(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[3:])
+    assert pub.stats["fragments_dropped"] == short.keys[1] - 3
+    assert segments(pub.playlist()) == [0, 1, 2, 3]
+    assert pub.segment(0) == b"".join(f.data for f in short.frags[short.keys[1]: short.keys[2]])
+
+
+async def test_feeding_arbitrary_chunks_gives_identical_segments(short):
+    whole, chunked = Publisher(wallclock=FakeClock()), Publisher(wallclock=FakeClock())
+    feed(whole, short)
+    for i in range(0, len(short.raw), 333):
+        chunked.feed(short.raw[i:i + 333])
+    assert chunked.playlist() == whole.playlist()
+    assert all(chunked.segment(n) == whole.segment(n) for n in range(5))
+
+
+async def test_target_duration_covers_longest_segment_and_never_decreases():
+    stream = Stream(ffmpeg_fmp4(6, 10, keyframes="0,1,3.6,4.6,5.6"))
+    pub = Publisher()
+    feed(pub, stream, stream.frags[: stream.keys[2]])
+    assert tag(pub.playlist(), "EXT-X-TARGETDURATION") == "1"
+    pub.feed(stream.frags[stream.keys[2]].data)
+    text = pub.playlist()
+    assert extinfs(text) == pytest.approx([1.0, 2.6], abs=0.05)
+    assert tag(text, "EXT-X-TARGETDURATION") == "3"
+    feed(pub, stream, stream.frags[stream.keys[2] + 1:], init=False)
+    assert tag(pub.playlist(), "EXT-X-TARGETDURATION") == "3"
+    assert Publisher(segment_duration=2.0).target_duration == 2
+
+
+async def test_playlist_window_holds_at_least_40_seconds(long):
+    pub = Publisher(window=40.0)
+    feed(pub, long)
+    text = pub.playlist()
+    durations = extinfs(text)
+    assert sum(durations) >= 40.0
+    assert sum(durations[1:]) < 40.0  # and not more than needed
+    assert int(tag(text, "EXT-X-MEDIA-SEQUENCE")) == segments(text)[0] > 0
+    assert segments(text) == list(range(segments(text)[0], 49))
+
+
+async def test_playlist_window_holds_at_least_three_target_durations(short):
+    pub = Publisher(window=1.0)
+    feed(pub, short)
+    assert sum(extinfs(pub.playlist())) >= 3 * pub.target_duration
+    assert len(segments(pub.playlist())) == 3
+
+
+async def test_segment_stays_fetchable_after_leaving_playlist(short):
+    clock = FakeClock()
+    pub = Publisher(window=2.0, clock=clock)  # 3 x target: 3 segments listed
+    feed(pub, short, short.frags[: short.keys[4] + 1], clock=clock)
+    assert segments(pub.playlist()) == [1, 2, 3]
+    removed_at = clock.t
+    playlist_duration = sum(extinfs(pub.playlist()))
+    seg0 = pub.segment(0)
+    assert seg0 is not None and pub.stats["segments_held"] == 4
+    keep = pub.segments()[0].duration + playlist_duration
+    clock.t = removed_at + keep - 0.01
+    assert pub.segment(0) == seg0
+    clock.t = removed_at + keep + 0.01
+    assert pub.segment(0) is None
+    assert pub.stats["segments_held"] == 3 and pub.stats["segments_expired"] == 1
+    assert pub.segment(1) is not None
+
+
+async def test_max_bytes_drops_oldest_unlisted_segments_first(long):
+    pub = Publisher(window=10.0)
+    feed(pub, long)
+    sizes = {s.sequence: len(s.data) for s in pub.segments()}
+    listed = segments(pub.playlist())
+    assert min(sizes) < listed[0]  # some delisted segments are still held
+    budget = sum(sizes[n] for n in listed) + len(long.init.data) + 400_000
+    small = Publisher(window=10.0, max_bytes=budget)
+    feed(small, long)
+    assert small.stats["bytes_held"] <= budget
+    assert segments(small.playlist()) == listed  # listed ones survive
+    assert small.stats["segments_evicted"] > 0
+    assert small.segment(min(sizes)) is None
+
+    tiny = Publisher(window=10.0, max_bytes=1)
+    feed(tiny, long)
+    assert tiny.stats["segments_held"] == 1  # never drops the newest segment
+    assert segments(tiny.playlist()) == [48]
+
+
+async def test_encoder_restart_continues_media_sequence_with_discontinuity(short):
+    pub = Publisher()
+    feed(pub, short)
+    pub.begin_generation()
+    feed(pub, short)
+    text = pub.playlist()
+    assert segments(text) == list(range(11))
+    lines = text.splitlines()
+    disc = lines.index("#EXT-X-DISCONTINUITY")
+    assert lines[disc + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
+    assert lines[disc + 4] == "seg-6.m4s"  # the old generation's open segment was published on restart
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
+    assert pub.init(0) == pub.init(1) == short.init.data
+    assert pub.stats["generation"] == 1
+    frames = probe_frames(pub.init(1) + pub.segment(6))
+    assert frames[0]["key_frame"] == 1 and float(frames[0]["pts_time"]) == pytest.approx(0.0, abs=0.05)
+
+
+async def test_restart_discards_partial_output_of_the_old_encoder(short):
+    pub = Publisher()
+    feed(pub, short)
+    pub.feed(short.frags[-1].data[:100])
+    pub.begin_generation()
+    feed(pub, short)
+    assert segments(pub.playlist()) == list(range(11))
+
+
+async def test_new_init_without_begin_generation_starts_a_new_generation(short):
+    pub = Publisher()
+    pub.feed(short.raw + short.raw)
+    text = pub.playlist()
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1 and 'URI="init-1.mp4"' in text
+
+
+async def test_discontinuity_sequence_counts_discontinuities_that_slid_out(short):
+    pub = Publisher(window=2.0)  # 3 segments listed
+    for _ in range(3):
+        pub.begin_generation()
+        feed(pub, short)
+    pub.end()
+    text = pub.playlist()
+    assert segments(text) == [15, 16, 17]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "2"
+    assert "#EXT-X-DISCONTINUITY\n" not in text
+    assert text.count("#EXT-X-MAP") == 1 and 'URI="init-2.mp4"' in text
+
+    pub = Publisher(window=2.0)
+    feed(pub, short)
+    pub.begin_generation()
+    feed(pub, short, short.frags[: short.keys[2] + 1])
+    text = pub.playlist()
+    assert segments(text) == [5, 6, 7]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
+    lines = text.splitlines()
+    assert lines[lines.index("#EXT-X-DISCONTINUITY") + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
+    feed(pub, short, short.frags[short.keys[2] + 1: short.keys[3] + 1], init=False)
+    text = pub.playlist()
+    assert segments(text) == [6, 7, 8]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "1"
+    assert "#EXT-X-DISCONTINUITY\n" not in text and 'URI="init-1.mp4"' in text
+
+
+async def test_old_init_is_dropped_once_no_held_segment_uses_it(short):
+    clock = FakeClock()
+    pub = Publisher(window=2.0, clock=clock)
+    feed(pub, short, clock=clock)
+    pub.begin_generation()
+    feed(pub, short, clock=clock)
+    assert pub.init(0) is not None
+    clock.t += 100
+    assert pub.init(0) is None
+    assert pub.init(1) == short.init.data
+
+
+async def test_stats_and_latest_fragment_time(short):
+    clock = FakeClock()
+    pub = Publisher(clock=clock)
+    assert pub.latest_fragment_time() is None
+    feed(pub, short, clock=clock)
+    stats = pub.stats
+    assert stats["fragments"] == len(short.frags)
+    assert stats["segments_produced"] == stats["segments_held"] == 5
+    assert stats["generation"] == 0 and stats["viewers"] == 0 and stats["live"]
+    assert stats["bytes_held"] == len(short.init.data) + sum(len(f.data) for f in short.frags)
+    assert pub.latest_fragment_time() == clock.t
+    assert pub.latest_fragment().fragment == short.frags[-1]
+
+
+# ---- progressive followers ------------------------------------------------------------------
+
+
+async def collect(pub: Publisher, out: list, limit: int | None = None) -> None:
+    async for chunk in pub.follow():
+        out.append(chunk)
+        if limit is not None and len(out) >= limit:
+            break
+
+
+async def test_follower_waits_for_first_keyframe_then_gets_init(short):
+    pub = Publisher()
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect, pub, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == [] and pub.stats["viewers"] == 1
+        pub.feed(short.init.data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        pub.feed(short.frags[0].data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == [short.init.data, short.frags[0].data]
+        for frag in short.frags[1:4]:
+            pub.feed(frag.data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got[2:] == [f.data for f in short.frags[1:4]]
+        pub.end()
+    assert pub.stats["viewers"] == 0
+
+
+async def test_follower_starts_at_latest_keyframe(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[: short.keys[2] + 3])
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect, pub, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == [short.init.data] + [f.data for f in short.frags[short.keys[2]: short.keys[2] + 3]]
+        nursery.cancel_scope.cancel()
+
+
+async def test_many_followers_each_get_the_whole_stream(short):
+    pub = Publisher()
+    outs: list[list[bytes]] = [[] for _ in range(5)]
+    async with trio.open_nursery() as nursery:
+        for out in outs:
+            nursery.start_soon(collect, pub, out)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pub.stats["viewers"] == 5
+        pub.feed(short.init.data)
+        for frag in short.frags:
+            pub.feed(frag.data)
+            await trio.testing.wait_all_tasks_blocked()
+        pub.end()
+    expected = [short.init.data] + [f.data for f in short.frags]
+    assert all(out == expected for out in outs)
+    frames = probe_frames(b"".join(outs[0]))
+    assert len(frames) == 60 and frames[0]["key_frame"] == 1
+
+
+async def test_slow_follower_skips_to_latest_keyframe():
+    stream = Stream(ffmpeg_fmp4(12, 5))
+    clock = FakeClock()
+    pub = Publisher(clock=clock, follow_max_lag=4.0)
+    feed(pub, stream, stream.frags[:3], clock=clock)
+    follower = pub.follow()
+    assert await follower.__anext__() == stream.init.data
+    assert await follower.__anext__() == stream.frags[0].data
+    feed(pub, stream, stream.frags[3:], clock=clock, init=False)  # ~10 s later, nobody read
+    latest_key = stream.frags[stream.keys[-1]]
+    assert await follower.__anext__() == latest_key.data
+    assert pub.stats["follower_skips"] == 1 and follower.skips == 1
+    rest = [chunk async for chunk in _until_end(pub, follower)]
+    assert rest == [f.data for f in stream.frags[stream.keys[-1] + 1:]]
+    assert pub.stats["viewers"] == 0
+
+
+async def _until_end(pub, follower):
+    pub.end()
+    async for chunk in follower:
+        yield chunk
+
+
+async def test_follower_within_lag_gets_every_fragment(short):
+    clock = FakeClock()
+    pub = Publisher(clock=clock, follow_max_lag=4.0)
+    feed(pub, short, short.frags[:1], clock=clock)
+    follower = pub.follow()
+    await follower.__anext__()
+    feed(pub, short, short.frags[1:30], clock=clock, init=False)  # ~3 s behind
+    got = [await follower.__anext__() for _ in range(29)]
+    assert got == [f.data for f in short.frags[:29]]
+    assert pub.stats["follower_skips"] == 0
+    await follower.aclose()
+    assert pub.stats["viewers"] == 0
+
+
+async def test_follower_finishes_on_generation_change_after_draining(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[:5])
+    follower = pub.follow()
+    assert await follower.__anext__() == short.init.data
+    pub.feed(short.frags[5].data)
+    pub.begin_generation()
+    feed(pub, short)
+    rest = [chunk async for chunk in follower]
+    assert rest == [f.data for f in short.frags[:6]]
+    assert pub.stats["viewers"] == 0
+    async with pub.follow() as fresh:  # a reconnecting viewer gets the new generation
+        assert await fresh.__anext__() == short.init.data
+        assert await fresh.__anext__() == short.frags[short.keys[-1]].data
+    assert pub.stats["viewers"] == 0
+
+
+async def test_follower_finishes_when_stream_ends_while_waiting(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[:3])
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect, pub, got)
+        await trio.testing.wait_all_tasks_blocked()
+        pub.end()
+    assert len(got) == 4 and pub.stats["viewers"] == 0
+    assert [c async for c in pub.follow()] == []
+
+
+async def test_viewer_count_is_accurate_when_follower_is_cancelled(short):
+    pub = Publisher()
+    feed(pub, short, short.frags[:3])
+    got: list[bytes] = []
+    with trio.CancelScope() as waiting:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect, pub, got)
+            nursery.start_soon(collect, pub, [])
+            await trio.testing.wait_all_tasks_blocked()
+            assert pub.stats["viewers"] == 2
+            waiting.cancel()  # both are parked waiting for the next fragment
+    assert pub.stats["viewers"] == 0
+
+    async def consumer_cancelled_between_chunks():
+        async for _ in pub.follow():
+            await trio.sleep_forever()  # e.g. blocked sending to a dead socket
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer_cancelled_between_chunks)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pub.stats["viewers"] == 1
+        nursery.cancel_scope.cancel()
+    assert pub.stats["viewers"] == 0  # no gc.collect() needed: closed when the iterator is dropped
+
+    await collect(pub, [], limit=2)  # abandoned by break
+    assert pub.stats["viewers"] == 0
+    assert len(got) == 4
+
+
+async def test_follow_output_after_restart_reconnect_is_playable(short):
+    pub = Publisher()
+    feed(pub, short)
+    pub.begin_generation()
+    feed(pub, short, short.frags[: short.keys[1] + 2])
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(collect, pub, got)
+        await trio.testing.wait_all_tasks_blocked()
+        feed(pub, short, short.frags[short.keys[1] + 2:], init=False)
+        await trio.testing.wait_all_tasks_blocked()
+        pub.end()
+    frames = probe_frames(b"".join(got))
+    assert frames[0]["key_frame"] == 1 and float(frames[0]["pts_time"]) == pytest.approx(1.0, abs=0.05)
+    assert len(frames) == 50
