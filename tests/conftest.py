@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
+import trio
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+# Trio's idle worker threads, and the request threads of the session-wide test page server.
 IGNORED_THREAD_PREFIXES = ("Trio thread", "trio-", "asyncio_")
 
 
@@ -23,7 +29,11 @@ def _children() -> dict[int, str]:
 
 
 def _threads() -> set[str]:
-    return {t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.name.startswith(IGNORED_THREAD_PREFIXES)}
+    return {
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.name.startswith(IGNORED_THREAD_PREFIXES) and not t.name.endswith("(process_request_thread)")
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +57,37 @@ def no_leaks(request):
     assert not leaked, f"test left child processes running: {leaked}"
     leaked_threads = _threads() - before_threads
     assert not leaked_threads, f"test left threads running: {sorted(leaked_threads)}"
+
+
+@pytest.fixture(scope="session")
+def pages():
+    """Base URL of a local server with test pages (/dashboard.html) and failing routes."""
+    from helpers import page_server
+
+    with page_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def service(nursery, tmp_path):
+    """A real pagecast service on 127.0.0.1 (random port), stopped at the end of the test."""
+    from functools import partial
+
+    from pagecast.service import Service
+    from pagecast.settings import Settings
+
+    settings = Settings.from_env({}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0)
+    svc = Service(settings)
+    await nursery.start(partial(svc.run, handle_signals=False))
+    yield svc
+    svc.shutdown()
+    with trio.fail_after(15):
+        await svc.stopped.wait()
+
+
+@pytest.fixture
+async def client(service):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}", timeout=30) as c:
+        yield c

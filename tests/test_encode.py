@@ -44,13 +44,13 @@ def ffprobe_frames(data: bytes) -> list[dict]:
 
 
 def test_arguments_ask_for_cast_compatible_h264_and_silent_aac():
-    args = ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000), frames_fd=7)
+    args = ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000), frames_fd=7, audio_fd=9)
     joined = " ".join(args)
-    assert "/dev/fd/7" in args
+    assert "/dev/fd/7" in args and "/dev/fd/9" in args
     assert "-profile:v high" in joined and "-level:v 4.1" in joined and "-pix_fmt yuv420p" in joined
-    assert "anullsrc" in joined and "-c:a aac" in joined
+    assert "-f s16le" in joined and "-c:a aac" in joined
     assert "expr:gte(t,n_forced*1)" in joined
-    assert "+frag_keyframe+empty_moov+default_base_moof" in joined
+    assert "+frag_every_frame+empty_moov+default_base_moof" in joined
     assert "pipe:" not in joined.replace("pipe:1", "")  # stdin stays free for 'q'
 
 

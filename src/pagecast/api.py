@@ -47,6 +47,34 @@ def find_players_dir() -> Path | None:
     return None
 
 
+PAD_BLOCK = 32 * 1024
+PAD_INTERVAL = 0.2
+
+
+def free_box(size: int) -> bytes:
+    """An MP4 ``free`` box of exactly ``size`` bytes (at least 8): demuxers skip it."""
+    return max(size, 8).to_bytes(4, "big") + b"free" + bytes(max(size, 8) - 8)
+
+
+async def pad_progressive(chunks):
+    """Keep a progressive viewer's byte rate above what Chromium's native player needs.
+
+    Chromium's FFmpeg-based demuxer reads in 32 KiB blocks and waits until a block is
+    full, so a quiet page (a few kB/s) would starve it for seconds. Whenever less than a
+    block went out in the last PAD_INTERVAL, a ``free`` box tops it up: at most 160 kB/s
+    of padding on an idle page, none on a busy one."""
+    sent = 0
+    window_start = trio.current_time()
+    async for chunk in chunks:
+        yield chunk
+        sent += len(chunk)
+        now = trio.current_time()
+        if now - window_start >= PAD_INTERVAL:
+            if sent < PAD_BLOCK:
+                yield free_box(PAD_BLOCK - sent)
+            sent, window_start = 0, now
+
+
 def error(message: str, status: int) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json", headers=CORS)
 
@@ -132,7 +160,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> Qua
         if ctype and ctype not in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
             raise BadRequest(f"send JSON with 'Content-Type: application/json' (got {ctype!r})", status=415)
         try:
-            return json.loads(raw)
+            return json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise BadRequest("the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
@@ -154,9 +182,14 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> Qua
     async def not_allowed(exc):
         return error(f"{request.method} is not allowed on {request.path}", 405)
 
-    @app.route("/<path:any_path>", methods=["OPTIONS"])
-    async def preflight(any_path: str):
-        return Response(b"", status=204, headers={**CORS, "Access-Control-Max-Age": "600"})
+    @app.after_request
+    async def cors(response: Response) -> Response:
+        """Cast receivers and browser players fetch cross-origin: every answer allows it."""
+        for key, value in CORS.items():
+            response.headers.setdefault(key, value)
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
 
     @app.post("/start")
     async def start():
@@ -250,11 +283,14 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> Qua
         if isinstance(session, Response):
             return session
         rng = request.headers.get("Range")
+        log.debug("live.mp4 viewer for %s (Range: %s, %s)", session_id, rng, request.headers.get("User-Agent", "")[:60])
         if rng and not re.fullmatch(r"\s*bytes=0-\s*", rng):
             return Response(b"", status=416, headers={**CORS, "Content-Range": "bytes */*"})
 
+        session.new_viewer()
+
         async def body():
-            async for chunk in session.publisher.follow():
+            async for chunk in pad_progressive(session.publisher.follow()):
                 yield chunk
 
         return Response(body(), mimetype="video/mp4", headers={**CORS, "Cache-Control": NO_CACHE, "Accept-Ranges": "none"})

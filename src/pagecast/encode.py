@@ -10,9 +10,12 @@ every segment boundary, where FFmpeg places a keyframe, so every segment starts 
 from __future__ import annotations
 
 import logging
+import fcntl
 import math
+import os
 import re
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 
 import trio
@@ -20,6 +23,23 @@ import trio
 from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
+
+
+AUDIO_RATE = 48000
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
+AUDIO_PIPE_BYTES = 1 << 20  # > one segment of silence, so writing it ahead never blocks
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Sent among the frames: repeat frames at the full rate for a while.
+
+    Native players (Chromium's, and other FFmpeg-based demuxers) probe about 20 frames
+    before they show anything; a progressive viewer that joins gets them within a second
+    instead of waiting for that many page changes."""
+
+    seconds: float = 2.0
 
 
 class EncodeError(Exception):
@@ -36,6 +56,7 @@ class EncodeSpec:
     x264_preset: str = "veryfast"
     crf: int = 23
     audio: bool = True
+    min_fps: int = 0  # 0: frames only when the page changed (plus one per segment)
 
     @property
     def segment_ticks(self) -> int:
@@ -51,18 +72,20 @@ def ivf_frame(jpeg: bytes, pts: int) -> bytes:
     return struct.pack("<IQ", len(jpeg), pts) + jpeg
 
 
-def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int) -> list[str]:
+def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | None = None) -> list[str]:
     """The FFmpeg command line; pure so it can be checked without running anything."""
     seg = spec.segment_duration
     args = [
-        binary, "-hide_banner", "-nostats", "-loglevel", "info",
+        binary, "-hide_banner", "-nostats", "-loglevel", os.environ.get("PAGECAST_FFMPEG_LOGLEVEL", "info"),
         # Video: our IVF stream from a pipe. Reading it as /dev/fd/N (not pipe:N) keeps
         # FFmpeg's stdin free for the polite 'q' stop.
         "-f", "ivf", "-probesize", "32", "-analyzeduration", "0",
         "-i", f"/dev/fd/{frames_fd}",
     ]
     if spec.audio:
-        args += ["-re", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
+        # Silence, written by us in step with the video (see write_frames), so that audio and
+        # video timestamps agree by construction rather than by wall-clock pacing.
+        args += ["-f", "s16le", "-ar", str(AUDIO_RATE), "-ac", "2", "-probesize", "32", "-analyzeduration", "0", "-i", f"/dev/fd/{audio_fd}"]
     args += ["-map", "0:v"]
     if spec.audio:
         args += ["-map", "1:a"]
@@ -78,11 +101,13 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int) -> list[str]:
         "-fps_mode", "passthrough", "-r", str(spec.fps),
     ]
     if spec.audio:
-        args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2", "-ar", "48000"]
+        args += ["-c:a", "aac", "-b:a", "64k"]
     args += [
-        "-max_interleave_delta", "100000",
-        "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
-        "-frag_duration", "100000", "-flush_packets", "1",
+        # Strict dts order between audio and video: a segment-cutting keyframe waits for
+        # the audio before it (which we always write ahead), whatever the CPU load.
+        "-max_interleave_delta", "0",
+        "-f", "mp4", "-movflags", "+frag_every_frame+empty_moov+default_base_moof",
+        "-flush_packets", "1",
         "pipe:1",
     ]
     return args
@@ -109,7 +134,23 @@ class EncoderStats:
     repeats: int = 0
     bytes_out: int = 0
     started_at: float = 0.0
-    extra: dict = field(default_factory=dict)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=300))
+
+    def latency_ms(self) -> dict[str, float] | None:
+        """Capture → available to viewers, over the last few hundred frames."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
+        return {"p50": pick(0.5), "p95": pick(0.95), "max": round(1000 * ordered[-1], 1)}
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        limit = int(open("/proc/sys/fs/pipe-max-size").read())
+        fcntl.fcntl(fd, F_SETPIPE_SZ, min(AUDIO_PIPE_BYTES, limit))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot enlarge the audio pipe (%s); audio may lag behind video", exc)
 
 
 async def _polite_stop(child: Child) -> None:
@@ -139,18 +180,21 @@ async def run_encoder(
     stats = stats if stats is not None else EncoderStats()
     tail = LineTail(keep=15)
     async with open_child(
-        lambda fds: ffmpeg_args(ffmpeg, spec, frames_fd=fds[0]),
+        lambda fds: ffmpeg_args(ffmpeg, spec, frames_fd=fds[0], audio_fd=fds[1] if spec.audio else None),
         name="ffmpeg",
         stdin=True,
         stdout=True,
         stderr=True,
-        write_fds=1,
+        write_fds=2 if spec.audio else 1,
         polite=_polite_stop,
         policy=StopPolicy(polite_timeout=2.0, term_timeout=2.0),
     ) as child:
-        t0 = trio.current_time()
-        stats.started_at = t0
-        frames_out = next(iter(child.extra_fds.values()))
+        captures: deque[float | None] = deque(maxlen=4 * spec.fps)
+        pipes = list(child.extra_fds.values())
+        frames_out = pipes[0]
+        audio_out = pipes[1] if spec.audio else None
+        if audio_out is not None:
+            _grow_pipe(audio_out.fileno())
 
         stopping = False
 
@@ -170,35 +214,80 @@ async def run_encoder(
                     if not data:
                         break
                     stats.bytes_out += len(data)
-                    sink.feed(data)
+                    published = sink.feed(data) or 0
+                    now = trio.current_time()
+                    for _ in range(min(published, len(captures))):
+                        captured = captures.popleft()
+                        if captured is not None:
+                            stats.latencies.append(now - captured)
                 rc = await child.wait()
             if not stopping:
                 raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")
 
         async def write_frames() -> None:
+            """Hand frames to FFmpeg with their capture times as timestamps, repeating the last
+            one at each segment boundary (a keyframe), one tick after each new frame (FFmpeg's
+            MP4 muxer holds a sample until the next one gives its duration), and at the full
+            rate for a while after a Dense request. Before each frame, silence is written up to
+            AUDIO_LEAD past it: FFmpeg muxes audio only as far as the video goes, so when a
+            keyframe cuts a segment every earlier audio sample is there to be muxed before it,
+            and audio and video segment boundaries agree (players that trim to the segment,
+            like Shaka, see no gap). The audio pipe is enlarged so these writes never wait."""
             seg = spec.segment_ticks
-            last_jpeg: bytes | None = None
-            last_pts = -1
+            gap = max(1, round(spec.fps / spec.min_fps)) if spec.min_fps else None
+            frame = await frames.receive()
+            while isinstance(frame, Dense):
+                frame = await frames.receive()
+            t0 = frame.captured_at
+            stats.started_at = t0
+            audio_samples = 0
+
+            async def silence_until(seconds: float) -> None:
+                nonlocal audio_samples
+                target = int(seconds * AUDIO_RATE)
+                if audio_out is not None and target > audio_samples:
+                    await audio_out.send_all(bytes(4 * (target - audio_samples)))
+                    audio_samples = target
+
+            last_jpeg, last_pts = frame.jpeg, 0
+            pending = True  # the last frame sits in the MP4 muxer until another video frame follows
             try:
-                await frames_out.send_all(ivf_header(spec.width, spec.height, spec.fps))
+                await silence_until(AUDIO_LEAD)
+                await frames_out.send_all(ivf_header(spec.width, spec.height, spec.fps) + ivf_frame(frame.jpeg, 0))
+                captures.append(frame.captured_at)
+                stats.frames_in += 1
+                stats.frames_out += 1
+                dense_until = 0.0
                 while True:
-                    if last_jpeg is None:
+                    due = (last_pts // seg + 1) * seg
+                    if gap is not None:
+                        due = min(due, last_pts + gap)
+                    if pending or trio.current_time() < dense_until:
+                        due = min(due, last_pts + 1)
+                    due_at = t0 + due / spec.fps
+                    frame = None
+                    with trio.move_on_at(due_at):
                         frame = await frames.receive()
-                    else:
-                        boundary = (last_pts // seg + 1) * seg
-                        frame = None
-                        with trio.move_on_at(t0 + boundary / spec.fps):
-                            frame = await frames.receive()
-                        if frame is None:
-                            await frames_out.send_all(ivf_frame(last_jpeg, boundary))
-                            last_pts = boundary
-                            stats.repeats += 1
-                            stats.frames_out += 1
-                            continue
+                    if isinstance(frame, Dense):
+                        dense_until = max(dense_until, trio.current_time() + frame.seconds)
+                        continue
+                    if frame is None:
+                        # A repeat: a segment boundary, the tick after a new frame, or dense.
+                        pending = due % seg == 0
+                        await silence_until(due / spec.fps + AUDIO_LEAD)
+                        await frames_out.send_all(ivf_frame(last_jpeg, due))
+                        captures.append(None)
+                        last_pts = due
+                        stats.repeats += 1
+                        stats.frames_out += 1
+                        continue
                     stats.frames_in += 1
                     pts = max(last_pts + 1, math.floor((frame.captured_at - t0) * spec.fps + 0.5))
+                    await silence_until(pts / spec.fps + AUDIO_LEAD)
                     await frames_out.send_all(ivf_frame(frame.jpeg, pts))
+                    captures.append(frame.captured_at)
                     last_jpeg, last_pts = frame.jpeg, pts
+                    pending = True
                     stats.frames_out += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why

@@ -132,18 +132,22 @@ class Publisher:
         self._gen_open = False
         self._notify()
 
-    def feed(self, data: bytes) -> None:
-        """Consume encoder output. Raises ``Fmp4Error`` on a corrupt stream (restart the encoder
-        and call ``begin_generation``). Ignored after ``end()``."""
+    def feed(self, data: bytes) -> int:
+        """Consume encoder output; returns how many video frames became available to viewers.
+        Raises ``Fmp4Error`` on a corrupt stream (restart the encoder and call
+        ``begin_generation``). Ignored after ``end()``."""
         if self.ended:
-            return
+            return 0
+        frames = 0
         for item in self._splitter.feed(data):
             if isinstance(item, InitInfo):
                 self._start_generation(item)
             else:
                 self._add_fragment(item)
+                frames += item.video_samples
         self._expire()
         self._evict()
+        return frames
 
     def end(self) -> None:
         """The stream is over: publish the open segment, finish followers, wake waiters."""

@@ -71,6 +71,7 @@ class Service:
         self.url: str | None = None
         self.port: int | None = None
         self._shutdown = trio.Event()
+        self.stopped = trio.Event()
 
     def shutdown(self) -> None:
         self._shutdown.set()
@@ -118,6 +119,7 @@ class Service:
                 root.cancel_scope.cancel()
         finally:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
+            self.stopped.set()
         log.info("pagecast stopped")
 
     async def _watch_signals(self) -> None:

@@ -73,8 +73,8 @@ class Settings:
         metadata={"help": "Comma-separated URL paths that mean 'landed on a login screen' (Home Assistant: `/auth/authorize`); a session that lands there fails with a credentials error."},
     )
     chromium: str = field(
-        default_factory=lambda: _find_binary("chromium-headless-shell", "chromium"),
-        metadata={"help": "Path to Chromium's headless shell (Debian package `chromium-headless-shell`), which supports begin-frame control."},
+        default_factory=lambda: _find_binary("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell", "chromium"),
+        metadata={"help": "Path to Chromium's headless shell (Debian package `chromium-headless-shell`), which supports begin-frame control. Give the binary itself, not a wrapper script that forks it (Debian's `/usr/bin/chromium-headless-shell`), or a SIGKILL of pagecast cannot take Chromium down with it."},
     )
     chromium_sandbox: bool = field(
         default_factory=lambda: os.geteuid() != 0,
@@ -121,8 +121,8 @@ class Settings:
             raise ConfigError(f"PAGECAST_MODE={self.mode!r}: use 'hls' or 'fmp4'")
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError("PAGECAST_JPEG_QUALITY must be between 1 and 100")
-        if not 0 < self.port < 65536:
-            raise ConfigError("PAGECAST_PORT must be between 1 and 65535")
+        if not 0 <= self.port < 65536:
+            raise ConfigError("PAGECAST_PORT must be between 0 (any free port) and 65535")
         if self.playlist_window < 6:
             raise ConfigError("PAGECAST_PLAYLIST_WINDOW must be at least 6 seconds")
         if self.log_format not in ("text", "json"):
@@ -170,3 +170,29 @@ def _coerce(f: dataclasses.Field, raw: str, where: str) -> Any:
     except ValueError:
         raise ConfigError(f"{where}={raw!r} is not a valid {kind}") from None
     return raw
+
+
+def settings_markdown() -> str:
+    """The settings table of docs/configuration.md, generated from the fields' help."""
+    rows = ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+            default = ",".join(default) if isinstance(default, tuple) else default
+            default = f"`{default}`" if default != "" else "(empty)"
+        else:
+            default = "(detected)"
+        rows.append(f"| `PAGECAST_{f.name.upper()}` | `--{f.name.replace('_', '-')}` | {default} | {f.metadata['help']} |")
+    return "\n".join(rows) + "\n"
+
+
+def _update_docs(path: Path) -> None:
+    """Rewrite the generated table of docs/configuration.md (``python -m pagecast.settings``)."""
+    text = path.read_text()
+    begin = text.index("-->", text.index("settings-table:begin")) + 4
+    end = text.index("<!-- settings-table:end")
+    path.write_text(text[:begin] + settings_markdown() + text[end:])
+
+
+if __name__ == "__main__":
+    _update_docs(Path(__file__).resolve().parents[2] / "docs" / "configuration.md")

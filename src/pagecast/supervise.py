@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from .encode import EncodeError, EncoderStats, EncodeSpec, run_encoder
+from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
 from .publish import Publisher
 from .render import PageSpec, RenderError, run_renderer
 from .settings import Settings
@@ -27,6 +27,7 @@ from .validate import BadRequest, StartRequest
 log = logging.getLogger(__name__)
 
 ENDED_HISTORY = 50
+FMP4_MIN_FPS = 5
 
 
 @dataclass
@@ -74,6 +75,15 @@ class Session:
     def active(self) -> bool:
         return self.state in ("starting", "live")
 
+    def new_viewer(self) -> None:
+        """A progressive viewer joined: make the next couple of seconds dense (see encode.Dense)."""
+        control = getattr(self, "_encoder_control", None)
+        if control is not None:
+            try:
+                control.send_nowait(Dense())
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # a frame is already waiting, which wakes the encoder just as well
+
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
@@ -100,6 +110,7 @@ class Session:
                 "repeated": self.encoder_stats.repeats,
             },
             "encoder_restarts": self.encoder_restarts,
+            "pipeline_latency_ms": self.encoder_stats.latency_ms(),
             "segments": pub.get("segments_produced", 0),
             "viewers": pub.get("viewers", 0),
             "publisher": pub,
@@ -126,7 +137,8 @@ class Session:
                 if req.duration is not None:
                     self.cancel_scope.deadline = trio.current_time() + req.duration
                 async with trio.open_nursery() as nursery:
-                    frames_send, frames_recv = trio.open_memory_channel(1)
+                    frames_send, frames_recv = trio.open_memory_channel(2)
+                    self._encoder_control = frames_send.clone()
                     nursery.start_soon(self._encode, frames_recv)
                     await nursery.start(self._render, page, frames_send)
                     await self.publisher.wait_live()
@@ -175,6 +187,9 @@ class Session:
         spec = EncodeSpec(
             width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
             segment_duration=q.segment_duration, x264_preset=self.settings.x264_preset,
+            # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
+            # page would get its audio in bursts, one per segment, and stall between them.
+            min_fps=FMP4_MIN_FPS if self.request.mode == "fmp4" else 0,
         )
         policy = RestartPolicy()
         recent: list[float] = []

@@ -1,0 +1,809 @@
+"""The renderer: headless Chromium draws a page only when we ask, and we keep the frames that changed.
+
+One renderer owns one Chromium (``open_child``), one DevTools connection and one page target
+created with begin-frame control. It ticks at ``spec.fps`` on a steady clock; each tick is a
+``HeadlessExperimental.beginFrame`` that runs timers/rAF and draws. Only when that frame
+reported damage do we capture it, with a *second* begin-frame at the same frame time,
+``noDisplayUpdates: true`` and a screenshot. That second frame draws nothing new (and runs no
+second rAF), it just reads back what the first one drew.
+
+Why not the obvious "screenshot on the tick after damage": a begin-frame that takes a
+screenshot always reports damage itself *and* makes the next normal frame report damage, so
+that loop either shoots every other tick or has to ignore the damage of the tick after each
+shot (and so misses a real change that lands on it). A ``noDisplayUpdates`` screenshot frame
+leaves no such echo (measured on Chromium 156; see tests/test_render.py).
+
+Device scale factor: ``Emulation.setDeviceMetricsOverride`` does set ``devicePixelRatio``, but
+begin-frame screenshots then come out at the *CSS* size (960×540 for 1920×1080 at 2). So the
+scale is given to Chromium with ``--force-device-scale-factor`` and the window is made
+``width/dsf × height/dsf`` CSS pixels; Chromium's surface is the ceiling of CSS size × scale,
+and :func:`window_geometry` picks sizes (and nudges the scale a hair when they don't divide)
+so that the surface is exactly the output size.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import os
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+import trio_websocket
+
+from .cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
+from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+chromium_log = logging.getLogger(__name__ + ".chromium")
+
+#: Seconds Chromium may take to print its DevTools URL.
+STARTUP_TIMEOUT = 20.0
+#: Seconds one begin-frame may take once the page runs (a page frozen this long is broken).
+FRAME_TIMEOUT = 20.0
+#: After the main frame stopped loading, how long it must stay quiet (no new navigation,
+#: e.g. a script redirecting to a login page) before we call it loaded.
+SETTLE_TIME = 0.15
+#: ``expires`` of the Home Assistant token blob: far future, so the frontend never refreshes.
+_HA_EXPIRES_MS = 32503680000000  # 3000-01-01
+
+_CHROMIUM_FLAGS = (
+    "--headless",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--autoplay-policy=no-user-gesture-required",
+    "--enable-begin-frame-control",
+    "--run-all-compositor-stages-before-draw",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Public types
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials for the page. Values are secrets: never logged, never in ``repr``."""
+
+    cookies: tuple[dict, ...] = field(default=(), repr=False)
+    local_storage: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    ha_token: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.cookies:
+            parts.append(f"cookies=<{len(self.cookies)} hidden>")
+        if self.local_storage:
+            parts.append(f"local_storage=<{len(self.local_storage)} hidden>")
+        if self.headers:
+            parts.append(f"headers=<{len(self.headers)} hidden>")
+        if self.ha_token:
+            parts.append("ha_token=<hidden>")
+        return f"Auth({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    url: str
+    width: int
+    height: int
+    device_scale_factor: float = 1.0
+    fps: int = 30
+    jpeg_quality: int = 90
+    auth: Auth = Auth()
+    load_timeout: float = 30.0
+    login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
+
+
+@dataclass(frozen=True)
+class Frame:
+    jpeg: bytes = field(repr=False)
+    #: Time (Trio's clock, ``trio.current_time()``) of the begin-frame that drew this picture:
+    #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
+    captured_at: float
+    index: int
+
+
+class RenderError(Exception):
+    """The page cannot be streamed; the message says what went wrong and what to do about it."""
+
+
+# ---------------------------------------------------------------------------------------
+# Geometry
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _surface(css: int, scale: float) -> int:
+    # Chromium keeps the scale as a float and sizes the surface with a ceiling.
+    return math.ceil(_f32(css * _f32(scale)))
+
+
+def window_geometry(width: int, height: int, dsf: float) -> tuple[int, int, float]:
+    """CSS window size and scale factor for which Chromium's surface is exactly width×height."""
+    if width <= 0 or height <= 0 or not dsf > 0:
+        raise RenderError(f"invalid output size {width}×{height} at device scale factor {dsf}")
+    if dsf == 1:
+        return width, height, 1.0
+    best: tuple[float, int, int, float] | None = None
+    for cw in range(max(1, math.floor(width / dsf) - 1), math.ceil(width / dsf) + 2):
+        for ch in range(max(1, math.floor(height / dsf) - 1), math.ceil(height / dsf) + 2):
+            lo = max((width - 1) / cw, (height - 1) / ch)
+            hi = min(width / cw, height / ch)
+            if lo >= hi:
+                continue
+            candidates = [dsf] if lo < dsf <= hi else []
+            candidates += [hi, hi - (hi - lo) * 0.25, (lo + hi) / 2]
+            for scale in candidates:
+                scale = float(f"{scale:.6g}") if scale != dsf else scale
+                if _surface(cw, scale) == width and _surface(ch, scale) == height:
+                    score = abs(scale - dsf)
+                    if best is None or score < best[0]:
+                        best = (score, cw, ch, scale)
+                    break
+    if best is None or best[0] > 0.02 * dsf:
+        raise RenderError(
+            f"cannot render exactly {width}×{height} pixels at device scale factor {dsf:g}; "
+            f"pick a scale factor that divides the size (e.g. 1 or 2)"
+        )
+    return best[1], best[2], best[3]
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether URL path ``path`` is ``prefix`` or below it (``/login`` matches ``/login/x``, not ``/logins``)."""
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/") or (prefix == "" and path.startswith("/"))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+# ---------------------------------------------------------------------------------------
+# Auth scripts
+
+
+def _storage_script(spec: PageSpec) -> str:
+    """JS run before any page script: set localStorage for the page's origin only."""
+    auth = spec.auth
+    items = [[k, v] for k, v in auth.local_storage]
+    ha = None
+    if auth.ha_token:
+        ha = {
+            "access_token": auth.ha_token,
+            "token_type": "Bearer",
+            "expires_in": 1800,
+            "refresh_token": "",
+            "expires": _HA_EXPIRES_MS,
+        }
+    return (
+        "(() => {\n"
+        f"  const origin = new URL({json.dumps(spec.url)}).origin;\n"
+        "  if (location.origin !== origin) return;\n"
+        "  try {\n"
+        f"    for (const [k, v] of {json.dumps(items)}) localStorage.setItem(k, v);\n"
+        f"    const ha = {json.dumps(ha)};\n"
+        "    if (ha) localStorage.setItem('hassTokens', JSON.stringify(Object.assign(ha, {hassUrl: origin, clientId: origin + '/'})));\n"
+        "  } catch (e) {}\n"
+        "})();"
+    )
+
+
+def _cookie_params(spec: PageSpec) -> list[dict[str, Any]]:
+    cookies = []
+    for cookie in spec.auth.cookies:
+        c = dict(cookie)
+        if "name" not in c or "value" not in c:
+            raise RenderError("each cookie needs a 'name' and a 'value'")
+        if not c.get("url") and not c.get("domain"):
+            c["url"] = spec.url
+        cookies.append(c)
+    return cookies
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _flatten(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _flatten(sub)]
+    return [exc]
+
+
+def _reraise_alone(exc: BaseException):
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context
+
+
+@contextmanager
+def _single_exception() -> Iterator[None]:
+    """Our callers want a RenderError, not an ExceptionGroup from our internal nurseries."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = _flatten(group)
+        for wanted in (RenderError, KeyboardInterrupt):
+            found = [e for e in leaves if isinstance(e, wanted)]
+            if found:
+                _reraise_alone(found[0])
+        real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+        if len(real) == 1:
+            _reraise_alone(real[0])
+        if not real:
+            _reraise_alone(leaves[0])
+        raise
+
+
+def _last_lines(tail: LineTail, n: int = 6) -> str:
+    lines = [line for line in tail.lines if "DevTools listening" not in line][-n:]
+    return " | ".join(lines) if lines else "(no output)"
+
+
+class _Mailbox:
+    """Hands frames to the consumer without ever blocking capture: if the consumer is behind,
+    the older undelivered frame is replaced by the newer one (counted as dropped)."""
+
+    def __init__(self, frames: trio.MemorySendChannel[Frame], stats: dict):
+        self._frames = frames
+        self._stats = stats
+        self._pending: Frame | None = None
+        self._wakeup = trio.Event()
+        self._sending: trio.CancelScope | None = None
+        self.closed = False
+
+    def put(self, frame: Frame) -> None:
+        if self.closed:
+            return
+        if self._sending is not None:
+            # The forwarder is blocked on an older frame: take it back, send this one.
+            self._stats["frames_dropped"] += 1
+            self._sending.cancel()
+        elif self._pending is not None:
+            self._stats["frames_dropped"] += 1
+        else:
+            try:
+                self._frames.send_nowait(frame)
+                return
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.debug("frame consumer is gone; not sending frames any more")
+                self.closed = True
+                return
+        self._pending = frame
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while self._pending is not None:
+                frame = self._pending
+                with trio.CancelScope() as self._sending:
+                    try:
+                        await self._frames.send(frame)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        log.debug("frame consumer is gone; not sending frames any more")
+                        self.closed = True
+                        return
+                self._sending = None
+                if self._pending is frame:
+                    self._pending = None
+
+
+# ---------------------------------------------------------------------------------------
+# The renderer
+
+
+class _PageState:
+    def __init__(self, requested_url: str):
+        self.url = requested_url
+        self.loading = True
+        self.load_fired = False
+        self.last_activity = trio.current_time()
+        self.status: int | None = None
+        self.status_text = ""
+
+
+class _Renderer:
+    def __init__(self, spec: PageSpec, settings: Settings, frames: trio.MemorySendChannel[Frame], stats: dict, child: Child, tail: LineTail):
+        self.spec = spec
+        self.settings = settings
+        self.stats = stats
+        self.child = child
+        self.tail = tail
+        self.mailbox = _Mailbox(frames, stats)
+        self.scope = trio.CancelScope()
+        self.failure: RenderError | None = None
+        self.state = _PageState(spec.url)
+        self.target_id = ""
+        self.session: CdpSession | None = None
+        self.stderr_done = trio.Event()
+        self.interval = 1.0 / spec.fps
+        # Chromium's frame times are CLOCK_MONOTONIC milliseconds; Trio's clock has an offset.
+        self._clock_offset = trio.current_time() - time.monotonic()
+        self._deadline = trio.current_time()
+        self._frame_index = 0
+        self._dialog_requests: list[bool] = []
+        self._dialog_event = trio.Event()
+
+    # -- failures -------------------------------------------------------------------------
+
+    def fail(self, error: RenderError) -> None:
+        if self.failure is None:
+            self.failure = error
+            log.info("renderer failing: %s", error)
+        self.scope.cancel()
+
+    def _crash_error(self, detail: str) -> RenderError:
+        return RenderError(
+            f"the page's renderer crashed ({detail}) while showing {self.spec.url}; "
+            "restart the session — if it keeps happening the page may need too much memory or have a bug"
+        )
+
+    async def _exit_error(self) -> RenderError:
+        # Poll rather than child.wait(): watch_process may be waiting on the pidfd already.
+        with trio.move_on_after(2):
+            while self.child.poll() is None:
+                await trio.sleep(0.05)
+        with trio.move_on_after(1):
+            await self.stderr_done.wait()
+        rc = self.child.returncode
+        how = "is not answering" if rc is None else f"exited unexpectedly ({self.child!r})"
+        return RenderError(f"Chromium {how} while showing {self.spec.url}; its last output: {_last_lines(self.tail)}")
+
+    # -- background watchers -----------------------------------------------------------------
+
+    async def watch_process(self) -> None:
+        await self.child.wait()
+        self.fail(await self._exit_error())
+
+    async def watch_events(self, cdp: CdpConnection, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        methods = (
+            "Target.targetCrashed",
+            "Target.targetDestroyed",
+            "Target.detachedFromTarget",
+            "Inspector.targetCrashed",
+            "Inspector.detached",
+            "Page.frameStartedLoading",
+            "Page.frameStoppedLoading",
+            "Page.frameRequestedNavigation",
+            "Page.frameNavigated",
+            "Page.navigatedWithinDocument",
+            "Page.loadEventFired",
+            "Page.javascriptDialogOpening",
+            "Network.responseReceived",
+        )
+        async with cdp.listen(*methods, session_id=ANY_SESSION) as events:
+            task_status.started()
+            async for event in events:
+                if event.session_id not in (None, self.session.session_id if self.session else None):
+                    continue
+                self._on_event(event.method, event.params, event.session_id)
+
+    def _on_event(self, method: str, params: dict, session_id: str | None) -> None:
+        state = self.state
+        main = self.target_id  # a page target's main frame has the target's id
+        if method == "Target.targetCrashed" and params.get("targetId") == main:
+            self.fail(self._crash_error(f"{params.get('status', 'crashed')}, code {params.get('errorCode')}"))
+        elif method == "Inspector.targetCrashed" and session_id is not None:
+            self.fail(self._crash_error("crashed"))
+        elif method == "Target.targetDestroyed" and params.get("targetId") == main:
+            self.fail(self._crash_error("the page was closed"))
+        elif method == "Target.detachedFromTarget" and self.session and params.get("sessionId") == self.session.session_id:
+            self.fail(self._crash_error("the page was detached"))
+        elif method == "Inspector.detached" and session_id is not None:
+            self.fail(self._crash_error(params.get("reason", "detached")))
+        elif method == "Page.frameStartedLoading" and params.get("frameId") == main:
+            state.loading = True
+            state.load_fired = False
+            state.last_activity = trio.current_time()
+        elif method == "Page.frameStoppedLoading" and params.get("frameId") == main:
+            state.loading = False
+            state.last_activity = trio.current_time()
+        elif method == "Page.loadEventFired":
+            state.load_fired = True
+        elif method == "Page.frameRequestedNavigation" and params.get("frameId") == main:
+            state.last_activity = trio.current_time()
+            self._check_login(params.get("url", ""))
+        elif method == "Page.frameNavigated" and params.get("frame", {}).get("id") == main and not params["frame"].get("parentId"):
+            state.url = params["frame"].get("url", state.url)
+            state.last_activity = trio.current_time()
+            self._check_login(state.url)
+        elif method == "Page.navigatedWithinDocument" and params.get("frameId") == main:
+            state.url = params.get("url", state.url)
+            self._check_login(state.url)
+        elif method == "Network.responseReceived" and params.get("type") == "Document" and params.get("frameId") == main:
+            response = params.get("response", {})
+            state.status = response.get("status")
+            state.status_text = response.get("statusText", "")
+        elif method == "Page.javascriptDialogOpening" and self.session is not None:
+            log.info("page opened a %s dialog; dismissing it", params.get("type", "JavaScript"))
+            # A dialog blocks the page (and its frames) until answered: answer_dialogs does.
+            self._dialog_requests.append(params.get("type") != "beforeunload")
+            self._dialog_event.set()
+
+    def _check_login(self, url: str) -> None:
+        path = urlsplit(url).path
+        requested = urlsplit(self.spec.url).path
+        for login in self.spec.login_paths:
+            if login and _under(path, login) and not _under(requested, login):
+                if login.startswith("/auth/authorize"):
+                    msg = (
+                        f"{self.spec.url} redirected to the Home Assistant login page ({login}): the Home Assistant "
+                        "credentials are missing or expired — create a long-lived access token in your Home Assistant "
+                        "profile (Security tab) and pass it as the ha_token of this session"
+                    )
+                else:
+                    msg = (
+                        f"{self.spec.url} redirected to a login page ({login}): the page needs credentials that are "
+                        "missing or expired — pass valid cookies, headers or localStorage in the session's auth"
+                    )
+                self.fail(RenderError(msg))
+                return
+
+    async def answer_dialogs(self) -> None:
+        while True:
+            await self._dialog_event.wait()
+            self._dialog_event = trio.Event()
+            while self._dialog_requests:
+                accept = self._dialog_requests.pop(0)
+                try:
+                    await self.session.execute("Page.handleJavaScriptDialog", {"accept": accept}, timeout=5)
+                except CdpException as exc:
+                    log.debug("could not dismiss dialog: %s", exc)
+
+    # -- frames -----------------------------------------------------------------------------
+
+    async def _next_tick(self) -> float:
+        """Sleep until the next slot of the steady schedule; skip slots we are late for."""
+        self._deadline += self.interval
+        now = trio.current_time()
+        if now - self._deadline > self.interval:
+            missed = math.floor((now - self._deadline) / self.interval)
+            self._deadline += missed * self.interval
+        await trio.sleep_until(self._deadline)
+        return self._deadline
+
+    async def tick(self, capture: bool | None, timeout: float | None) -> tuple[bool, Frame | None]:
+        """One slot: a drawing begin-frame, then a read-back of what it drew if it drew
+        anything (``capture=False``), always (``True``) or never (``None``)."""
+        deadline = await self._next_tick()
+        # The frame's time is its slot on the schedule: Chromium runs rAF and animations for
+        # that instant, and the encoder gets timestamps exactly on the fps grid (OS wake-up
+        # jitter, the only difference from "now", would otherwise shift frames between slots).
+        frame_time_ms = (deadline - self._clock_offset) * 1000.0
+        interval_ms = self.interval * 1000.0
+        issued = deadline
+        result = await self.session.execute(
+            "HeadlessExperimental.beginFrame",
+            {"frameTimeTicks": frame_time_ms, "interval": interval_ms},
+            timeout=timeout,
+        )
+        self.stats["ticks"] += 1
+        damaged = bool(result.get("hasDamage"))
+        if damaged:
+            self.stats["damaged_ticks"] += 1
+        if capture is None or not (damaged or capture):
+            return damaged, None
+        shot = await self.session.execute(
+            "HeadlessExperimental.beginFrame",
+            {
+                "frameTimeTicks": frame_time_ms,
+                "interval": interval_ms,
+                "noDisplayUpdates": True,
+                "screenshot": {"format": "jpeg", "quality": self.spec.jpeg_quality},
+            },
+            timeout=timeout,
+        )
+        data = shot.get("screenshotData")
+        if not data:
+            return damaged, None  # can happen while the renderer initialises
+        frame = Frame(base64.b64decode(data), issued, self._frame_index)
+        self._frame_index += 1
+        self.stats["frames_captured"] += 1
+        return damaged, frame
+
+    # -- phases -----------------------------------------------------------------------------
+
+    async def open_page(self, cdp: CdpConnection) -> None:
+        spec = self.spec
+        css_w, css_h, _ = window_geometry(spec.width, spec.height, spec.device_scale_factor)
+        await cdp.execute("Target.setDiscoverTargets", {"discover": True})
+        try:
+            target = await cdp.execute(
+                "Target.createTarget",
+                {"url": "about:blank", "width": css_w, "height": css_h, "enableBeginFrameControl": True},
+            )
+        except CdpError as exc:
+            product = (await cdp.execute("Browser.getVersion")).get("product", "?")
+            raise RenderError(
+                f"{self.settings.chromium} ({product}) cannot render with begin-frame control ({exc.message}); "
+                "install Chromium's headless shell (Debian package chromium-headless-shell) and set "
+                "PAGECAST_CHROMIUM=/usr/bin/chromium-headless-shell"
+            ) from None
+        self.target_id = target["targetId"]
+        # The shell opens an about:blank page of its own at startup: close it.
+        for info in (await cdp.execute("Target.getTargets")).get("targetInfos", []):
+            if info.get("type") == "page" and info.get("targetId") != self.target_id:
+                try:
+                    await cdp.execute("Target.closeTarget", {"targetId": info["targetId"]})
+                except CdpError:
+                    pass
+        attached = await cdp.execute("Target.attachToTarget", {"targetId": self.target_id, "flatten": True})
+        self.session = cdp.session(attached["sessionId"])
+
+    async def setup_page(self) -> None:
+        s = self.session
+        auth = self.spec.auth
+        await s.execute("Inspector.enable")
+        await s.execute("Page.enable")
+        await s.execute("Network.enable", {"maxTotalBufferSize": 1 << 20, "maxResourceBufferSize": 1 << 18})
+        log.debug(
+            "auth for %s: %d cookies, %d localStorage items, %d headers, HA token: %s",
+            _origin(self.spec.url), len(auth.cookies), len(auth.local_storage), len(auth.headers), "yes" if auth.ha_token else "no",
+        )
+        if auth.cookies:
+            cookies = _cookie_params(self.spec)
+            try:
+                await s.execute("Network.setCookies", {"cookies": cookies})
+            except CdpError as exc:
+                names = ", ".join(str(c.get("name")) for c in cookies)
+                raise RenderError(f"Chromium refused the cookies ({names}): {exc.message} — check their domain/url and path") from None
+        if auth.headers:
+            await s.execute("Network.setExtraHTTPHeaders", {"headers": dict(auth.headers)})
+        if auth.local_storage or auth.ha_token:
+            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": _storage_script(self.spec)})
+
+    async def load(self) -> None:
+        """Navigate and tick frames until the page has loaded and settled (or fail)."""
+        spec = self.spec
+        state = self.state
+        try:
+            with trio.fail_after(spec.load_timeout), _single_exception():
+                async with trio.open_nursery() as nursery:
+                    # Tick while loading: with begin-frame control nothing runs rAF or paints
+                    # between our frames, so the page has to be driven while it loads.
+                    nursery.start_soon(self._tick_while_loading)
+                    await self._navigate()
+                    nursery.cancel_scope.cancel()
+        except trio.TooSlowError:
+            raise RenderError(
+                f"{spec.url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
+                "everything it loads are reachable from this server, or raise load_timeout"
+            ) from None
+        if state.status is not None and state.status >= 400:
+            hint = " — check the credentials (auth)" if state.status in (401, 403, 407) else " — check the URL"
+            raise RenderError(f"{state.url} answered HTTP {state.status} {state.status_text}".rstrip() + hint)
+        if not spec.auth.headers:
+            # Network events are only needed while loading; a live dashboard would otherwise
+            # send us every WebSocket message it receives.
+            await self.session.execute("Network.disable")
+
+    async def _navigate(self) -> None:
+        spec = self.spec
+        state = self.state
+        state.loading = True
+        state.last_activity = trio.current_time()
+        result = await self.session.execute("Page.navigate", {"url": spec.url}, timeout=None)
+        error = result.get("errorText")
+        if error:
+            raise RenderError(f"could not load {spec.url}: {error} — check the URL and that this server can reach it")
+        if result.get("isDownload"):
+            raise RenderError(f"{spec.url} is a file download, not a page — check the URL")
+        while not (state.load_fired and not state.loading and trio.current_time() - state.last_activity >= SETTLE_TIME):
+            await trio.sleep(self.interval / 2)
+
+    async def _tick_while_loading(self) -> None:
+        while True:
+            await self.tick(capture=None, timeout=None)
+
+    async def first_frame(self) -> Frame:
+        with trio.move_on_after(max(5.0, self.spec.load_timeout)) as scope:
+            while True:
+                _, frame = await self.tick(capture=True, timeout=FRAME_TIMEOUT)
+                if frame is not None:
+                    return frame
+        assert scope.cancelled_caught
+        raise RenderError(f"{self.spec.url} loaded but Chromium produced no picture of it; restart the session")
+
+    async def stream(self) -> None:
+        retry = False
+        while True:
+            damaged, frame = await self.tick(capture=retry, timeout=FRAME_TIMEOUT)
+            if frame is not None:
+                self.mailbox.put(frame)
+            # A change whose read-back failed is captured on the next tick.
+            retry = (damaged or retry) and frame is None
+
+    async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
+        with self.scope:
+            try:
+                nursery.start_soon(self.watch_process)
+                await nursery.start(self.watch_events, cdp)
+                await self.open_page(cdp)
+                nursery.start_soon(self.answer_dialogs)
+                await self.setup_page()
+                self._deadline = trio.current_time()
+                await self.load()
+                first = await self.first_frame()
+                self.mailbox.put(first)
+                nursery.start_soon(self.mailbox.run)
+                log.info(
+                    "rendering %s at %d×%d (scale %g), %d fps",
+                    self.spec.url, self.spec.width, self.spec.height, self.spec.device_scale_factor, self.spec.fps,
+                )
+                task_status.started()
+                await self.stream()
+            except CdpConnectionClosed:
+                self.fail(await self._exit_error())
+            except CdpError as exc:
+                self.fail(RenderError(f"Chromium refused {exc.method} ({exc.message}) for {self.spec.url}; restart the session"))
+            except CdpTimeout as exc:
+                self.fail(RenderError(
+                    f"the page {self.spec.url} stopped drawing ({exc}); a script may be stuck — restart the session"
+                ))
+        if self.failure is not None:
+            raise self.failure
+        raise RenderError("the renderer stopped unexpectedly")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------
+# Chromium
+
+
+def chromium_argv(settings: Settings, spec: PageSpec, profile: Path) -> list[str]:
+    _, _, scale = window_geometry(spec.width, spec.height, spec.device_scale_factor)
+    argv = [settings.chromium, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    if scale != 1:
+        argv.append(f"--force-device-scale-factor={scale!r}")
+    if not settings.chromium_sandbox:
+        argv.append("--no-sandbox")
+    argv.append("about:blank")
+    return argv
+
+
+async def _devtools_url(child: Child, tail: LineTail, settings: Settings) -> str:
+    assert child.stderr is not None
+    with trio.move_on_after(STARTUP_TIMEOUT):
+        while True:
+            try:
+                data = await child.stderr.receive_some(65536)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                data = b""
+            if not data:
+                with trio.move_on_after(2):
+                    await child.wait()
+                raise RenderError(
+                    f"Chromium ({settings.chromium}) exited before it was ready ({child!r}); "
+                    f"its last output: {_last_lines(tail)} — check PAGECAST_CHROMIUM and PAGECAST_CHROMIUM_SANDBOX"
+                )
+            for line in tail.feed(data):
+                chromium_log.debug("%s", line)
+                if "DevTools listening on " in line:
+                    return line.split("DevTools listening on ", 1)[1].strip()
+    raise RenderError(f"Chromium ({settings.chromium}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {_last_lines(tail)}")
+
+
+async def run_renderer(
+    spec: PageSpec,
+    settings: Settings,
+    frames: trio.MemorySendChannel[Frame],
+    *,
+    task_status=trio.TASK_STATUS_IGNORED,
+    stats: dict | None = None,
+) -> None:
+    """Render ``spec`` until cancelled, sending a :class:`Frame` on ``frames`` whenever the page changed.
+
+    Use as ``await nursery.start(run_renderer, spec, settings, send_channel)``: ``start``
+    returns once the page has loaded and its first frame was handed over (sent, or waiting
+    to be sent if the channel is full). Raises :class:`RenderError` (before or after
+    starting) when the page cannot be loaded or the browser/page crashes. Never blocks on a
+    slow consumer: an undelivered frame is replaced by a newer one. Does not close ``frames``.
+    ``stats`` (if given) is updated live from launch on: ticks (begin-frames that may draw,
+    including those while loading), damaged_ticks (of those, the ones that changed the
+    picture), frames_captured, frames_dropped (replaced before the consumer took them).
+    ``Frame.captured_at`` is on Trio's clock (``trio.current_time()``), which is
+    ``time.perf_counter()`` plus a random offset, not ``time.monotonic()``.
+    """
+    stats = stats if stats is not None else {}
+    for key in ("ticks", "damaged_ticks", "frames_captured", "frames_dropped"):
+        stats[key] = 0
+    if not 0 < spec.fps <= 120:
+        raise RenderError(f"fps must be between 1 and 120, not {spec.fps}")
+    if not 1 <= spec.jpeg_quality <= 100:
+        raise RenderError(f"jpeg_quality must be between 1 and 100, not {spec.jpeg_quality}")
+    window_geometry(spec.width, spec.height, spec.device_scale_factor)  # fails early if impossible
+    if not shutil.which(settings.chromium):
+        raise RenderError(
+            f"cannot run Chromium: {settings.chromium!r} is not found or not executable — install the Debian package "
+            "chromium-headless-shell or set PAGECAST_CHROMIUM to Chromium's headless shell"
+        )
+    runtime = settings.runtime_path()
+    try:
+        runtime.mkdir(parents=True, exist_ok=True)
+        profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=runtime))
+    except OSError as exc:
+        raise RenderError(f"cannot create Chromium's profile directory in {runtime}: {exc.strerror} — check PAGECAST_RUNTIME_DIR") from None
+    ws_url: list[str] = []
+
+    async def polite(child: Child) -> None:
+        if not ws_url:
+            return
+        try:
+            async with open_cdp(ws_url[0], connect_timeout=1.0, disconnect_timeout=0.5) as conn:
+                await conn.execute("Browser.close", timeout=1.0)
+        except (CdpException, OSError, trio.TooSlowError) as exc:
+            log.debug("Browser.close: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - trio-websocket handshake errors etc.
+            log.debug("Browser.close failed: %r", exc)
+
+    try:
+        with _single_exception():
+            async with open_child(
+                chromium_argv(settings, spec, profile),
+                name="chromium",
+                polite=polite,
+                policy=StopPolicy(polite_timeout=3.0, term_timeout=2.0),
+                # Chromium's other temp files (its singleton socket dir, shared memory files
+                # with --disable-dev-shm-usage) go into the profile too, so that they are
+                # removed with it even when Chromium had to be killed.
+                env={**os.environ, "TMPDIR": str(profile)},
+            ) as child:
+                tail = LineTail(keep=40)
+                ws_url.append(await _devtools_url(child, tail, settings))
+                renderer = _Renderer(spec, settings, frames, stats, child, tail)
+                async with trio.open_nursery() as nursery:
+
+                    async def pump() -> None:
+                        try:
+                            await pump_lines(child.stderr, tail, lambda line: chromium_log.debug("%s", line))
+                        finally:
+                            renderer.stderr_done.set()
+
+                    nursery.start_soon(pump)
+                    try:
+                        async with open_cdp(ws_url[0]) as cdp:
+                            await renderer.run(cdp, nursery, task_status)
+                    except CdpException:
+                        raise await renderer._exit_error() from None
+                    except (OSError, trio_websocket.HandshakeError) as exc:
+                        raise RenderError(f"cannot connect to Chromium's DevTools ({exc}); its last output: {_last_lines(tail)}") from None
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

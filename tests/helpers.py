@@ -1,0 +1,66 @@
+"""Test infrastructure: a local page server and a pagecast service running in-process."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+PAGES = Path(__file__).parent / "pages"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Test pages plus the ways a real dashboard server fails."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/missing":
+            return self._send(404, b"<h1>Not Found</h1>")
+        if path == "/broken":
+            return self._send(500, b"<h1>Internal Server Error</h1>")
+        if path == "/ha/lovelace":
+            self.send_response(302)
+            self.send_header("Location", "/auth/authorize?response_type=code&client_id=x")
+            self.end_headers()
+            return
+        if path == "/auth/authorize":
+            return self._send(200, b"<html><body><form>Log in</form></body></html>")
+        if path == "/hang":
+            time.sleep(30)
+            return
+        file = PAGES / path.lstrip("/")
+        if path.endswith(".html") and file.is_file():
+            return self._send(200, file.read_bytes())
+        return self._send(404, b"no such page")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+
+class PageServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@contextmanager
+def page_server():
+    server = PageServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, name="test-page-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -1,0 +1,172 @@
+"""The control API: sessions start, go live, stop and fail with clear reasons; bad input
+gets a 4xx that says what to fix and leaves no process behind."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+import trio
+
+
+def _processes(name: str) -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if name in p.name() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+async def wait_state(client, session_id: str, *states: str, timeout: float = 20.0) -> dict:
+    with trio.fail_after(timeout):
+        while True:
+            data = (await client.get(f"/sessions/{session_id}")).json()
+            if data["state"] in states:
+                return data
+            await trio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "content, headers, status, message",
+    [
+        (b"{not json", {"content-type": "application/json"}, 400, "not valid JSON"),
+        (b'"just a string"', {"content-type": "application/json"}, 400, "must be a JSON object"),
+        (b'{"url": "file:///etc/passwd"}', {"content-type": "application/json"}, 400, "http:// or https://"),
+        (b'{"url": "javascript:alert(1)"}', {"content-type": "application/json"}, 400, "http:// or https://"),
+        (b'{"url": "http://x/", "quality": "8k"}', {"content-type": "application/json"}, 400, "unknown quality"),
+        (b'{"url": "http://x/", "duration": "long"}', {"content-type": "application/json"}, 400, "'duration' must be a number"),
+        (b'{"url": "http://x/"}', {"content-type": "application/xml"}, 415, "Content-Type: application/json"),
+        (b'{"url": "http://x/", "pad": "' + b"x" * 70000 + b'"}', {"content-type": "application/json"}, 413, "at most 65536"),
+        (b'\xff\xfe{}', {"content-type": "application/json"}, 400, "not UTF-8"),
+    ],
+)
+async def test_bad_start_requests_get_a_4xx_and_start_nothing(client, content, headers, status, message):
+    response = await client.post("/start", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert (await client.get("/status")).json()["sessions"] == []
+    assert not _processes("chrom") and not _processes("ffmpeg")
+
+
+async def test_unknown_session_and_routes_get_404_with_a_message(client):
+    assert "no session" in (await client.get("/sessions/nope")).json()["error"]
+    assert (await client.post("/stop", json={"id": "nope"})).status_code == 404
+    assert (await client.get("/streams/nope/index.m3u8")).status_code == 404
+    response = await client.get("/no/such/thing")
+    assert response.status_code == 404 and "error" in response.json()
+
+
+async def test_health_answers(client):
+    data = (await client.get("/health")).json()
+    assert data["status"] == "ok" and data["sessions"] == 0 and "1080p" in data["presets"]
+
+
+async def test_session_goes_live_serves_hls_and_stops_leaving_nothing(client, pages):
+    response = await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p"})
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["state"] == "starting" and started["stream_url"].endswith(f"/streams/{started['id']}/index.m3u8")
+    live = await wait_state(client, started["id"], "live", "failed")
+    assert live["state"] == "live", live
+    playlist = await client.get(f"/streams/{started['id']}/index.m3u8")
+    assert playlist.status_code == 200
+    assert playlist.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert playlist.headers["access-control-allow-origin"] == "*"
+    assert "no-store" in playlist.headers["cache-control"] and "etag" not in playlist.headers
+    text = playlist.text
+    assert "#EXT-X-ENDLIST" not in text and "#EXT-X-PLAYLIST-TYPE" not in text
+    assert '#EXT-X-MAP:URI="init-0.mp4"' in text
+    segment = text.strip().splitlines()[-1]
+    seg = await client.get(f"/streams/{started['id']}/{segment}")
+    assert seg.status_code == 200 and seg.content[4:8] == b"moof"
+    part = await client.get(f"/streams/{started['id']}/{segment}", headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and len(part.content) == 8
+    assert part.headers["content-range"] == f"bytes 0-7/{len(seg.content)}"
+    bad = await client.get(f"/streams/{started['id']}/{segment}", headers={"Range": f"bytes={len(seg.content) + 10}-"})
+    assert bad.status_code == 416
+    init = await client.get(f"/streams/{started['id']}/init-0.mp4")
+    assert init.content[4:8] == b"ftyp"
+    assert _processes("chrom") and _processes("ffmpeg")
+
+    stopped = await client.post("/stop", json={"id": started["id"]})
+    assert stopped.json()["stopped"] == [started["id"]]
+    final = await wait_state(client, started["id"], "stopped")
+    assert final["stop_reason"] == "stopped by API" and final["frames"]["encoded"] >= 1
+    with trio.fail_after(5):
+        while _processes("chrom") or _processes("ffmpeg"):
+            await trio.sleep(0.05)
+
+
+async def test_fmp4_session_streams_init_then_fragments_to_several_viewers(client, pages):
+    started = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "mode": "fmp4"})).json()
+    assert started["stream_url"].endswith("/live.mp4")
+    await wait_state(client, started["id"], "live")
+
+    async def read_some(into: list):
+        async with client.stream("GET", f"/streams/{started['id']}/live.mp4") as response:
+            assert response.headers["content-type"] == "video/mp4"
+            data = b""
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > 4096:
+                    break
+            into.append(data)
+
+    results: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_some, results)
+        nursery.start_soon(read_some, results)
+    assert len(results) == 2 and all(r[4:8] == b"ftyp" and b"moof" in r for r in results)
+    await client.post("/stop", json={})
+
+
+async def test_duration_ends_the_session_by_itself(client, pages):
+    started = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "duration": 3})).json()
+    final = await wait_state(client, started["id"], "stopped", "failed", timeout=25)
+    assert final["state"] == "stopped" and "duration" in final["stop_reason"]
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/missing", "404"),
+        ("/broken", "500"),
+        ("/ha/lovelace", "credentials"),
+    ],
+)
+async def test_page_that_fails_to_load_fails_the_session_with_a_reason(client, pages, path, message):
+    started = (await client.post("/start", json={"url": f"{pages}{path}", "quality": "720p"})).json()
+    final = await wait_state(client, started["id"], "failed", "live", timeout=25)
+    assert final["state"] == "failed" and message in final["error"], final
+    with trio.fail_after(5):
+        while _processes("chrom") or _processes("ffmpeg"):
+            await trio.sleep(0.05)
+
+
+async def test_unresolvable_host_fails_with_a_dns_error(client):
+    response = await client.post("/start?wait=1", json={"url": "http://no-such-host.invalid/", "quality": "720p"})
+    assert response.status_code == 422
+    assert "ERR_NAME_NOT_RESOLVED" in response.json()["error"]
+
+
+async def test_new_session_on_the_same_device_replaces_the_old_one(client, pages):
+    first = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "device": "tv"})).json()
+    await wait_state(client, first["id"], "live")
+    second = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "device": "tv"})).json()
+    old = (await client.get(f"/sessions/{first['id']}")).json()
+    assert old["state"] == "stopped" and "replaced" in old["stop_reason"]
+    await wait_state(client, second["id"], "live")
+    assert (await client.post("/stop", json={"device": "tv"})).json()["stopped"] == [second["id"]]
+
+
+async def test_start_cancelled_half_way_leaves_nothing(client, pages):
+    started = (await client.post("/start", json={"url": f"{pages}/hang", "quality": "720p"})).json()
+    await trio.sleep(1.0)
+    assert (await client.post("/stop", json={"id": started["id"]})).status_code == 200
+    final = await wait_state(client, started["id"], "stopped", "failed")
+    assert final["state"] == "stopped"
+    with trio.fail_after(5):
+        while _processes("chrom") or _processes("ffmpeg"):
+            await trio.sleep(0.05)

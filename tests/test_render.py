@@ -1,0 +1,440 @@
+"""The renderer against real Chromium (headless shell) and a local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psutil
+import pytest
+import trio
+
+from pagecast.render import Auth, Frame, PageSpec, RenderError, run_renderer, window_geometry
+from pagecast.settings import Settings
+
+pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")
+
+SECRET_TOKEN = "llat-SECRET-7f3a9c"
+SECRET_COOKIE = "cookie-SECRET-51d2"
+SECRET_HEADER = "Bearer header-SECRET-99ab"
+SECRET_STORAGE = "storage-SECRET-0c0c"
+
+# Reports what the page sees (viewport and localStorage as early as a script can look) to /report.
+REPORT = """<script>
+fetch('/report', {method: 'POST', body: JSON.stringify({
+  path: location.pathname, w: innerWidth, h: innerHeight, dpr: devicePixelRatio,
+  storage: Object.assign({}, localStorage)})});
+</script>"""
+
+PAGES = {
+    "/static": "<html><body style='margin:0;background:#036;color:#fff'><h1>static</h1></body></html>",
+    "/counter": """<html><body style='margin:0;background:#222;color:#fff;font:80px sans-serif'><div id=n>0</div>
+        <script>let n = 0; setInterval(() => { document.getElementById('n').textContent = ++n }, 1000);</script></body></html>""",
+    "/motion": """<html><body style='margin:0'><canvas id=c width=640 height=360></canvas><script>
+        const c = document.getElementById('c').getContext('2d'); let f = 0;
+        (function draw() { f++; c.fillStyle = 'hsl(' + (f * 7 % 360) + ',60%,40%)'; c.fillRect(0, 0, 640, 360);
+          requestAnimationFrame(draw); })();</script></body></html>""",
+    "/report-page": "<html><head>" + REPORT + "</head><body>report</body></html>",
+    "/ha/lovelace": "<html><head>" + REPORT + "</head><body>ha</body></html>",
+    # A red 100×100 CSS px square at the top left, on a page taller than the viewport (would scroll).
+    "/corner": "<html><body style='margin:0;background:#00f;height:3000px'><div style='width:100px;height:100px;background:#f00'></div></body></html>",
+    "/alert": "<html><head><script>alert('hello'); confirm('sure?')</script></head><body style='background:#fff'>after alert</body></html>",
+    "/auth/authorize": "<html><body>Log in</body></html>",
+    "/login": "<html><body>Log in</body></html>",
+    # Like the Home Assistant frontend without tokens: a script sends the browser to log in.
+    "/js-login": "<html><head><script>location.href = '/auth/authorize?response_type=code&client_id=x'</script></head><body>app</body></html>",
+}
+
+
+class Site:
+    def __init__(self):
+        self.reports: list[dict] = []
+        self.requests: list[tuple[str, dict]] = []
+        self.release = threading.Event()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def send_body(self, status: int, body: str, headers: dict | None = None):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                site.reports.append(json.loads(data))
+                self.send_body(204, "")
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                site.requests.append((path, dict(self.headers)))
+                if path in PAGES:
+                    self.send_body(200, PAGES[path])
+                elif path == "/redirect-to-login":
+                    self.send_body(302, "", {"Location": "/auth/authorize?client_id=x"})
+                elif path == "/to-localhost":
+                    self.send_body(302, "", {"Location": site.base.replace("127.0.0.1", "localhost") + "/report-page"})
+                elif path == "/redirect-to-generic-login":
+                    self.send_body(302, "", {"Location": "/login?next=/"})
+                elif path == "/hang":
+                    # Headers and half a page, then nothing: the load event never comes.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b"<html><body>loading...")
+                    self.wfile.flush()
+                    site.release.wait(60)
+                else:
+                    self.send_body(404, "<h1>Not Found</h1>")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(runtime_dir=str(tmp_path / "runtime"))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(tmp_path):
+    """Every test: no Chromium of ours survives, and no profile directory remains."""
+    yield
+    runtime = tmp_path / "runtime"
+    ours = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and str(runtime) in " ".join(p.info["cmdline"] or []):
+                ours.append(p)
+        except psutil.Error:
+            pass
+    assert not ours, f"Chromium processes left running: {ours}"
+    alive = [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"child processes left running: {alive}"
+    if runtime.exists():
+        assert list(runtime.iterdir()) == [], "Chromium profile directory left behind"
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    i = 2
+    while i < len(data):
+        assert data[i] == 0xFF
+        marker = data[i + 1]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    raise AssertionError("no SOF marker")
+
+
+async def render_for(spec: PageSpec, settings: Settings, seconds: float, *, buffer: int = 1000) -> tuple[list[Frame], dict, float]:
+    """Start the renderer, collect frames for ``seconds`` after it started, then cancel it."""
+    send, recv = trio.open_memory_channel[Frame](buffer)
+    stats: dict = {}
+    frames: list[Frame] = []
+    async with trio.open_nursery() as nursery:
+        t0 = trio.current_time()
+        await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
+        startup = trio.current_time() - t0
+        with trio.move_on_after(seconds):
+            async for frame in recv:
+                frames.append(frame)
+        nursery.cancel_scope.cancel()
+    return frames, stats, startup
+
+
+async def render_error(spec: PageSpec, settings: Settings, limit: float = 20) -> RenderError:
+    send, _recv = trio.open_memory_channel[Frame](10)
+    with trio.fail_after(limit):
+        with pytest.raises(RenderError) as info:
+            await run_renderer(spec, settings, send)
+    return info.value
+
+
+# -- picture -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("width", "height", "dsf", "css"), [(1920, 1080, 1.0, (1920, 1080)), (1920, 1080, 2.0, (960, 540)), (1366, 768, 1.5, (911, 512))])
+async def test_screenshots_are_exactly_the_output_size_at_any_scale(site, settings, width, height, dsf, css):
+    site.reports.clear()
+    spec = PageSpec(url=site.base + "/report-page", width=width, height=height, device_scale_factor=dsf)
+    frames, _, _ = await render_for(spec, settings, 0.3)
+    assert frames and frames[0].index == 0
+    assert all(jpeg_size(f.jpeg) == (width, height) for f in frames)
+    seen = site.reports[-1]
+    assert (seen["w"], seen["h"]) == css and seen["dpr"] == pytest.approx(dsf, abs=0.002)
+
+
+def decode_rgb(jpeg: bytes, width: int, height: int) -> bytes:
+    out = subprocess.run(
+        [shutil.which("ffmpeg"), "-v", "error", "-f", "mjpeg", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        input=jpeg, capture_output=True, check=True, timeout=20,
+    ).stdout
+    assert len(out) == width * height * 3
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs FFmpeg to decode JPEG")
+@pytest.mark.parametrize("dsf", [1.0, 2.0])
+async def test_page_is_drawn_at_the_origin_without_scrollbars(site, settings, dsf):
+    width, height = 960, 540
+    frames, _, _ = await render_for(PageSpec(url=site.base + "/corner", width=width, height=height, device_scale_factor=dsf), settings, 0.1)
+    rgb = decode_rgb(frames[0].jpeg, width, height)
+
+    def color(x, y):
+        r, g, b = rgb[(y * width + x) * 3 : (y * width + x) * 3 + 3]
+        return "red" if r > 200 and g < 60 and b < 60 else "blue" if b > 200 and r < 60 and g < 60 else f"other{(r, g, b)}"
+
+    edge = round(100 * dsf)  # the square's size in output pixels
+    assert color(0, 0) == color(edge - 3, edge - 3) == "red"
+    assert color(edge + 3, 2) == color(2, edge + 3) == "blue"
+    assert color(width - 1, height // 2) == color(width - 1, height - 1) == "blue"  # no scrollbar
+
+
+def test_window_geometry_makes_the_surface_exact():
+    assert window_geometry(1920, 1080, 1) == (1920, 1080, 1.0)
+    assert window_geometry(1920, 1080, 2) == (960, 540, 2)
+    assert window_geometry(1280, 720, 1.5) == (853, 480, pytest.approx(1.5, abs=0.003))
+    with pytest.raises(RenderError, match="scale factor"):
+        window_geometry(1920, 1080, 1000)
+
+
+# -- capture only what changed ----------------------------------------------------------
+
+
+async def test_static_page_sends_first_frame_then_almost_nothing(site, settings):
+    spec = PageSpec(url=site.base + "/static", width=1280, height=720, fps=30)
+    frames, stats, startup = await render_for(spec, settings, 2.0)
+    assert startup < 5
+    assert 1 <= len(frames) <= 2, stats
+    assert stats["ticks"] >= 2.0 * 30 * 0.8  # the clock kept ticking
+
+
+async def test_page_changing_once_a_second_sends_about_one_frame_per_change(site, settings):
+    spec = PageSpec(url=site.base + "/counter", width=1280, height=720, fps=30)
+    frames, stats, _ = await render_for(spec, settings, 4.0)
+    changes = len(frames) - 1
+    assert 3 <= changes <= 5, stats  # not two per change (the screenshot echo), not zero
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert all(b.captured_at > a.captured_at for a, b in zip(frames, frames[1:]))
+    assert abs(frames[-1].captured_at - trio.current_time()) < 5  # same clock as trio's
+
+
+async def test_javascript_dialogs_are_dismissed_so_the_page_keeps_running(site, settings):
+    spec = PageSpec(url=site.base + "/alert", width=640, height=360, load_timeout=5)
+    frames, stats, _ = await render_for(spec, settings, 0.2)
+    assert frames
+
+
+async def test_ticks_follow_a_steady_schedule(site, settings):
+    spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=10)
+    send, recv = trio.open_memory_channel[Frame](1000)
+    stats: dict = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
+        ticks0 = stats["ticks"]
+        await trio.sleep(2.0)
+        ticks = stats["ticks"] - ticks0
+        nursery.cancel_scope.cancel()
+    frames = []
+    while True:
+        try:
+            frames.append(recv.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert 16 <= ticks <= 21, stats  # 20 due: never a burst, rarely a skipped slot
+    gaps = [b.captured_at - a.captured_at for a, b in zip(frames[1:], frames[2:])]
+    assert len(gaps) >= 15 and all(abs(g / 0.1 - round(g / 0.1)) < 0.01 for g in gaps), gaps  # exactly on the 100 ms grid
+
+
+async def test_slow_consumer_gets_the_latest_frame_and_capture_never_blocks(site, settings):
+    spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=20)
+    send, recv = trio.open_memory_channel[Frame](0)
+    stats: dict = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
+        ticks0 = stats["ticks"]
+        await trio.sleep(1.5)  # nobody reads
+        assert stats["ticks"] - ticks0 >= 12  # 30 due; fewer only if the machine is overloaded
+        assert stats["frames_dropped"] >= 5
+        frame = await recv.receive()
+        assert frame.index >= stats["frames_captured"] - 3  # recent, not the first frame
+        nursery.cancel_scope.cancel()
+
+
+# -- failures tell the user what to fix ------------------------------------------------------
+
+
+async def test_unknown_host_fails_with_dns_error(settings):
+    err = await render_error(PageSpec(url="http://nonexistent.invalid/dash", width=640, height=360), settings)
+    assert "could not load http://nonexistent.invalid/dash" in str(err)
+    assert "ERR_NAME_NOT_RESOLVED" in str(err) and "check the URL" in str(err)
+
+
+async def test_http_404_fails_with_status(site, settings):
+    err = await render_error(PageSpec(url=site.base + "/missing", width=640, height=360), settings)
+    assert "answered HTTP 404" in str(err) and "check the URL" in str(err)
+
+
+@pytest.mark.parametrize("path", ["/redirect-to-login", "/js-login"])
+async def test_landing_on_home_assistant_login_says_token_is_missing(site, settings, path):
+    err = await render_error(PageSpec(url=site.base + path, width=640, height=360), settings)
+    assert "Home Assistant" in str(err) and "missing or expired" in str(err) and "token" in str(err)
+
+
+async def test_landing_on_a_login_page_says_credentials_are_missing(site, settings):
+    err = await render_error(PageSpec(url=site.base + "/redirect-to-generic-login", width=640, height=360), settings)
+    assert "login page (/login)" in str(err) and "credentials" in str(err)
+
+
+async def test_page_that_never_loads_times_out(site, settings):
+    start = trio.current_time()
+    err = await render_error(PageSpec(url=site.base + "/hang", width=640, height=360, load_timeout=2), settings)
+    assert "did not finish loading within 2 s" in str(err)
+    assert trio.current_time() - start < 8
+
+
+async def test_missing_chromium_binary_fails_with_a_hint(site, tmp_path):
+    settings = Settings(runtime_dir=str(tmp_path / "runtime"), chromium=str(tmp_path / "no-such-chromium"))
+    err = await render_error(PageSpec(url=site.base + "/static", width=640, height=360), settings)
+    assert "not found" in str(err) and "PAGECAST_CHROMIUM" in str(err)
+
+
+async def test_chromium_exiting_at_startup_fails_with_its_output(site, tmp_path):
+    script = tmp_path / "broken-chromium"
+    script.write_text("#!/bin/sh\necho 'cannot open display: simulated failure' >&2\nexit 3\n")
+    script.chmod(0o755)
+    settings = Settings(runtime_dir=str(tmp_path / "runtime"), chromium=str(script))
+    err = await render_error(PageSpec(url=site.base + "/static", width=640, height=360), settings)
+    assert "exited before it was ready" in str(err) and "simulated failure" in str(err)
+
+
+async def test_cancelling_during_load_leaves_nothing_behind(site, settings, tmp_path):
+    send, _recv = trio.open_memory_channel[Frame](10)
+    spec = PageSpec(url=site.base + "/hang", width=640, height=360, load_timeout=30)
+    with trio.move_on_after(1.5) as scope:
+        await run_renderer(spec, settings, send)
+    assert scope.cancelled_caught
+    # (the autouse fixture checks processes and the profile directory)
+
+
+async def test_chromium_keeps_its_temp_files_in_the_session_profile(site, settings, tmp_path):
+    send, _recv = trio.open_memory_channel[Frame](100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_renderer, PageSpec(url=site.base + "/static", width=640, height=360), settings, send)
+        [profile] = list((tmp_path / "runtime").iterdir())
+        [browser] = _browser_processes(tmp_path / "runtime")
+        assert browser.environ()["TMPDIR"] == str(profile)  # removed with the profile, even after a kill
+        nursery.cancel_scope.cancel()
+
+
+def _renderer_processes(runtime) -> list[psutil.Process]:
+    return [
+        child for browser in _browser_processes(runtime) for child in browser.children(recursive=True)
+        if "--type=renderer" in " ".join(child.cmdline())
+    ]
+
+
+def _browser_processes(runtime) -> list[psutil.Process]:
+    return [
+        p for p in psutil.process_iter(["cmdline"])
+        if str(runtime) in " ".join(p.info["cmdline"] or []) and "--type=" not in " ".join(p.info["cmdline"] or [])
+        and p.info["cmdline"][0].endswith("chromium-headless-shell")
+    ]
+
+
+@pytest.mark.parametrize("victim", ["renderer", "browser"])
+async def test_crash_after_start_raises_render_error(site, settings, tmp_path, victim):
+    spec = PageSpec(url=site.base + "/counter", width=640, height=360)
+    send, recv = trio.open_memory_channel[Frame](100)
+    with trio.fail_after(20):
+        with pytest.RaisesGroup(RenderError, flatten_subgroups=True) as info:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(run_renderer, spec, settings, send)
+                if victim == "renderer":
+                    procs = _renderer_processes(tmp_path / "runtime")
+                else:
+                    procs = _browser_processes(tmp_path / "runtime")
+                assert procs
+                for p in procs:
+                    p.send_signal(signal.SIGKILL)
+                await trio.sleep_forever()
+    message = str(info.value.exceptions[0])
+    if victim == "renderer":
+        assert "the page's renderer crashed" in message
+    else:
+        assert "Chromium exited unexpectedly" in message
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+
+async def test_auth_reaches_the_page_and_secrets_stay_out_of_logs_and_repr(site, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    site.reports.clear()
+    site.requests.clear()
+    auth = Auth(
+        cookies=({"name": "session", "value": SECRET_COOKIE},),
+        local_storage=(("app-key", SECRET_STORAGE),),
+        headers=(("Authorization", SECRET_HEADER),),
+        ha_token=SECRET_TOKEN,
+    )
+    spec = PageSpec(url=site.base + "/ha/lovelace", width=640, height=360, auth=auth)
+    await render_for(spec, settings, 0.2)
+
+    [(path, headers)] = [r for r in site.requests if r[0] == "/ha/lovelace"]
+    assert headers["Authorization"] == SECRET_HEADER
+    assert f"session={SECRET_COOKIE}" in headers["Cookie"]
+    storage = site.reports[-1]["storage"]  # read by the page's first script
+    assert storage["app-key"] == SECRET_STORAGE
+    tokens = json.loads(storage["hassTokens"])
+    assert tokens["access_token"] == SECRET_TOKEN
+    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"] == ""
+    assert tokens["hassUrl"] == site.base and tokens["clientId"] == site.base + "/"
+    assert tokens["expires"] > time.time() * 1000 + 10 * 365 * 86400 * 1000
+
+    shown = caplog.text + repr(spec) + str(spec) + repr(auth)
+    for secret in (SECRET_TOKEN, SECRET_COOKIE, SECRET_HEADER, SECRET_STORAGE):
+        assert secret not in shown
+    assert "Chromium" in caplog.text or "chromium" in caplog.text  # we did log, just not secrets
+
+
+async def test_local_storage_is_only_given_to_the_page_origin(site, settings):
+    site.reports.clear()
+    # The page redirects to another origin (localhost instead of 127.0.0.1), which must not get it.
+    spec = PageSpec(url=site.base + "/to-localhost", width=640, height=360, auth=Auth(ha_token=SECRET_TOKEN, local_storage=(("k", "v"),)))
+    await render_for(spec, settings, 0.1)
+    assert site.reports[-1]["storage"] == {}

@@ -1,0 +1,101 @@
+"""The service as a process: SIGTERM stops everything within 10 s and exits 0; even a
+SIGKILL (no chance to clean up) leaves no FFmpeg or Chromium running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+import trio
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Run `pagecast serve` on a free port; yields (process, base_url)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PAGECAST_RUNTIME_DIR": str(tmp_path / "rt"), "PAGECAST_LOG_LEVEL": "info"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pagecast", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for p in _alive(_tree(proc.pid)):
+            p.kill()
+
+
+async def _start_live(base: str, pages: str) -> dict:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})
+        assert r.status_code == 202 and r.json()["state"] == "live", r.text
+        return r.json()
+
+
+async def test_sigterm_stops_every_session_and_exits_zero_within_10_s(serve, pages):
+    proc, base = serve
+    await _start_live(base, pages)
+    children = _tree(proc.pid)
+    assert any("ffmpeg" in p.name() for p in children) and any("chrom" in p.name() for p in children)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    with trio.fail_after(10):
+        while proc.poll() is None:
+            await trio.sleep(0.05)
+    elapsed = time.monotonic() - t0
+    output = proc.stdout.read()
+    assert proc.returncode == 0, output
+    assert elapsed < 10
+    assert not _alive(children), [p.name() for p in _alive(children)]
+    assert "received SIGTERM" in output
+
+
+async def test_sigkill_of_the_service_leaves_no_ffmpeg_or_chromium(serve, pages):
+    proc, base = serve
+    await _start_live(base, pages)
+    children = _tree(proc.pid)
+    assert len(children) >= 2
+    proc.kill()
+    proc.wait()
+    with trio.fail_after(5):
+        while _alive(children):
+            await trio.sleep(0.05)

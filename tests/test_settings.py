@@ -1,0 +1,47 @@
+"""Configuration: one typed source of truth, every option documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pagecast.settings import ConfigError, Settings, settings_markdown
+
+DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
+
+
+def test_every_setting_is_documented_as_generated():
+    text = DOC.read_text()
+    begin = text.index("-->", text.index("settings-table:begin")) + 4
+    end = text.index("<!-- settings-table:end")
+    assert text[begin:end] == settings_markdown(), "docs/configuration.md is stale: regenerate its table from settings_markdown()"
+
+
+def test_env_vars_then_flags_set_values():
+    s = Settings.from_env({"PAGECAST_PORT": "9000", "PAGECAST_LOGIN_PATHS": "/a, /b", "PAGECAST_CHROMIUM_SANDBOX": "no"}, port=9100)
+    assert s.port == 9100 and s.login_paths == ("/a", "/b") and s.chromium_sandbox is False
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PAGECAST_PORT": "eighty"}, "PAGECAST_PORT='eighty' is not a valid int"),
+        ({"PAGECAST_QUALITY": "4k"}, "PAGECAST_QUALITY='4k': use one of"),
+        ({"PAGECAST_MODE": "dash"}, "PAGECAST_MODE"),
+        ({"PAGECAST_CHROMIUM_SANDBOX": "maybe"}, "not a valid bool"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_profiles_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "profiles.toml"
+    bad.write_text("[profiles.door\n")
+    with pytest.raises(ConfigError, match="profiles.toml is not valid TOML"):
+        Settings.from_env({"PAGECAST_PROFILES_FILE": str(bad)}).load_profiles()
+    good = tmp_path / "p.toml"
+    good.write_text('[profiles.door]\nurl = "http://x/"\n')
+    assert Settings.from_env({"PAGECAST_PROFILES_FILE": str(good)}).load_profiles() == {"door": {"url": "http://x/"}}

@@ -1,0 +1,82 @@
+"""/start bodies: every mistake is caught before anything starts, with a message saying what to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagecast.settings import Settings
+from pagecast.validate import BadRequest, parse_start, redact_url
+
+SETTINGS = Settings()
+PROFILES = {"doorbell": {"url": "http://cam.local/door", "quality": "720p", "duration": 60, "auth": {"ha_token": "secret-token"}}}
+
+
+def start(body):
+    return parse_start(body, SETTINGS, PROFILES)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "chrome://settings", "javascript:alert(1)", "data:text/html,hi", "ftp://x/y", "about:blank"])
+def test_non_http_urls_are_refused_with_the_reason(url):
+    with pytest.raises(BadRequest, match="http:// or https://"):
+        start({"url": url})
+
+
+def test_missing_url_says_what_is_expected():
+    with pytest.raises(BadRequest, match="'url' is required"):
+        start({})
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"url": "http://x/", "quality": "4k"}, "unknown quality '4k'"),
+        ({"url": "http://x/", "quality": 720}, "'quality' must be"),
+        ({"url": "http://x/", "mode": "dash"}, "unknown mode 'dash'"),
+        ({"url": "http://x/", "duration": "60"}, "'duration' must be a number"),
+        ({"url": "http://x/", "duration": -5}, "between 0 and"),
+        ({"url": "http://x/", "duration": True}, "'duration' must be a number of seconds, got true/false"),
+        ({"url": "http://x/", "width": 1921}, "even numbers"),
+        ({"url": "http://x/", "fps": 0}, "'fps' must be between 1 and 60"),
+        ({"url": "http://x/", "colour": "red"}, "unknown field"),
+        ({"url": "http://x/", "auth": "token"}, "'auth' must be an object"),
+        ({"url": "http://x/", "auth": {"password": "x"}}, "unknown field"),
+        ({"url": "http://x/", "auth": {"headers": {"Bad Name": "x"}}}, "invalid header name"),
+        ({"url": "http://x/", "volume": 2}, "between 0.0 and 1.0"),
+        ({"url": "http:///nohost"}, "no host name"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_wrong_fields_get_a_clear_message(body, message):
+    with pytest.raises(BadRequest, match=message.replace("(", r"\(")):
+        start(body)
+
+
+def test_defaults_come_from_settings():
+    req = start({"url": "http://x/"})
+    assert req.quality.name == "1080p" and (req.quality.width, req.quality.height) == (1920, 1080)
+    assert req.mode == "hls" and req.duration is None
+
+
+def test_explicit_overrides_change_the_preset():
+    req = start({"url": "http://x/", "quality": "720p", "fps": 15, "bitrate": 2000})
+    assert (req.quality.width, req.quality.fps, req.quality.bitrate_kbps) == (1280, 15, 2000)
+
+
+def test_profile_expands_and_request_fields_override_it():
+    req = start({"profile": "doorbell", "duration": 30})
+    assert req.url == "http://cam.local/door" and req.quality.name == "720p"
+    assert req.duration == 30 and req.auth.ha_token == "secret-token"
+
+
+def test_unknown_profile_lists_known_ones():
+    with pytest.raises(BadRequest, match="known profiles: doorbell") as info:
+        start({"profile": "frontdoor"})
+    assert info.value.status == 404
+
+
+def test_secrets_never_appear_in_the_public_view():
+    req = start({"url": "http://user:pw@x/?token=abc&view=1", "auth": {"ha_token": "tok123", "headers": {"Authorization": "Bearer zzz"}}})
+    shown = repr(req.public()) + repr(req.auth)
+    for secret in ("pw", "abc", "tok123", "zzz"):
+        assert secret not in shown.replace("***", "")
+    assert redact_url("http://u:p@h/p?access_token=1&x=2") == "http://***@h/p?access_token=***&x=2"
