@@ -145,6 +145,12 @@ class EncoderStats:
         return {"p50": pick(0.5), "p95": pick(0.95), "max": round(1000 * ordered[-1], 1)}
 
 
+def _first(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _grow_pipe(fd: int) -> None:
     try:
         limit = int(open("/proc/sys/fs/pipe-max-size").read())
@@ -292,14 +298,21 @@ async def run_encoder(
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump_stderr)
-            nursery.start_soon(read_output)
-            nursery.start_soon(write_frames)
-            task_status.started()
-            try:
-                await trio.sleep_forever()
-            finally:
-                with trio.CancelScope(shield=True):
-                    stopping = True
-                    await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump_stderr)
+                nursery.start_soon(read_output)
+                nursery.start_soon(write_frames)
+                task_status.started()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        stopping = True
+                        await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
+        except BaseExceptionGroup as group:
+            # FFmpeg's death is one error, not a group: callers restart on EncodeError.
+            errors, rest = group.split(EncodeError)
+            if errors is not None and rest is None:
+                raise _first(errors) from None
+            raise

@@ -49,6 +49,9 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 chromium_log = logging.getLogger(__name__ + ".chromium")
 
+#: Seconds without a change after which a page is ticked only every IDLE_STEP-th slot.
+IDLE_AFTER = 0.2
+IDLE_STEP = 3
 #: Seconds Chromium may take to print its DevTools URL.
 STARTUP_TIMEOUT = 20.0
 #: Seconds one begin-frame may take once the page runs (a page frozen this long is broken).
@@ -356,6 +359,7 @@ class _Renderer:
         self.session: CdpSession | None = None
         self.stderr_done = trio.Event()
         self.interval = 1.0 / spec.fps
+        self.step = 1
         # Chromium's frame times are CLOCK_MONOTONIC milliseconds; Trio's clock has an offset.
         self._clock_offset = trio.current_time() - time.monotonic()
         self._deadline = trio.current_time()
@@ -492,8 +496,9 @@ class _Renderer:
     # -- frames -----------------------------------------------------------------------------
 
     async def _next_tick(self) -> float:
-        """Sleep until the next slot of the steady schedule; skip slots we are late for."""
-        self._deadline += self.interval
+        """Sleep until the next slot of the steady schedule; skip slots we are late for.
+        While the page is idle only every IDLE_STEP-th slot is used (see ``stream``)."""
+        self._deadline += self.interval * self.step
         now = trio.current_time()
         if now - self._deadline > self.interval:
             missed = math.floor((now - self._deadline) / self.interval)
@@ -644,13 +649,24 @@ class _Renderer:
         raise RenderError(f"{self.spec.url} loaded but Chromium produced no picture of it; restart the session")
 
     async def stream(self) -> None:
+        """Tick at the full rate while the page changes; after IDLE_AFTER seconds without a
+        change, tick at a third of it (a dashboard is idle most of the time, and each tick
+        costs Chromium and us a DevTools round trip). The first change restores the rate, so
+        an idle page is noticed changing at most IDLE_STEP slots late."""
         retry = False
+        quiet_since = trio.current_time()
         while True:
             damaged, frame = await self.tick(capture=retry, timeout=FRAME_TIMEOUT)
             if frame is not None:
                 self.mailbox.put(frame)
             # A change whose read-back failed is captured on the next tick.
             retry = (damaged or retry) and frame is None
+            now = trio.current_time()
+            if damaged:
+                quiet_since = now
+                self.step = 1
+            elif now - quiet_since >= IDLE_AFTER:
+                self.step = IDLE_STEP
 
     async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
         with self.scope:

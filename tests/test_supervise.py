@@ -1,0 +1,93 @@
+"""Sessions are actors: a dying encoder is restarted inside its session without changing the
+stream, and a crash takes down only its own session."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import trio
+
+from test_api import wait_state
+
+
+def _children(name: str, exclude: set[int] = frozenset()) -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if name in p.name() and p.pid not in exclude and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+async def test_encoder_restart_keeps_the_stream_and_continues_the_playlist(client, pages):
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    sid = started["id"]
+    await trio.sleep(2.5)
+    before = (await client.get(f"/streams/{sid}/index.m3u8")).text
+    [ffmpeg] = _children("ffmpeg")
+    os.kill(ffmpeg.pid, signal.SIGKILL)
+    with trio.fail_after(15):
+        while True:
+            status = (await client.get(f"/sessions/{sid}")).json()
+            playlist = (await client.get(f"/streams/{sid}/index.m3u8")).text
+            if '#EXT-X-MAP:URI="init-1.mp4"' in playlist and playlist.count("seg-") >= before.count("seg-") + 2:
+                break
+            await trio.sleep(0.2)
+    assert status["state"] == "live" and status["encoder_restarts"] == 1
+    assert "#EXT-X-DISCONTINUITY" in playlist
+    assert "#EXT-X-MEDIA-SEQUENCE:0" in playlist  # the sequence continued, nothing restarted at 0
+    last_before = int(before.strip().splitlines()[-1][4:-4])
+    new_segments = [int(line[4:-4]) for line in playlist.splitlines() if line.startswith("seg-")]
+    assert new_segments == list(range(new_segments[0], new_segments[-1] + 1)) and new_segments[-1] > last_before
+    assert (await client.get(f"/streams/{sid}/init-1.mp4")).status_code == 200
+    await client.post("/stop", json={"id": sid})
+
+
+async def test_a_renderer_crash_fails_only_its_own_session(client, pages):
+    first = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    browsers_of_first = {p.pid for p in _children("chromium")}
+    second = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    for p in _children("chromium", exclude=set()):
+        if p.pid in browsers_of_first:
+            try:
+                if "--type=" not in " ".join(p.cmdline()):
+                    p.kill()
+            except psutil.Error:
+                pass
+    failed = await wait_state(client, first["id"], "failed", timeout=15)
+    assert "Chromium" in failed["error"] or "renderer" in failed["error"] or "browser" in failed["error"], failed["error"]
+    await trio.sleep(2)
+    other = (await client.get(f"/sessions/{second['id']}")).json()
+    assert other["state"] == "live"
+    await client.post("/stop", json={})
+
+
+async def test_sessions_beyond_the_limit_get_429_and_start_nothing(client, pages, service):
+    limit = service.settings.max_sessions
+    ids = []
+    for _ in range(limit):
+        r = await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "fps": 5})
+        assert r.status_code == 202
+        ids.append(r.json()["id"])
+    r = await client.post("/start", json={"url": f"{pages}/dashboard.html"})
+    assert r.status_code == 429 and "PAGECAST_MAX_SESSIONS" in r.json()["error"]
+    assert len((await client.get("/status")).json()["sessions"]) == limit
+    await client.post("/stop", json={})
+    for sid in ids:
+        await wait_state(client, sid, "stopped", "failed")
+
+
+async def test_profile_from_the_profiles_file_starts_a_session(client, pages, service, tmp_path):
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(f'[profiles.door]\nurl = "{pages}/dashboard.html"\nquality = "720p"\nmode = "fmp4"\nduration = 30\n')
+    object.__setattr__(service.settings, "profiles_file", str(profiles))
+    r = await client.post("/start?wait=1", json={"profile": "door"})
+    assert r.status_code == 202, r.text
+    data = r.json()
+    assert data["state"] == "live" and data["mode"] == "fmp4" and data["quality"] == "720p" and data["profile"] == "door"
+    assert data["stream_url"].endswith("/live.mp4")
+    await client.post("/stop", json={})
