@@ -88,7 +88,6 @@ async def test_sparse_frames_get_a_keyframe_at_every_segment_boundary(jpegs):
 
 async def test_cancelled_encoder_stops_ffmpeg_politely(jpegs):
     send, recv = trio.open_memory_channel(1)
-    holder = {}
 
     async def spy(task_status):
         await run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status)

@@ -27,6 +27,8 @@ from typing import Any
 import trio
 import trio_websocket
 
+from .groups import reraise_alone
+
 log = logging.getLogger(__name__)
 
 #: Screenshots arrive as one base64 message; a 4K JPEG at quality 100 is a few MB.
@@ -245,16 +247,6 @@ class CdpSession:
         return self.connection.listen(*methods, session_id=self.session_id, max_buffer=max_buffer)
 
 
-def _reraise_alone(exc: BaseException):
-    """Raise ``exc`` out of an ``except`` block without chaining the group to it."""
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context
-
-
 @asynccontextmanager
 async def open_cdp(
     ws_url: str,
@@ -290,7 +282,7 @@ async def open_cdp(
             # is the block's own: raise it as it was raised.
             real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
             if len(real) == 1:
-                _reraise_alone(real[0])
+                reraise_alone(real[0])
             if not real and len(group.exceptions) >= 1:
-                _reraise_alone(group.exceptions[0])
+                reraise_alone(group.exceptions[0])
             raise

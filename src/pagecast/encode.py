@@ -9,8 +9,8 @@ every segment boundary, where FFmpeg places a keyframe, so every segment starts 
 
 from __future__ import annotations
 
-import logging
 import fcntl
+import logging
 import math
 import os
 import re
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from .groups import first_leaf
 from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
@@ -143,12 +144,6 @@ class EncoderStats:
         ordered = sorted(self.latencies)
         pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
         return {"p50": pick(0.5), "p95": pick(0.95), "max": round(1000 * ordered[-1], 1)}
-
-
-def _first(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _grow_pipe(fd: int) -> None:
@@ -314,5 +309,5 @@ async def run_encoder(
             # FFmpeg's death is one error, not a group: callers restart on EncodeError.
             errors, rest = group.split(EncodeError)
             if errors is not None and rest is None:
-                raise _first(errors) from None
+                raise first_leaf(errors) from None
             raise

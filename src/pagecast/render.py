@@ -43,6 +43,7 @@ import trio
 import trio_websocket
 
 from .cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
+from .groups import flatten, reraise_alone
 from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
 from .settings import Settings
 
@@ -239,37 +240,22 @@ def _cookie_params(spec: PageSpec) -> list[dict[str, Any]]:
 # Helpers
 
 
-def _flatten(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _flatten(sub)]
-    return [exc]
-
-
-def _reraise_alone(exc: BaseException):
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context
-
-
 @contextmanager
 def _single_exception() -> Iterator[None]:
     """Our callers want a RenderError, not an ExceptionGroup from our internal nurseries."""
     try:
         yield
     except BaseExceptionGroup as group:
-        leaves = _flatten(group)
+        leaves = flatten(group)
         for wanted in (RenderError, KeyboardInterrupt):
             found = [e for e in leaves if isinstance(e, wanted)]
             if found:
-                _reraise_alone(found[0])
+                reraise_alone(found[0])
         real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
         if len(real) == 1:
-            _reraise_alone(real[0])
+            reraise_alone(real[0])
         if not real:
-            _reraise_alone(leaves[0])
+            reraise_alone(leaves[0])
         raise
 
 

@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 from dataclasses import replace
-from pathlib import Path
 
 import psutil
 import trio

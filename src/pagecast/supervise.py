@@ -13,12 +13,13 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
+from .groups import first_leaf
 from .publish import Publisher
 from .render import PageSpec, RenderError, run_renderer
 from .settings import Settings
@@ -156,7 +157,7 @@ class Session:
             matched, rest = group.split((RenderError, EncodeError))
             if matched is None:
                 raise
-            self._fail(str(_first_leaf(matched)))
+            self._fail(str(first_leaf(matched)))
             if rest is not None:
                 raise rest
         except Exception as exc:  # a bug must fail this session, not the service
@@ -207,12 +208,6 @@ class Session:
                     self.encoder_restarts += 1
                     log.warning("session %s: encoder died, restarting (%d): %s", self.id, self.encoder_restarts, exc)
                     await trio.sleep(policy.backoff)
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _iso(ts: float | None) -> str | None:
