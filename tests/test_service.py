@@ -99,3 +99,27 @@ async def test_sigkill_of_the_service_leaves_no_ffmpeg_or_chromium(serve, pages)
     with trio.fail_after(5):
         while _alive(children):
             await trio.sleep(0.05)
+
+
+def test_runtime_dirs_left_by_a_dead_service_are_removed_at_start(tmp_path):
+    from pagecast.service import prepare_runtime_dir
+    from pagecast.settings import Settings
+
+    dead = tmp_path / "999999999"
+    (dead / "chromium-x").mkdir(parents=True)
+    alive = tmp_path / "1"  # pid 1 always exists
+    alive.mkdir()
+    settings = prepare_runtime_dir(Settings.from_env({}, runtime_dir=str(tmp_path)))
+    assert not dead.exists() and alive.exists()
+    assert settings.runtime_dir == str(tmp_path / str(os.getpid()))
+
+
+def test_json_logs_are_one_object_per_line():
+    import json
+    import logging
+
+    from pagecast.cli import JsonFormatter
+
+    record = logging.LogRecord("pagecast.test", logging.WARNING, __file__, 1, "session %s failed", ("abc",), None)
+    data = json.loads(JsonFormatter().format(record))
+    assert data["level"] == "warning" and data["msg"] == "session abc failed" and data["logger"] == "pagecast.test"

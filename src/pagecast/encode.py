@@ -58,6 +58,7 @@ class EncodeSpec:
     crf: int = 23
     audio: bool = True
     min_fps: int = 0  # 0: frames only when the page changed (plus one per segment)
+    flush_frames: bool = True  # push each new frame out at once (progressive viewers); HLS needs only segments
 
     @property
     def segment_ticks(self) -> int:
@@ -227,8 +228,10 @@ async def run_encoder(
 
         async def write_frames() -> None:
             """Hand frames to FFmpeg with their capture times as timestamps, repeating the last
-            one at each segment boundary (a keyframe), one tick after each new frame (FFmpeg's
-            MP4 muxer holds a sample until the next one gives its duration), and at the full
+            one at each segment boundary (a keyframe), one tick after each keyframe and, with
+            ``flush_frames``, after each new frame (FFmpeg's MP4 muxer holds a sample until the
+            next one gives its duration, and a segment is complete only when the next one's
+            keyframe is out), and at the full
             rate for a while after a Dense request. Before each frame, silence is written up to
             AUDIO_LEAD past it: FFmpeg muxes audio only as far as the video goes, so when a
             keyframe cuts a segment every earlier audio sample is there to be muxed before it,
@@ -288,7 +291,7 @@ async def run_encoder(
                     await frames_out.send_all(ivf_frame(frame.jpeg, pts))
                     captures.append(frame.captured_at)
                     last_jpeg, last_pts = frame.jpeg, pts
-                    pending = True
+                    pending = spec.flush_frames
                     stats.frames_out += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why

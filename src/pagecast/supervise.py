@@ -191,6 +191,7 @@ class Session:
             # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
             # page would get its audio in bursts, one per segment, and stall between them.
             min_fps=FMP4_MIN_FPS if self.request.mode == "fmp4" else 0,
+            flush_frames=self.request.mode == "fmp4",
         )
         policy = RestartPolicy()
         recent: list[float] = []
