@@ -172,6 +172,25 @@ async def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris
     assert pub.segment(0) == b"".join(f.data for f in short.frags[: short.keys[1]])
 
 
+async def test_program_date_time_follows_media_time_not_arrival_jitter(short):
+    """Shaka places segments by PROGRAM-DATE-TIME: jittery arrival times would open gaps."""
+    import datetime
+    import random
+
+    wall = FakeClock(1_700_000_000.0)
+    pub = Publisher(wallclock=wall)
+    pub.feed(short.init.data)
+    rng = random.Random(7)
+    for frag in short.frags:
+        wall.t += 0.1 + rng.uniform(-0.08, 0.08)
+        pub.feed(frag.data)
+    text = pub.playlist()
+    pdts = [datetime.datetime.fromisoformat(p.replace("Z", "+00:00")).timestamp() for p in re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)]
+    durations = extinfs(text)
+    for (a, b), d in zip(zip(pdts, pdts[1:]), durations):
+        assert b - a == pytest.approx(d, abs=0.0015)
+
+
 async def test_segment_is_decodable_by_ffprobe(short):
     pub = Publisher()
     feed(pub, short)

@@ -91,6 +91,7 @@ class Publisher:
         self.follow_max_lag = follow_max_lag
         self._clock = clock
         self._wallclock = wallclock
+        self._anchors: dict[int, float] = {}
         self._splitter = Fmp4Splitter(max_box_size)
 
         self._generation = -1
@@ -211,8 +212,11 @@ class Publisher:
             discontinuity = last_disc + (generation != last_gen)
         self._last_published = (generation, discontinuity)
         data = b"".join(h.fragment.data for h in frags)
+        # PROGRAM-DATE-TIME follows the media clock, anchored once per generation: players
+        # (Shaka) place segments by it, and arrival-time jitter would open gaps between them.
+        anchor = self._anchors.setdefault(generation, frags[0].wallclock - start)
         segment = Segment(
-            self._next_sequence, generation, discontinuity, data, start, duration, frags[0].wallclock, len(frags)
+            self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(frags)
         )
         if not self._segments:
             self._listed_from = segment.sequence
