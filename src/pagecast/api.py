@@ -141,7 +141,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> Qua
         session = supervisor.get(session_id)
         if session is None:
             return error(f"no session {session_id!r}", 404)
-        if not session.publisher.live:
+        if session.state != "live":
             if session.active:
                 return error(f"session {session_id} is still starting; retry in a moment", 404)
             return error(f"session {session_id} has ended ({session.error or session.stop_reason})", 404)

@@ -112,6 +112,8 @@ class Publisher:
         self.live = False
         self.ended = False
         self._live_event = trio.Event()
+        self._keyframe_event = trio.Event()
+        self._has_keyframe = False
         self._changed = trio.Event()
 
         self._fragments = 0
@@ -159,6 +161,7 @@ class Publisher:
         self.ended = True
         self._gen_open = False
         self._live_event.set()
+        self._keyframe_event.set()
         self._notify()
 
     def _start_generation(self, init: InitInfo) -> None:
@@ -172,6 +175,8 @@ class Publisher:
         held = HeldFragment(self._next_index, self._generation, fragment, self._clock(), self._wallclock())
         self._fragments += 1
         if fragment.keyframe:
+            self._has_keyframe = True
+            self._keyframe_event.set()
             self._close_open(fragment.video_start)
             self._open = [held]
             self._open_bytes = len(fragment.data)
@@ -302,6 +307,13 @@ class Publisher:
             del self._inits[generation]
 
     # ---- output ------------------------------------------------------------------------
+
+    async def wait_keyframe(self) -> None:
+        """Return once a progressive viewer could start (a keyframe fragment exists): a
+        progressive stream is live a segment earlier than a playlist."""
+        await self._keyframe_event.wait()
+        if not self._has_keyframe:
+            raise PublisherEnded("stream ended before its first keyframe")
 
     async def wait_live(self) -> None:
         """Return once the first segment is published; raise ``PublisherEnded`` if the stream

@@ -492,6 +492,18 @@ class _Renderer:
         await trio.sleep_until(self._deadline)
         return self._deadline
 
+    async def _begin_frame(self, params: dict, timeout: float | None) -> dict | None:
+        """One begin-frame; None if Chromium is still busy with the previous one (it says
+        "Another frame is pending" now and then, e.g. right after load): skip the slot."""
+        try:
+            return await self.session.execute("HeadlessExperimental.beginFrame", params, timeout=timeout)
+        except CdpError as exc:
+            if "pending" not in exc.message.lower():
+                raise
+            self.stats["busy_ticks"] = self.stats.get("busy_ticks", 0) + 1
+            log.debug("begin-frame skipped: %s", exc.message)
+            return None
+
     async def tick(self, capture: bool | None, timeout: float | None) -> tuple[bool, Frame | None]:
         """One slot: a drawing begin-frame, then a read-back of what it drew if it drew
         anything (``capture=False``), always (``True``) or never (``None``)."""
@@ -502,28 +514,25 @@ class _Renderer:
         frame_time_ms = (deadline - self._clock_offset) * 1000.0
         interval_ms = self.interval * 1000.0
         issued = deadline
-        result = await self.session.execute(
-            "HeadlessExperimental.beginFrame",
-            {"frameTimeTicks": frame_time_ms, "interval": interval_ms},
-            timeout=timeout,
-        )
+        result = await self._begin_frame({"frameTimeTicks": frame_time_ms, "interval": interval_ms}, timeout)
+        if result is None:
+            return False, None
         self.stats["ticks"] += 1
         damaged = bool(result.get("hasDamage"))
         if damaged:
             self.stats["damaged_ticks"] += 1
         if capture is None or not (damaged or capture):
             return damaged, None
-        shot = await self.session.execute(
-            "HeadlessExperimental.beginFrame",
+        shot = await self._begin_frame(
             {
                 "frameTimeTicks": frame_time_ms,
                 "interval": interval_ms,
                 "noDisplayUpdates": True,
                 "screenshot": {"format": "jpeg", "quality": self.spec.jpeg_quality},
             },
-            timeout=timeout,
+            timeout,
         )
-        data = shot.get("screenshotData")
+        data = shot.get("screenshotData") if shot else None
         if not data:
             return damaged, None  # can happen while the renderer initialises
         frame = Frame(base64.b64decode(data), issued, self._frame_index)
@@ -591,9 +600,10 @@ class _Renderer:
                 async with trio.open_nursery() as nursery:
                     # Tick while loading: with begin-frame control nothing runs rAF or paints
                     # between our frames, so the page has to be driven while it loads.
-                    nursery.start_soon(self._tick_while_loading)
+                    loaded = trio.Event()
+                    nursery.start_soon(self._tick_while_loading, loaded)
                     await self._navigate()
-                    nursery.cancel_scope.cancel()
+                    loaded.set()
         except trio.TooSlowError:
             raise RenderError(
                 f"{spec.url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
@@ -621,8 +631,10 @@ class _Renderer:
         while not (state.load_fired and not state.loading and trio.current_time() - state.last_activity >= SETTLE_TIME):
             await trio.sleep(self.interval / 2)
 
-    async def _tick_while_loading(self) -> None:
-        while True:
+    async def _tick_while_loading(self, loaded: trio.Event) -> None:
+        """Tick until loaded; a begin-frame in flight is let finish, never cancelled (a
+        cancelled one stays pending in Chromium, which then refuses the next ones)."""
+        while not loaded.is_set():
             await self.tick(capture=None, timeout=None)
 
     async def first_frame(self) -> Frame:

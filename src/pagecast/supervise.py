@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ENDED_HISTORY = 50
 FMP4_MIN_FPS = 5
+FMP4_KEYFRAME_INTERVAL = 0.5
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Session:
         self.encoder_restarts = 0
         q = request.quality
         self.publisher = Publisher(
-            segment_duration=q.segment_duration,
+            segment_duration=self.segment_duration,
             window=settings.playlist_window,
             hold_back=settings.hold_back or None,
         )
@@ -67,6 +68,13 @@ class Session:
         self.settled = trio.Event()  # live, or ended without getting there
         self._start_monotonic = trio.current_time()
         self.startup_seconds: float | None = None
+
+    @property
+    def segment_duration(self) -> float:
+        """A progressive viewer starts at the latest keyframe: in ``fmp4`` mode keyframes come
+        every FMP4_KEYFRAME_INTERVAL so that the start is never older than that."""
+        q = self.request.quality
+        return min(q.segment_duration, FMP4_KEYFRAME_INTERVAL) if self.request.mode == "fmp4" else q.segment_duration
 
     @property
     def device(self) -> str | None:
@@ -142,7 +150,10 @@ class Session:
                     self._encoder_control = frames_send.clone()
                     nursery.start_soon(self._encode, frames_recv)
                     await nursery.start(self._render, page, frames_send)
-                    await self.publisher.wait_live()
+                    if req.mode == "fmp4":
+                        await self.publisher.wait_keyframe()
+                    else:
+                        await self.publisher.wait_live()
                     if self.state == "starting":
                         self.state = "live"
                         self.live_at = time.time()
@@ -187,7 +198,7 @@ class Session:
         q = self.request.quality
         spec = EncodeSpec(
             width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
-            segment_duration=q.segment_duration, x264_preset=self.settings.x264_preset,
+            segment_duration=self.segment_duration, x264_preset=self.settings.x264_preset,
             # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
             # page would get its audio in bursts, one per segment, and stall between them.
             min_fps=FMP4_MIN_FPS if self.request.mode == "fmp4" else 0,
