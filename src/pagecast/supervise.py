@@ -55,7 +55,6 @@ class Session:
         self.live_at: float | None = None
         self.ended_at: float | None = None
         self.encoder_restarts = 0
-        q = request.quality
         self.publisher = Publisher(
             segment_duration=self.segment_duration,
             window=settings.playlist_window,

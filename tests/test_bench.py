@@ -1,0 +1,96 @@
+"""Fast checks of the benchmark's own arithmetic: CPU accounting over a changing process tree
+and the time barcode (its figures are only as good as these)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pagecast.bench import (
+    STATIC,
+    CpuAccount,
+    barcode_bits,
+    barcode_cell_centres,
+    barcode_value,
+    component,
+    parse_sections,
+    percentile,
+    table,
+)
+
+
+def test_cpu_account_counts_only_what_was_used_inside_the_window():
+    acc = CpuAccount()
+    old = (100, 1000.0)  # running before the window: counts from its first sample
+    acc.add(2000.0, {old: 50.0})
+    born = (200, 2000.5)  # started during the window: all of its CPU is ours
+    late_seen = (300, 1500.0)  # existed before but first seen now: counts from this sample
+    acc.add(2001.0, {old: 50.4, born: 0.3, late_seen: 7.0})
+    acc.add(2002.0, {old: 50.9, late_seen: 7.2})  # 'born' exited: keeps its last sample
+    assert acc.seconds == pytest.approx(0.9 + 0.3 + 0.2)
+    assert acc.processes == 3
+    assert acc.percent() == pytest.approx(100 * 1.4 / 2.0)
+    groups = acc.by_group({old: "chromium", born: "ffmpeg", late_seen: "chromium"})
+    assert groups == {"chromium": pytest.approx(55.0), "ffmpeg": pytest.approx(15.0)}
+
+
+def test_cpu_account_treats_a_reused_pid_as_a_new_process():
+    acc = CpuAccount()
+    acc.add(10.0, {(7, 1.0): 5.0})
+    acc.add(11.0, {(7, 10.5): 0.25})  # same pid, created inside the window
+    assert acc.seconds == pytest.approx(0.25)
+
+
+def test_empty_account_is_zero():
+    assert CpuAccount().percent() == 0.0
+
+
+@pytest.mark.parametrize("ms", [0, 1, 1_764_000_000_123, 2**48 - 1])
+def test_barcode_round_trip_most_significant_bit_first(ms):
+    bits = barcode_bits(ms)
+    assert len(bits) == 48
+    assert barcode_value(bits) == ms
+    if ms == 1:
+        assert bits[-1] == 1 and sum(bits) == 1
+
+
+def test_barcode_rejects_values_that_do_not_fit():
+    with pytest.raises(ValueError):
+        barcode_bits(2**48)
+
+
+def test_barcode_cells_scale_with_the_frame_width():
+    full = barcode_cell_centres(1920)
+    assert full[0] == (12, 12) and full[-1] == (47 * 24 + 12, 12)
+    assert barcode_cell_centres(1280)[1] == (24, 8)  # cells of 16 px
+
+
+def test_clock_page_and_watch_page_agree_with_the_barcode_constants():
+    clock = (STATIC / "bench-clock.html").read_text()
+    assert "BITS = 48, CELL = 24, REF_WIDTH = 1920" in clock
+    watch = (STATIC / "watch.html").read_text()
+    assert re.search(r"scale = w / 1920, cell = 24 \* scale", watch)
+    assert "i < 48" in watch and "value * 2 + (lum < 128 ? 1 : 0)" in watch
+
+
+def test_percentile_interpolates():
+    assert percentile([], 50) is None
+    assert percentile([3.0], 90) == 3.0
+    assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
+    assert percentile(list(range(11)), 90) == pytest.approx(9.0)
+
+
+def test_sections_and_components():
+    assert parse_sections("") == ["cpu", "startup", "latency", "scale", "contexts"]
+    assert parse_sections("cpu, contexts") == ["cpu", "contexts"]
+    with pytest.raises(ValueError, match="unknown section"):
+        parse_sections("cpu,gpu")
+    assert component("chromium-headle") == "chromium" and component("chrome_crashpad") == "chromium"
+    assert component("python3.11") == "pagecast" and component("Xvfb") == "Xvfb" and component("ffmpeg") == "ffmpeg"
+
+
+def test_table_aligns_numbers_right():
+    text = table(["case", "CPU %"], [["a", "5.0"], ["bb", "12.5"]])
+    lines = text.splitlines()
+    assert lines[2].endswith(" 5.0") and lines[3].endswith("12.5")
