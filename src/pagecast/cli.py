@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     bench = sub.add_parser("bench", help="measure CPU, startup, latency and memory; prints figures")
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
-    bench.add_argument("--only", default="", help="comma-separated cases: cpu,startup,latency,scale")
+    bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
