@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,18 +48,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class PageServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
 @contextmanager
 def page_server():
-    server = PageServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, name="test-page-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    from pagecast.bench import serve_http
+
+    with serve_http(_Handler, "test-page-server") as url:
+        yield url

@@ -393,8 +393,15 @@ class _PageServer(http.server.ThreadingHTTPServer):
 @contextlib.contextmanager
 def serve_pages() -> Iterator[str]:
     """Base URL of the bench pages; a thread serves them until the block ends."""
-    server = _PageServer(("127.0.0.1", 0), functools.partial(_PageHandler, directory=str(STATIC)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="bench-pages", daemon=True)
+    with serve_http(functools.partial(_PageHandler, directory=str(STATIC)), "bench-pages") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_http(handler, name: str) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 (any free port) for the block; yields its base URL."""
+    server = _PageServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=name, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
