@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,3 +55,20 @@ def page_server():
 
     with serve_http(_Handler, "test-page-server") as url:
         yield url
+
+
+def ffmpeg_fmp4(seconds: float, fps: int, size: str = "160x90", keyframes: str = "expr:gte(t,n_forced*1)") -> bytes:
+    """Real FFmpeg fragmented-MP4 output, H.264 + AAC like the encoder's (keyframe every second
+    by default; fragments of ~100 ms rather than the encoder's one per frame, for fewer of them)."""
+    return subprocess.run(
+        [
+            "ffmpeg", "-hide_banner", "-loglevel", "error",
+            "-f", "lavfi", "-i", f"testsrc2=s={size}:r={fps}",
+            "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-force_key_frames", keyframes, "-c:a", "aac",
+            "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+            "-frag_duration", "100000", "pipe:1",
+        ],
+        check=True, capture_output=True,
+    ).stdout

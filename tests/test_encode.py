@@ -86,18 +86,19 @@ async def test_sparse_frames_get_a_keyframe_at_every_segment_boundary(jpegs):
     assert stats.frames_in == 3 and stats.repeats >= 1
 
 
-async def test_cancelled_encoder_stops_ffmpeg_politely(jpegs):
+async def test_cancelled_encoder_stops_ffmpeg_politely(jpegs, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="pagecast.proc")
     send, recv = trio.open_memory_channel(1)
-
-    async def spy(task_status):
-        await run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status)
-
     async with trio.open_nursery() as nursery:
-        await nursery.start(spy)
+        await nursery.start(lambda task_status: run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status))
         await send.send(SimpleNamespace(jpeg=jpegs[0], captured_at=trio.current_time()))
         await trio.sleep(0.5)
         nursery.cancel_scope.cancel()
-    # conftest's leak check proves FFmpeg is gone
+    stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped <Child ffmpeg")]
+    assert stopped and "exited with status 0" in stopped[0], stopped  # 'q' worked: no SIGTERM, no SIGKILL
+    assert not any("SIGTERM" in r.getMessage() for r in caplog.records)
 
 
 async def test_encoder_that_dies_reports_ffmpeg_last_lines(jpegs):

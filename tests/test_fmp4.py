@@ -1,7 +1,6 @@
 import random
 import shutil
 import struct
-import subprocess
 
 import pytest
 
@@ -15,23 +14,9 @@ from pagecast.fmp4 import (
     parse_init,
 )
 
+from helpers import ffmpeg_fmp4
+
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
-
-
-def ffmpeg_fmp4(seconds: float, fps: int, size: str = "160x90") -> bytes:
-    """Real FFmpeg output with the same muxer flags as the encoder, keyframe every second."""
-    return subprocess.run(
-        [
-            "ffmpeg", "-hide_banner", "-loglevel", "error",
-            "-f", "lavfi", "-i", f"testsrc2=s={size}:r={fps}",
-            "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-force_key_frames", "expr:gte(t,n_forced*1)", "-c:a", "aac",
-            "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
-            "-frag_duration", "100000", "pipe:1",
-        ],
-        check=True, capture_output=True,
-    ).stdout
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,11 @@ import trio.testing
 from pagecast.fmp4 import Fmp4Splitter, Fragment, InitInfo
 from pagecast.publish import Publisher, PublisherEnded
 
+from helpers import ffmpeg_fmp4
+
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe"
 )
-
-
-def ffmpeg_fmp4(seconds: float, fps: int, keyframes: str = "expr:gte(t,n_forced*1)") -> bytes:
-    """Real FFmpeg output with the encoder's muxer flags (keyframe every second by default)."""
-    return subprocess.run(
-        [
-            "ffmpeg", "-hide_banner", "-loglevel", "error",
-            "-f", "lavfi", "-i", f"testsrc2=s=160x90:r={fps}",
-            "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-force_key_frames", keyframes, "-c:a", "aac",
-            "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
-            "-frag_duration", "100000", "pipe:1",
-        ],
-        check=True, capture_output=True,
-    ).stdout
 
 
 class Stream:

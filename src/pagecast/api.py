@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ def bytes_response(body: bytes, mimetype: str, cache: str) -> Response:
     )
 
 
-def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> QuartTrio:
+def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[], str]) -> QuartTrio:
+    """``base_url()`` is what TVs use to reach us; known once the server socket is bound."""
     app = QuartTrio(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
@@ -128,13 +130,13 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: str) -> Qua
 
     def stream_url(session: Session) -> str:
         name = "live.mp4" if session.request.mode == "fmp4" else "index.m3u8"
-        return f"{base_url}/streams/{session.id}/{name}"
+        return f"{base_url()}/streams/{session.id}/{name}"
 
     def describe(session: Session) -> dict[str, Any]:
         return {
             **session.status(),
             "stream_url": stream_url(session),
-            "watch_url": f"{base_url}/watch/{session.id}",
+            "watch_url": f"{base_url()}/watch/{session.id}",
         }
 
     def live_session(session_id: str) -> Session | Response:

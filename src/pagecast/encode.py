@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
-import os
 import re
 import struct
 from collections import deque
@@ -78,7 +77,7 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
     """The FFmpeg command line; pure so it can be checked without running anything."""
     seg = spec.segment_duration
     args = [
-        binary, "-hide_banner", "-nostats", "-loglevel", os.environ.get("PAGECAST_FFMPEG_LOGLEVEL", "info"),
+        binary, "-hide_banner", "-nostats", "-loglevel", "info",
         # Video: our IVF stream from a pipe. Reading it as /dev/fd/N (not pipe:N) keeps
         # FFmpeg's stdin free for the polite 'q' stop.
         "-f", "ivf", "-probesize", "32", "-analyzeduration", "0",

@@ -185,10 +185,6 @@ class Child:
             self._pidfd = None
 
 
-def _nonblocking_stream(fd: int) -> trio.lowlevel.FdStream:
-    return trio.lowlevel.FdStream(fd)
-
-
 def spawn(
     argv: Sequence[str] | Callable[[list[int]], Sequence[str]],
     *,
@@ -208,36 +204,29 @@ def spawn(
     Synchronous on purpose: the fork must happen on the Trio loop thread (see module doc).
     """
     to_close_in_parent: list[int] = []
-    if not callable(argv) and not shutil.which(argv[0]):
-        raise FileNotFoundError(f"{name}: cannot run {argv[0]!r}: not found or not executable")
     parent_ends: list[int] = []
     pass_fds: list[int] = []
     extra_parent: dict[int, int] = {}
     try:
-
-        def pipe() -> tuple[int, int]:
-            r, w = os.pipe()
-            return r, w
-
         child_stdin = child_stdout = child_stderr = subprocess.DEVNULL
         p_stdin = p_stdout = p_stderr = None
         if stdin:
-            r, w = pipe()
+            r, w = os.pipe()
             child_stdin, p_stdin = r, w
             to_close_in_parent.append(r)
             parent_ends.append(w)
         if stdout:
-            r, w = pipe()
+            r, w = os.pipe()
             child_stdout, p_stdout = w, r
             to_close_in_parent.append(w)
             parent_ends.append(r)
         if stderr:
-            r, w = pipe()
+            r, w = os.pipe()
             child_stderr, p_stderr = w, r
             to_close_in_parent.append(w)
             parent_ends.append(r)
         for _ in range(write_fds):
-            r, w = pipe()
+            r, w = os.pipe()
             pass_fds.append(r)
             to_close_in_parent.append(r)
             parent_ends.append(w)
@@ -271,10 +260,10 @@ def spawn(
     child = Child(
         name,
         popen,
-        _nonblocking_stream(p_stdin) if p_stdin is not None else None,
-        _nonblocking_stream(p_stdout) if p_stdout is not None else None,
-        _nonblocking_stream(p_stderr) if p_stderr is not None else None,
-        {child_fd: _nonblocking_stream(w) for child_fd, w in extra_parent.items()},
+        trio.lowlevel.FdStream(p_stdin) if p_stdin is not None else None,
+        trio.lowlevel.FdStream(p_stdout) if p_stdout is not None else None,
+        trio.lowlevel.FdStream(p_stderr) if p_stderr is not None else None,
+        {child_fd: trio.lowlevel.FdStream(w) for child_fd, w in extra_parent.items()},
     )
     log.debug("started %r: %s", child, " ".join(full_argv))
     return child

@@ -80,27 +80,25 @@ class Service:
         try:
             async with trio.open_nursery() as root:
                 await root.start(self.supervisor.run)
-                listeners = await trio.open_tcp_listeners(settings.port, host=settings.host or None)
-                self.port = listeners[0].socket.getsockname()[1]
-                for listener in listeners:
-                    listener.socket.close()  # hypercorn binds again; we only resolved port 0
-                self.url = base_url_for(settings, self.port)
-                app = create_app(self.supervisor, settings, self.url)
+                app = create_app(self.supervisor, settings, lambda: self.url or "")
                 config = HypercornConfig()
-                config.bind = [f"{_bind_host(settings.host)}:{self.port}"]
+                config.bind = [f"{_bind_host(settings.host)}:{settings.port}"]
                 config.accesslog = None
                 config.errorlog = logging.getLogger("hypercorn.error")
                 config.graceful_timeout = 1.0
                 config.keep_alive_timeout = 30
                 http_done = trio.Event()
 
-                async def http() -> None:
+                async def http(task_status=trio.TASK_STATUS_IGNORED) -> None:
                     try:
-                        await hypercorn_serve(app, config, shutdown_trigger=self._shutdown.wait)
+                        await hypercorn_serve(app, config, shutdown_trigger=self._shutdown.wait, task_status=task_status)
                     finally:
                         http_done.set()
 
-                await root.start(_started_when_listening, http, self.port)
+                # Started once the socket is bound; with port 0 the bind names the real port.
+                binds = await root.start(http)
+                self.port = int(binds[0].rsplit(":", 1)[1])
+                self.url = base_url_for(settings, self.port)
                 if handle_signals:
                     root.start_soon(self._watch_signals)
                 log.info("pagecast listening on %s", self.url)
@@ -130,19 +128,3 @@ class Service:
 
 def _bind_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-async def _started_when_listening(serve, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Start hypercorn, and report started once its socket accepts connections."""
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve)
-        with trio.fail_after(10):
-            while True:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", port)
-                except OSError:
-                    await trio.sleep(0.02)
-                    continue
-                await stream.aclose()
-                break
-        task_status.started()

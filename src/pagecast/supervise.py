@@ -63,6 +63,7 @@ class Session:
         self.render_stats: dict[str, Any] = {}
         self.encoder_stats = EncoderStats()
         self.cancel_scope = trio.CancelScope()
+        self._encoder_control: trio.MemorySendChannel | None = None  # a clone of the frames channel, for Dense
         self.ended = trio.Event()
         self.settled = trio.Event()  # live, or ended without getting there
         self._start_monotonic = trio.current_time()
@@ -85,10 +86,9 @@ class Session:
 
     def new_viewer(self) -> None:
         """A progressive viewer joined: make the next couple of seconds dense (see encode.Dense)."""
-        control = getattr(self, "_encoder_control", None)
-        if control is not None:
+        if self._encoder_control is not None:
             try:
-                control.send_nowait(Dense())
+                self._encoder_control.send_nowait(Dense())
             except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # a frame is already waiting, which wakes the encoder just as well
 
@@ -174,6 +174,8 @@ class Session:
             log.exception("session %s crashed", self.id)
             self._fail(f"internal error: {exc!r}")
         finally:
+            if self._encoder_control is not None:
+                self._encoder_control.close()
             self.publisher.end()
             if self.state != "failed":
                 self.state = "stopped"
