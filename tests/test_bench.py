@@ -10,9 +10,6 @@ import pytest
 from pagecast.bench import (
     STATIC,
     CpuAccount,
-    barcode_bits,
-    barcode_cell_centres,
-    barcode_value,
     component,
     parse_sections,
     percentile,
@@ -44,26 +41,6 @@ def test_cpu_account_treats_a_reused_pid_as_a_new_process():
 
 def test_empty_account_is_zero():
     assert CpuAccount().percent() == 0.0
-
-
-@pytest.mark.parametrize("ms", [0, 1, 1_764_000_000_123, 2**48 - 1])
-def test_barcode_round_trip_most_significant_bit_first(ms):
-    bits = barcode_bits(ms)
-    assert len(bits) == 48
-    assert barcode_value(bits) == ms
-    if ms == 1:
-        assert bits[-1] == 1 and sum(bits) == 1
-
-
-def test_barcode_rejects_values_that_do_not_fit():
-    with pytest.raises(ValueError):
-        barcode_bits(2**48)
-
-
-def test_barcode_cells_scale_with_the_frame_width():
-    full = barcode_cell_centres(1920)
-    assert full[0] == (12, 12) and full[-1] == (47 * 24 + 12, 12)
-    assert barcode_cell_centres(1280)[1] == (24, 8)  # cells of 16 px
 
 
 def test_clock_page_and_watch_page_agree_with_the_barcode_constants():

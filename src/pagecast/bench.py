@@ -128,31 +128,6 @@ class CpuAccount:
         return 100.0 * self.seconds / (self.end - self.start)
 
 
-BARCODE_BITS = 48
-BARCODE_CELL = 24  # px in a 1920-wide frame
-
-
-def barcode_bits(ms: int) -> list[int]:
-    """What bench-clock.html draws for ``ms``: 48 cells, most significant bit first, 1 = black."""
-    if not 0 <= ms < 2**BARCODE_BITS:
-        raise ValueError(f"{ms} does not fit in {BARCODE_BITS} bits")
-    return [(ms >> (BARCODE_BITS - 1 - i)) & 1 for i in range(BARCODE_BITS)]
-
-
-def barcode_value(bits: Sequence[int]) -> int:
-    """What watch.html reads back (``value = value * 2 + bit``)."""
-    value = 0
-    for bit in bits:
-        value = value * 2 + (1 if bit else 0)
-    return value
-
-
-def barcode_cell_centres(width: int) -> list[tuple[int, int]]:
-    """The pixels watch.html samples in a frame ``width`` pixels wide (cells scale with the width)."""
-    cell = BARCODE_CELL * width / 1920
-    return [(math.floor(i * cell + cell / 2), math.floor(cell / 2)) for i in range(BARCODE_BITS)]
-
-
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100); None for no values."""
     if not values:

@@ -3,7 +3,6 @@ before any process starts, with a message that says what to fix."""
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -202,10 +201,3 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         url=url, quality=quality, mode=mode, duration=duration, device=device.strip() if device else None,
         auth=auth, profile=profile_name, device_scale_factor=float(dsf), extra=extra,
     )
-
-
-def is_loopback_host(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
