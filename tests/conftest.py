@@ -76,7 +76,7 @@ async def service(nursery, tmp_path):
     from pagecast.service import Service
     from pagecast.settings import Settings
 
-    settings = Settings.from_env({}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0)
+    settings = Settings.from_env({}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0, mdns=False)
     svc = Service(settings)
     await nursery.start(partial(svc.run, handle_signals=False))
     yield svc

@@ -151,14 +151,23 @@ async def test_unresolvable_host_fails_with_a_dns_error(client):
     assert "ERR_NAME_NOT_RESOLVED" in response.json()["error"]
 
 
-async def test_new_session_on_the_same_device_replaces_the_old_one(client, pages):
-    first = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "device": "tv"})).json()
-    await wait_state(client, first["id"], "live")
-    second = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "device": "tv"})).json()
-    old = (await client.get(f"/sessions/{first['id']}")).json()
-    assert old["state"] == "stopped" and "replaced" in old["stop_reason"]
-    await wait_state(client, second["id"], "live")
-    assert (await client.post("/stop", json={"device": "tv"})).json()["stopped"] == [second["id"]]
+@pytest.mark.parametrize("device, status, message", [
+    ("Kitchen TV", 404, "no Cast device 'Kitchen TV'"),
+    ("127.0.0.254", 409, "no Cast device answers at 127.0.0.254"),
+    ("no-such-tv.invalid", 404, "cannot resolve that host name"),
+    ("  ", 400, "'device' is empty"),
+])
+async def test_a_device_that_is_unknown_or_unreachable_gets_a_clear_error_and_starts_nothing(client, pages, device, status, message):
+    response = await client.post("/start", json={"url": f"{pages}/dashboard.html", "device": device})
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert (await client.get("/status")).json()["sessions"] == []
+    assert not _processes("chrom") and not _processes("ffmpeg")
+
+
+async def test_devices_lists_nothing_when_no_device_is_configured_or_found(client):
+    data = (await client.get("/devices")).json()
+    assert data["devices"] == [] and data["mdns"] is False and data["static_hosts"] == []
 
 
 async def test_start_cancelled_half_way_leaves_nothing(client, pages):

@@ -20,6 +20,7 @@ from quart_trio import QuartTrio
 
 from . import __version__
 from .settings import PRESETS, Settings
+from .cast import peek
 from .supervise import Session, Supervisor
 from .validate import BadRequest, parse_start
 
@@ -128,14 +129,10 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     players_dir = find_players_dir()
     started = time.time()
 
-    def stream_url(session: Session) -> str:
-        name = "live.mp4" if session.request.mode == "fmp4" else "index.m3u8"
-        return f"{base_url()}/streams/{session.id}/{name}"
-
     def describe(session: Session) -> dict[str, Any]:
         return {
             **session.status(),
-            "stream_url": stream_url(session),
+            "stream_url": session.stream_url,
             "watch_url": f"{base_url()}/watch/{session.id}",
         }
 
@@ -204,7 +201,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         session = await supervisor.start(req)
         if request.args.get("wait") in ("1", "true", "live"):
             with trio.move_on_after(settings.load_timeout + 15):
-                await session.settled.wait()
+                await session.ready.wait()
             if session.state == "failed":
                 return ok({**describe(session)}, status=422)
         return ok(describe(session), status=202)
@@ -241,6 +238,41 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if session is None:
             return error(f"no session {session_id!r}", 404)
         return ok(describe(session))
+
+    @app.get("/devices")
+    async def devices():
+        """Known Cast devices, what each shows (for those a session holds) and its session."""
+        found = supervisor.directory.list()
+        screens: dict[str, Any] = {}
+
+        async def look(device) -> None:
+            owner = supervisor.by_device(device)
+            if owner is not None and owner.watcher is not None and owner.watcher.screen is not None:
+                screens[device.uuid] = owner.watcher.screen
+            else:
+                screens[device.uuid] = await peek(device, settings.cast_connect_timeout)
+
+        async with trio.open_nursery() as nursery:
+            for device in found:
+                nursery.start_soon(look, device)
+        out = []
+        for device in found:
+            owner = supervisor.by_device(device)
+            screen = screens.get(device.uuid)
+            out.append({
+                **device.public(),
+                "session": owner.id if owner is not None else None,
+                "reachable": not isinstance(screen, str),
+                "current_app": None if isinstance(screen, str) or screen is None else (screen.app_name or screen.app_id),
+                "screen": screen if isinstance(screen, str) or screen is None else screen.public(),
+            })
+        return ok({
+            "devices": out,
+            "mdns": settings.mdns,
+            "static_hosts": list(settings.cast_hosts),
+            "unreachable": supervisor.directory.unreachable,
+            "default_device": settings.default_device or None,
+        })
 
     @app.get("/health")
     async def health():
@@ -303,7 +335,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if session is None:
             return error(f"no session {session_id!r}", 404)
         page = (STATIC / "watch.html").read_text()
-        page = page.replace("{{SESSION}}", json.dumps({"id": session.id, "mode": session.request.mode, "stream_url": stream_url(session)}))
+        page = page.replace("{{SESSION}}", json.dumps({"id": session.id, "mode": session.request.mode, "stream_url": session.stream_url}))
         return Response(page, mimetype="text/html", headers={"Cache-Control": NO_CACHE})
 
     @app.get("/players/<name>")

@@ -22,6 +22,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        data.update(getattr(record, "fields", {}))
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data)
@@ -59,12 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the service and stream the built-in demo dashboard; prints the watch URL")
     add_setting_flags(demo)
     demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument("--device", default=None, help="cast to this device (name, uuid or address); default: PAGECAST_DEFAULT_DEVICE, else a virtual TV")
+    demo.add_argument("--tv-host", default="127.0.0.2", help="loopback address of the demo's virtual TV (default 127.0.0.2)")
+    demo.add_argument("--tv-player", default="ffmpeg", choices=("ffmpeg", "shaka"), help="the virtual TV's player: light FFmpeg or Shaka in headless Chromium")
+    vtv = sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it", add_help=False)
+    vtv.add_argument("args", nargs=argparse.REMAINDER)
     bench = sub.add_parser("bench", help="measure CPU, startup, latency and memory; prints figures")
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
     bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
+    if args.command == "virtual-tv":
+        from .virtual_tv import main as virtual_tv_main
+
+        return virtual_tv_main(args.args)
     if args.command == "bench":
         from .bench import main as bench_main
 
@@ -81,35 +91,65 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         trio.run(service.run)
         return 0
-    trio.run(_demo, service, args.seconds)
+    trio.run(_demo, service, args)
     return 0
 
 
-async def _demo(service, seconds: float | None) -> None:
-    from .validate import parse_start
-
+async def _demo(service, args: argparse.Namespace) -> None:
+    """The service, the demo dashboard, and a TV to cast it to: the configured one, or a
+    virtual TV on a loopback address whose screen a browser can show."""
+    device = args.device if args.device is not None else service.settings.default_device
     async with trio.open_nursery() as nursery:
+        tv = None
+        if not device:
+            from .virtual_tv import open_virtual_tv
+
+            tv = await nursery.start(_run_virtual_tv, open_virtual_tv, args.tv_host, args.tv_player)
+            device = tv.host
         await nursery.start(service.run)
-        local = f"http://127.0.0.1:{service.port}"
-        req = parse_start({"url": f"{local}/demo/dashboard"}, service.settings, {})
+        await _demo_cast(service, device, tv, args.seconds)
+        nursery.cancel_scope.cancel()
+
+
+async def _run_virtual_tv(open_virtual_tv, host: str, player: str, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async with open_virtual_tv(host=host, name="pagecast demo TV", player=player) as tv:
+        task_status.started(tv)
+        await trio.sleep_forever()
+
+
+async def _demo_cast(service, device: str, tv, seconds: float | None) -> None:
+    from .validate import BadRequest, parse_start
+
+    local = f"http://127.0.0.1:{service.port}"
+    req = parse_start({"url": f"{local}/demo/dashboard", "device": device, "keep_on": True}, service.settings, {})
+    try:
         session = await service.supervisor.start(req)
-        with trio.move_on_after(60):
-            await session.settled.wait()
-        if session.state == "failed":
-            print(f"\npagecast demo: the demo stream failed: {session.error}\n", file=sys.stderr, flush=True)
-            service.shutdown()
-            return
-        print(
-            f"\n  pagecast demo is live.\n"
-            f"  Watch it in a browser:  {service.url}/watch/{session.id}\n"
-            f"  Stream URL:             {service.url}/streams/{session.id}/index.m3u8\n"
-            f"  Status:                 {service.url}/status\n"
-            f"  Stop with Ctrl-C.\n",
-            flush=True,
-        )
-        if seconds is not None:
-            await trio.sleep(seconds)
-            service.shutdown()
+    except BadRequest as exc:
+        print(f"\npagecast demo: cannot cast to {device}: {exc}\n", file=sys.stderr, flush=True)
+        service.shutdown()
+        return
+    with trio.move_on_after(60):
+        await session.ready.wait()
+    if not session.active:
+        print(f"\npagecast demo: the demo stream failed: {session.error or session.stop_reason}\n", file=sys.stderr, flush=True)
+        service.shutdown()
+        return
+    screen = f"  The TV's screen:        {tv.screen_url}\n" if tv is not None else ""
+    print(
+        f"\n  pagecast demo is casting to {session.target.name} ({session.target.host}).\n"
+        f"{screen}"
+        f"  Watch the stream:       {service.url}/watch/{session.id}\n"
+        f"  Stream URL:             {session.stream_url}\n"
+        f"  Status:                 {service.url}/status   Devices: {service.url}/devices\n"
+        f"  Stop with Ctrl-C.\n",
+        flush=True,
+    )
+    if seconds is not None:
+        await trio.sleep(seconds)
+    else:
+        await service.stopped.wait()
+    service.shutdown()
+    await service.stopped.wait()
 
 
 if __name__ == "__main__":

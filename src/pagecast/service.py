@@ -1,4 +1,5 @@
-"""The root of the supervision tree: HTTP server, signal watcher and stream supervisor.
+"""The root of the supervision tree: HTTP server, signal watcher, device directory and stream
+supervisor.
 
 Shutdown order follows nesting: a signal stops every session (their children are stopped
 politely, then firmly, within bounds), then the HTTP server, all under one deadline.
@@ -19,6 +20,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from .api import create_app
+from .devices import Directory
 from .settings import Settings
 from .supervise import Supervisor
 
@@ -66,7 +68,8 @@ class Service:
 
     def __init__(self, settings: Settings):
         self.settings = prepare_runtime_dir(settings)
-        self.supervisor = Supervisor(self.settings)
+        self.directory = Directory(self.settings)
+        self.supervisor = Supervisor(self.settings, self.directory, lambda: self.url or "")
         self.url: str | None = None
         self.port: int | None = None
         self._shutdown = trio.Event()
@@ -79,6 +82,7 @@ class Service:
         settings = self.settings
         try:
             async with trio.open_nursery() as root:
+                await root.start(self.directory.run)
                 await root.start(self.supervisor.run)
                 app = create_app(self.supervisor, settings, lambda: self.url or "")
                 config = HypercornConfig()

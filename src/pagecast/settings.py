@@ -91,6 +91,18 @@ class Settings:
         default="",
         metadata={"help": "Directory for Chromium profiles of running sessions (removed when each session ends). Empty: a `pagecast` folder in the system temp dir."},
     )
+    cast_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "Comma-separated addresses of Cast devices to use without mDNS (which does not cross Docker bridge networks, VLANs or WSL2), e.g. `192.168.1.20,192.168.1.21`."},
+    )
+    mdns: bool = field(default=True, metadata={"help": "Discover Cast devices by mDNS (needs host networking in Docker)."})
+    default_device: str = field(default="", metadata={"help": "Device (friendly name, uuid or address) a /start without `device` casts to. Empty: such a session only streams."})
+    cast_connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a Cast device to accept a connection and report its status."})
+    cast_liveness_interval: float = field(default=1.5, metadata={"help": "Seconds between the status requests that tell a dead Cast device from a quiet one (pychromecast's own heartbeat takes ~20 s)."})
+    cast_liveness_timeout: float = field(default=3.0, metadata={"help": "Seconds without an answer to a status request after which a Cast device counts as lost and is reconnected."})
+    cast_backoff_max: float = field(default=30.0, metadata={"help": "Longest wait between reconnection attempts to a lost Cast device (the wait doubles from 1 s)."})
+    cast_give_up: float = field(default=60.0, metadata={"help": "Seconds a session without `keep_on` waits for a lost Cast device to come back before it ends."})
+    cast_restore_timeout: float = field(default=5.0, metadata={"help": "Seconds allowed, when a session ends, for giving the TV back (relaunching what it showed before, restoring its volume)."})
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning, error."})
     log_format: str = field(default="text", metadata={"help": "Log format: `text` or `json` (one JSON object per line)."})
     shutdown_timeout: float = field(default=8.0, metadata={"help": "Seconds allowed for a graceful shutdown on SIGTERM/SIGINT before children are killed."})

@@ -1,7 +1,7 @@
 """The stream supervisor and its session actors.
 
-Each session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and the
-publisher's stream; cancelling the session's scope (a /stop, its ``duration``, a crash of a
+Each session owns a nursery holding its renderer (Chromium), encoder (FFmpeg), the
+publisher's stream and, when it casts, its Cast watcher; cancelling the session's scope (a /stop, its ``duration``, a crash of a
 part, SIGTERM) is the only way a session ends, and cleanup follows from structure. The
 publisher belongs to the session, not to the encoder, so an encoder restarted inside the
 session keeps the stream URL and continues the playlist.
@@ -14,10 +14,12 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
+from .cast import CastError, CastWatcher, Screen, Stream
+from .devices import Device, Directory
 from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
 from .groups import first_leaf
 from .publish import Publisher
@@ -44,10 +46,19 @@ class RestartPolicy:
 class Session:
     """One cast session: a page, streamed, until stopped."""
 
-    def __init__(self, request: StartRequest, settings: Settings):
+    def __init__(
+        self, request: StartRequest, settings: Settings, *, device: Device | None = None,
+        base_url: Callable[[], str] = lambda: "", inherited: Screen | None = None,
+    ):
         self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
         self.request = request
         self.settings = settings
+        self.target = device
+        self.base_url = base_url
+        self.watcher: CastWatcher | None = None
+        self._inherited = inherited
+        self._live = trio.Event()
+        self.ready = trio.Event()  # live and, when casting, playing on the TV; or ended
         self.state = "starting"
         self.error: str | None = None
         self.stop_reason: str | None = None
@@ -81,6 +92,11 @@ class Session:
         return self.request.device
 
     @property
+    def stream_url(self) -> str:
+        name = "live.mp4" if self.request.mode == "fmp4" else "index.m3u8"
+        return f"{self.base_url()}/streams/{self.id}/{name}"
+
+    @property
     def active(self) -> bool:
         return self.state in ("starting", "live")
 
@@ -92,9 +108,13 @@ class Session:
             except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 pass  # a frame is already waiting, which wakes the encoder just as well
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, give_back: bool = True) -> None:
+        """End the session. ``give_back=False`` leaves the TV as it is: it ended us itself, or
+        a new session takes it over."""
         if self.stop_reason is None:
             self.stop_reason = reason
+        if not give_back and self.watcher is not None:
+            self.watcher.give_back = False
         if self.active:
             self.state = "stopping"
         self.cancel_scope.cancel()
@@ -122,10 +142,14 @@ class Session:
             "segments": pub.get("segments_produced", 0),
             "viewers": pub.get("viewers", 0),
             "publisher": pub,
+            "cast": self.watcher.status() if self.watcher is not None else None,
         }
 
-    async def run(self) -> None:
-        """The session actor: runs until stopped, its duration ends, or a part fails."""
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """The session actor: runs until stopped, its duration ends, or a part fails.
+
+        Started (in the ``nursery.start`` sense) once its TV, if any, is connected and free:
+        a device that is unreachable or busy fails the /start with nothing else begun."""
         req = self.request
         q = req.quality
         page = PageSpec(
@@ -145,6 +169,13 @@ class Session:
                 if req.duration is not None:
                     self.cancel_scope.deadline = trio.current_time() + req.duration
                 async with trio.open_nursery() as nursery:
+                    if self.target is not None:
+                        self.watcher = CastWatcher(
+                            self.target, req, self.settings, Stream.for_session(self.stream_url, req.mode, _title(req.url)),
+                            session_id=self.id, stop=self.stop, inherited=self._inherited,
+                        )
+                        await nursery.start(self.watcher.run, self._live.wait)
+                    task_status.started()
                     frames_send, frames_recv = trio.open_memory_channel(2)
                     self._encoder_control = frames_send.clone()
                     nursery.start_soon(self._encode, frames_recv)
@@ -158,13 +189,21 @@ class Session:
                         self.live_at = time.time()
                         self.startup_seconds = round(trio.current_time() - self._start_monotonic, 3)
                         log.info("session %s live after %.2f s", self.id, self.startup_seconds)
+                    self._live.set()
                     self.settled.set()
+                    if self.watcher is not None:
+                        await self.watcher.playing.wait()
+                    self.ready.set()
             if self.stop_reason is None and req.duration is not None and self.cancel_scope.cancelled_caught:
                 self.stop_reason = f"duration of {req.duration:g} s ended"
-        except (RenderError, EncodeError) as exc:
+        except (RenderError, EncodeError, CastError) as exc:
             self._fail(str(exc))
         except BaseExceptionGroup as group:
-            matched, rest = group.split((RenderError, EncodeError))
+            refused = group.subgroup(BadRequest)
+            if refused is not None:
+                self._fail(str(first_leaf(refused)))
+                raise first_leaf(refused) from None
+            matched, rest = group.split((RenderError, EncodeError, CastError))
             if matched is None:
                 raise
             self._fail(str(first_leaf(matched)))
@@ -182,6 +221,7 @@ class Session:
             self.ended_at = time.time()
             self.ended.set()
             self.settled.set()
+            self.ready.set()
             log.info("session %s %s%s", self.id, self.state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
 
     def _fail(self, message: str) -> None:
@@ -223,6 +263,22 @@ class Session:
                     await trio.sleep(policy.backoff)
 
 
+def _names(session: Session, spec: str) -> bool:
+    """Whether ``spec`` (as given to /start: a name, uuid or address) names the session's device."""
+    key = spec.strip().casefold()
+    t = session.target
+    if t is not None and key in (t.name.casefold(), t.uuid, t.uuid.replace("-", ""), t.host):
+        return True
+    return (session.device or "").casefold() == key
+
+
+def _title(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"pagecast: {parts.hostname or ''}{parts.path if parts.path not in ('', '/') else ''}"
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -232,8 +288,10 @@ def _iso(ts: float | None) -> str | None:
 class Supervisor:
     """Owns every session's task; the HTTP handlers ask it, they never own sessions."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, directory: Directory | None = None, base_url: Callable[[], str] = lambda: ""):
         self.settings = settings
+        self.directory = directory or Directory(settings)
+        self.base_url = base_url
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self._nursery: trio.Nursery | None = None
 
@@ -255,27 +313,44 @@ class Supervisor:
         return self.sessions.get(session_id)
 
     async def start(self, request: StartRequest) -> Session:
+        """Start a session; returns once it runs (and holds its TV, if it casts). A device that
+        is unknown, unreachable or busy raises BadRequest and leaves nothing behind."""
         if self._nursery is None:
             raise BadRequest("the service is shutting down", status=503)
-        replaced = [s for s in self.active() if request.device and s.device == request.device]
+        device = await self.directory.resolve(request.device) if request.device else None
+        replaced = [s for s in self.active() if device is not None and s.target is not None and s.target.uuid == device.uuid]
         if len(self.active()) - len(replaced) >= self.settings.max_sessions:
             raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
+        inherited = None
         for old in replaced:
-            old.stop(f"replaced by a new session on {request.device}")
+            # The TV goes straight to the new stream; what it showed before the first session
+            # is what the new one gives back.
+            if old.watcher is not None and inherited is None:
+                inherited = old.watcher.previous
+            old.stop(f"replaced by a new session on {device.name}", give_back=False)
         for old in replaced:
             await old.ended.wait()
-        session = Session(request, self.settings)
+        if self._nursery is None:
+            raise BadRequest("the service is shutting down", status=503)
+        session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited)
         self.sessions[session.id] = session
+        try:
+            await self._nursery.start(session.run, name=f"session {session.id}")
+        except BaseException:
+            del self.sessions[session.id]
+            raise
         self._forget_old()
-        self._nursery.start_soon(session.run, name=f"session {session.id}")
         return session
+
+    def by_device(self, device: Device) -> Session | None:
+        return next((s for s in self.active() if s.target is not None and s.target.uuid == device.uuid), None)
 
     def stop(self, session_id: str | None = None, device: str | None = None, reason: str = "stopped by API") -> list[Session]:
         if session_id is not None:
             session = self.sessions.get(session_id)
             targets = [session] if session is not None and session.active else []
         elif device is not None:
-            targets = [s for s in self.active() if s.device == device]
+            targets = [s for s in self.active() if _names(s, device)]
         else:
             targets = self.active()
         for s in targets:

@@ -34,7 +34,9 @@ class StartRequest:
     auth: Auth = field(default_factory=Auth)
     profile: str | None = None
     device_scale_factor: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    keep_on: bool = False
+    if_idle: bool = False
+    volume: float | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,9 @@ class StartRequest:
             "height": self.quality.height,
             "fps": self.quality.fps,
             "device_scale_factor": self.device_scale_factor,
+            "keep_on": self.keep_on,
+            "if_idle": self.if_idle,
+            "volume": self.volume,
         }
 
 
@@ -180,24 +185,33 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
             raise BadRequest(f"'duration' must be a number of seconds between 0 and 604800 (omit it to run until stopped), got {duration}")
         duration = float(duration)
 
-    device = _expect(body, "device", (str,), "a device name, uuid or address")
+    if "device" in body and body["device"] is None:
+        device = None  # explicitly no TV: stream only, even with a default device configured
+    else:
+        device = _expect(body, "device", (str,), "a device name, uuid or address")
+        if device is not None and not device.strip():
+            raise BadRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
+        device = (device or settings.default_device).strip() or None
     dsf = _expect(body, "device_scale_factor", (int, float), "a number between 0.5 and 4")
     if dsf is None:
         dsf = settings.device_scale_factor
     if not 0.5 <= dsf <= 4:
         raise BadRequest(f"'device_scale_factor' must be between 0.5 and 4, got {dsf}")
     auth = parse_auth(body.get("auth"))
-    extra = {}
+    flags = {}
     for key in ("keep_on", "if_idle"):
         value = _expect(body, key, (bool,), "true or false")
-        if value is not None:
-            extra[key] = value
+        flags[key] = bool(value)
+        if value is not None and device is None:
+            raise BadRequest(f"'{key}' applies to casting; give a 'device' too (GET /devices lists them)")
     volume = _expect(body, "volume", (int, float), "a number between 0.0 and 1.0")
     if volume is not None:
         if not 0 <= volume <= 1:
             raise BadRequest(f"'volume' must be between 0.0 and 1.0, got {volume}")
-        extra["volume"] = float(volume)
+        if device is None:
+            raise BadRequest("'volume' applies to casting; give a 'device' too (GET /devices lists them)")
+        volume = float(volume)
     return StartRequest(
-        url=url, quality=quality, mode=mode, duration=duration, device=device.strip() if device else None,
-        auth=auth, profile=profile_name, device_scale_factor=float(dsf), extra=extra,
+        url=url, quality=quality, mode=mode, duration=duration, device=device,
+        auth=auth, profile=profile_name, device_scale_factor=float(dsf), volume=volume, **flags,
     )

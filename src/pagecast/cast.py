@@ -1,0 +1,721 @@
+"""The Cast watcher: a session's hold on its TV, through pychromecast.
+
+pychromecast runs a socket thread per connection and blocks in its calls. Here every
+blocking call runs in ``trio.to_thread``, and every listener callback (on pychromecast's
+thread) is handed to Trio with the run's token without ever blocking that thread: it becomes
+an event on the link's channel, read by the watcher task in the session's nursery. A link is
+closed (its thread joined) when the watcher leaves, however it leaves.
+
+The watcher takes the screen (recording what the TV was doing), casts the session's stream,
+notices the TV ending it (stop on the remote, another app, standby), survives connection loss
+(reconnecting with backoff; re-casting only with ``keep_on`` and only over an idle screen), and
+when the session ends for any reason but the TV's own, gives the screen back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable
+from uuid import UUID
+
+import trio
+
+from .devices import Device
+from .validate import BadRequest, StartRequest
+
+log = logging.getLogger(__name__)
+
+DMR_APP_ID = "CC1AD845"  # the Default Media Receiver
+IDLE_SCREEN_APP_IDS = {"E8C28D3C"}  # Backdrop (ambient / idle screen)
+NS_MEDIA = "urn:x-cast:com.google.cast.media"
+RELOAD_BUDGET = (3, 60.0)  # with keep_on: at most 3 re-casts after player errors within 60 s
+
+
+class CastError(Exception):
+    """The TV refused or failed something; the message says what and why."""
+
+
+class LinkLost(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Media:
+    """A copy of pychromecast's MediaStatus (which it mutates in place on its own thread)."""
+
+    media_session_id: int | None
+    player_state: str
+    idle_reason: str | None
+    content_id: str | None
+    content_type: str | None
+    stream_type: str | None
+    current_time: float
+    title: str | None
+
+    @classmethod
+    def of(cls, status: Any) -> "Media":
+        return cls(
+            media_session_id=status.media_session_id,
+            player_state=status.player_state,
+            idle_reason=status.idle_reason,
+            content_id=status.content_id,
+            content_type=status.content_type,
+            stream_type=status.stream_type,
+            current_time=float(status.current_time or 0.0),
+            title=(status.media_metadata or {}).get("title") if isinstance(status.media_metadata, dict) else None,
+        )
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> "Media | None":
+        entries = data.get("status") or []
+        if not entries:
+            return None
+        s = entries[0]
+        media = s.get("media") or {}
+        return cls(
+            media_session_id=s.get("mediaSessionId"),
+            player_state=s.get("playerState", "UNKNOWN"),
+            idle_reason=s.get("idleReason"),
+            content_id=media.get("contentId"),
+            content_type=media.get("contentType"),
+            stream_type=media.get("streamType"),
+            current_time=float(s.get("currentTime") or 0.0),
+            title=(media.get("metadata") or {}).get("title"),
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.player_state in ("PLAYING", "BUFFERING", "PAUSED")
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "player_state": self.player_state,
+            "idle_reason": self.idle_reason,
+            "content_id": self.content_id,
+            "content_type": self.content_type,
+            "stream_type": self.stream_type,
+            "current_time": round(self.current_time, 1),
+            "title": self.title,
+        }
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What a TV is doing: its app, its media (if the app speaks the media namespace), power, volume."""
+
+    app_id: str | None
+    app_name: str | None
+    app_session: str | None
+    standby: bool | None
+    active_input: bool | None
+    volume: float
+    muted: bool
+    media: Media | None = None
+
+    @classmethod
+    def of(cls, status: Any, media: Media | None = None) -> "Screen":
+        return cls(
+            app_id=status.app_id, app_name=status.display_name, app_session=status.session_id,
+            standby=status.is_stand_by, active_input=status.is_active_input,
+            volume=float(status.volume_level), muted=bool(status.volume_muted), media=media,
+        )
+
+    @property
+    def idle_screen(self) -> bool:
+        return self.app_id is None or self.app_id in IDLE_SCREEN_APP_IDS
+
+    def busy(self, ours: Callable[[Media], bool]) -> bool:
+        """A person is (or may be) watching something: any app but the idle screen, except a
+        Default Media Receiver with no media playing, or playing our own stream. A TV that says
+        it is in standby and not the active input is not being watched."""
+        if self.standby is True and self.active_input is False:
+            return False
+        if self.idle_screen:
+            return False
+        if self.app_id == DMR_APP_ID:
+            return self.media is not None and self.media.active and not ours(self.media)
+        return True
+
+    def describe(self) -> str:
+        if self.idle_screen:
+            return "its idle screen"
+        what = self.app_name or self.app_id or "an app"
+        if self.media is not None and self.media.active:
+            title = self.media.title or self.media.content_id
+            return f"{title!r} ({self.media.player_state.lower()}) in {what}"
+        return what
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id,
+            "app": self.app_name,
+            "standby": self.standby,
+            "active_input": self.active_input,
+            "volume": round(self.volume, 3),
+            "muted": self.muted,
+            "media": self.media.public() if self.media else None,
+        }
+
+
+@dataclass
+class Stream:
+    """What the TV is asked to play."""
+
+    url: str
+    content_type: str
+    title: str
+    media_info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_session(cls, url: str, mode: str, title: str) -> "Stream":
+        if mode == "fmp4":
+            return cls(url, "video/mp4", title)
+        # The Default Media Receiver's HLS engine needs to be told the segments are fMP4, or it
+        # loads endlessly (pychromecast#420); Home Assistant sends the same hints.
+        return cls(url, "application/vnd.apple.mpegurl", title, {"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"})
+
+
+class Link:
+    """One CASTV2 connection to one device (one pychromecast ``Chromecast`` and its thread)."""
+
+    def __init__(self, device: Device, connect_timeout: float):
+        self.device = device
+        self.connect_timeout = connect_timeout
+        self.cast: Any = None
+        self._token = trio.lowlevel.current_trio_token()
+        self._send, self.events = trio.open_memory_channel[tuple[str, Any]](math.inf)
+        self.lost: str | None = None
+
+    # --- called on pychromecast's threads ---------------------------------------------------
+    def _post(self, kind: str, value: Any) -> None:
+        try:
+            self._token.run_sync_soon(self._deliver, kind, value)
+        except trio.RunFinishedError:
+            pass
+
+    def _deliver(self, kind: str, value: Any) -> None:
+        try:
+            self._send.send_nowait((kind, value))
+        except trio.ClosedResourceError:
+            pass
+
+    def new_cast_status(self, status: Any) -> None:
+        self._post("cast", status)
+
+    def new_media_status(self, status: Any) -> None:
+        self._post("media", Media.of(status))
+
+    def load_media_failed(self, queue_item_id: int, error_code: int) -> None:
+        self._post("load_failed", error_code)
+
+    def new_connection_status(self, status: Any) -> None:
+        self._post("connection", status.status)
+
+    def new_launch_error(self, failure: Any) -> None:
+        self._post("launch_error", failure.reason)
+
+    def mark_lost(self, reason: str) -> None:
+        """Called from Trio: the watcher reading ``events`` sees the end of the stream."""
+        self.lost = self.lost or reason
+        self._send.close()
+
+    def _open_blocking(self) -> Any:
+        import pychromecast
+        from pychromecast.const import CAST_TYPE_CHROMECAST
+        from pychromecast.models import CastInfo, HostServiceInfo
+
+        d = self.device
+        info = CastInfo({HostServiceInfo(d.host, d.port)}, UUID(d.uuid), d.model, d.name, d.host, d.port, CAST_TYPE_CHROMECAST, d.manufacturer)
+        # tries=1: reconnection is ours (bounded backoff, liveness checks), not the thread's.
+        cast = pychromecast.Chromecast(info, tries=1, timeout=self.connect_timeout, retry_wait=0.1)
+        cast.register_status_listener(self)
+        cast.media_controller.register_status_listener(self)
+        cast.register_connection_listener(self)
+        cast.register_launch_error_listener(self)
+        failed = threading.Event()
+        cast.register_connection_listener(_OnFailure(failed))
+        deadline = time.monotonic() + self.connect_timeout + 1
+        try:
+            cast.socket_client.start()
+            while not cast.status_event.wait(0.05):
+                if failed.is_set():
+                    raise ConnectionRefusedError("connection failed")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no status")
+        except BaseException:
+            cast.disconnect(timeout=self.connect_timeout + 2)
+            raise
+        return cast
+
+    # --- called from Trio -------------------------------------------------------------------
+    async def open(self) -> None:
+        from pychromecast.error import PyChromecastError
+
+        try:
+            self.cast = await trio.to_thread.run_sync(self._open_blocking)
+        except (PyChromecastError, OSError) as exc:
+            why = "connection refused" if isinstance(exc, ConnectionRefusedError) else f"no answer within {self.connect_timeout:g} s"
+            raise LinkLost(f"{why} on {self.device.host}:{self.device.port}") from None
+
+    async def aclose(self) -> None:
+        """Disconnect and join pychromecast's thread; shielded, because a thread must not outlive us."""
+        self._send.close()
+        if self.cast is None:
+            return
+        cast, self.cast = self.cast, None
+        with trio.CancelScope(shield=True):
+            try:
+                await trio.to_thread.run_sync(cast.disconnect, self.connect_timeout + 2)
+            except TimeoutError:
+                log.error("pychromecast's thread for %s did not stop within %.0f s", self.device.name, self.connect_timeout + 2)
+
+    @property
+    def status(self) -> Any:
+        return self.cast.status if self.cast is not None else None
+
+    async def request(
+        self, what: str, send: Callable[[Callable[[bool, dict | None], None]], None], timeout: float = 10.0, expect: str | None = None,
+    ) -> dict | None:
+        """Send with ``send(callback)`` on a worker thread and await the device's reply (of type
+        ``expect``, when given: pychromecast hands over any reply to the request id)."""
+        from pychromecast.error import PyChromecastError
+
+        done = trio.Event()
+        outcome: dict[str, Any] = {}
+
+        def arrived(ok: bool, response: dict | None) -> None:
+            outcome.update(ok=ok, response=response)
+            done.set()
+
+        def callback(ok: bool, response: dict | None) -> None:
+            try:
+                self._token.run_sync_soon(arrived, ok, response)
+            except trio.RunFinishedError:
+                pass
+
+        try:
+            await trio.to_thread.run_sync(send, callback)
+        except PyChromecastError as exc:
+            raise LinkLost(f"{what}: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise LinkLost(f"{what}: {exc}") from None
+        with trio.move_on_after(timeout):
+            await done.wait()
+        if not done.is_set():
+            raise LinkLost(f"{what}: no answer within {timeout:g} s")
+        response = outcome["response"]
+        if not outcome["ok"]:
+            if response is None:
+                raise LinkLost(f"{what}: the connection closed before the answer")
+            reason = response.get("reason") or response.get("detailedErrorCode") or response.get("type")
+            raise CastError(f"{what} refused by {self.device.name}: {reason}")
+        if expect and response is not None and response.get("type") != expect:
+            reason = " ".join(str(response[k]) for k in ("type", "reason", "detailedErrorCode") if response.get(k) is not None)
+            raise CastError(f"{what} refused by {self.device.name}: {reason}")
+        return response
+
+    async def get_status(self, timeout: float) -> dict | None:
+        return await self.request("status", lambda cb: self.cast.socket_client.receiver_controller.update_status(callback_function=cb), timeout)
+
+    async def get_media(self, timeout: float = 3.0) -> Media | None:
+        status = self.status
+        if status is None or NS_MEDIA not in (status.namespaces or []):
+            return None
+        mc = self.cast.media_controller
+        response = await self.request("media status", lambda cb: mc.update_status(callback_function=cb), timeout)
+        return Media.from_message(response or {})
+
+    async def launch(self, app_id: str, timeout: float = 15.0) -> None:
+        rc = self.cast.socket_client.receiver_controller
+        await self.request(f"launching app {app_id}", lambda cb: rc.launch_app(app_id, force_launch=True, callback_function=cb), timeout)
+
+    async def load(self, stream: Stream, *, current_time: float | None = None, timeout: float = 20.0) -> Media | None:
+        mc = self.cast.media_controller
+
+        def send(cb):
+            mc.play_media(
+                stream.url, stream.content_type, title=stream.title, stream_type="LIVE" if current_time is None else "BUFFERED",
+                current_time=current_time, media_info=stream.media_info, callback_function=cb,
+            )
+
+        response = await self.request("LOAD", send, timeout, expect="MEDIA_STATUS")
+        return Media.from_message(response or {})
+
+    async def stop_app(self, timeout: float = 10.0) -> None:
+        rc = self.cast.socket_client.receiver_controller
+        await self.request("stopping the app", lambda cb: rc.stop_app(callback_function=cb), timeout)
+
+    async def set_volume(self, level: float, timeout: float = 5.0) -> None:
+        sc = self.cast.socket_client
+        await self.request(
+            "setting the volume",
+            lambda cb: sc.receiver_controller.send_message({"type": "SET_VOLUME", "volume": {"level": level}}, callback_function=cb),
+            timeout,
+        )
+
+
+class CastWatcher:
+    """The session's actor for its TV; ``run`` lives in the session's nursery."""
+
+    def __init__(
+        self,
+        device: Device,
+        request: StartRequest,
+        settings: Any,
+        stream: Stream,
+        *,
+        session_id: str,
+        stop: Callable[[str, bool], None],
+        inherited: Screen | None = None,
+    ):
+        self.device = device
+        self.request = request
+        self.settings = settings
+        self.stream = stream
+        self.session_id = session_id
+        self._stop = stop
+        self.previous: Screen | None = inherited  # what to give back
+        self.screen: Screen | None = None
+        self.state = "connecting"
+        self.player_state: str | None = None
+        self.casts = 0
+        self.reconnects = 0
+        self.stalls = 0
+        self.woke_from_standby = False
+        self.device_stop: str | None = None
+        self.given_back: str | None = None
+        self.give_back = True
+        self.started_monotonic = trio.current_time()
+        self.seconds_to_playing: float | None = None
+        self.playing = trio.Event()
+        self.lost_at: float | None = None
+        self.lost_reason: str | None = None
+        self._app_session: str | None = None
+        self._media_session: int | None = None
+        self._volume_set = False
+        self._standby_seen: bool | None = None
+        self._reloads: list[float] = []
+        self._link: Link | None = None
+
+    def ours(self, media: Media) -> bool:
+        """Media this service streams (this session's, or one it replaced)."""
+        prefix = self.stream.url.rsplit("/streams/", 1)[0] + "/streams/"
+        return bool(media.content_id) and media.content_id.startswith(prefix)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "device": self.device.name,
+            "uuid": self.device.uuid,
+            "address": self.device.host,
+            "state": self.state,
+            "player_state": self.player_state,
+            "seconds_to_playing": self.seconds_to_playing,
+            "casts": self.casts,
+            "reconnects": self.reconnects,
+            "stalls": self.stalls,
+            "keep_on": self.request.keep_on,
+            "woke_from_standby": self.woke_from_standby,
+            "lost": self.lost_reason if self.state == "reconnecting" else None,
+            "stopped_by_device": self.device_stop,
+            "previous": self.previous.public() if self.previous else None,
+            "given_back": self.given_back,
+        }
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def run(self, wait_stream: Callable[[], Awaitable[None]], task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Connect and check the device (errors here are the /start's answer), then cast and watch."""
+        try:
+            link = await self._first_connect()
+            self._link = link
+            task_status.started()
+            step = self._cast(link, wait_stream, first=True)
+            while True:
+                try:
+                    await step
+                    await self._watch(link)
+                except LinkLost as exc:
+                    await link.aclose()
+                    self._link = None
+                    link = await self._reconnect(str(exc))
+                    self._link = link
+                    step = self._after_reconnect(link, wait_stream)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._leave()
+
+    async def _first_connect(self) -> Link:
+        d = self.device
+        link = Link(d, self.settings.cast_connect_timeout)
+        try:
+            await link.open()
+        except LinkLost as exc:
+            raise BadRequest(f"{d.name} ({d.host}) is unreachable: {exc}", status=409) from None
+        try:
+            screen = await self._look(link)
+            if self.previous is None:
+                self.previous = screen
+            if self.request.if_idle and screen.busy(self.ours):
+                raise BadRequest(f"{d.name} is showing {screen.describe()}; not interrupting it (if_idle)", status=409)
+        except BaseException:
+            await link.aclose()
+            raise
+        return link
+
+    async def _look(self, link: Link) -> Screen:
+        media = None
+        try:
+            media = await link.get_media()
+        except (LinkLost, CastError) as exc:
+            log.debug("%s: no media status (%s)", self.device.name, exc)
+        self.screen = Screen.of(link.status, media)
+        self._standby_seen = self.screen.standby
+        return self.screen
+
+    async def _cast(self, link: Link, wait_stream: Callable[[], Awaitable[None]], first: bool = False) -> None:
+        """Launch the Default Media Receiver (which wakes a TV in standby), set the volume, and
+        once the stream is live, LOAD it."""
+        self.state = "launching"
+        before = link.status
+        if before is not None and before.is_stand_by is True and before.is_active_input is not True:
+            self.woke_from_standby = True
+        if before is None or before.app_id != DMR_APP_ID or not first:
+            await link.launch(DMR_APP_ID)
+        if self.request.volume is not None:
+            await link.set_volume(self.request.volume)
+            self._volume_set = True
+        self.state = "waiting for the stream"
+        await wait_stream()
+        self.state = "loading"
+        try:
+            media = await link.load(self.stream)
+        except CastError as exc:
+            raise CastError(f"{self.device.name} could not load the stream: {exc}") from None
+        self._app_session = link.status.session_id if link.status else None
+        self._media_session = media.media_session_id if media else None
+        self._standby_seen = link.status.is_stand_by if link.status else None
+        if media is not None and media.player_state != "UNKNOWN":
+            self.player_state = media.player_state
+        self.casts += 1
+        self.state = "casting"
+        log.info("session %s: casting to %s (%s)", self.session_id, self.device.name, self.device.host)
+
+    async def _watch(self, link: Link) -> None:
+        """Follow the device until the link is lost (LinkLost) or the session is cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._liveness, link)
+            try:
+                async for kind, value in link.events:
+                    try:
+                        await self._on_event(link, kind, value)
+                    except LinkLost as exc:
+                        link.mark_lost(str(exc))
+            finally:
+                nursery.cancel_scope.cancel()
+        raise LinkLost(link.lost or "connection closed")
+
+    async def _liveness(self, link: Link) -> None:
+        """pychromecast's heartbeat needs ~20 s to call a silent device dead; a status request
+        every ``cast_liveness_interval`` answered within ``cast_liveness_timeout`` does it in a few."""
+        interval, timeout = self.settings.cast_liveness_interval, self.settings.cast_liveness_timeout
+        while True:
+            await trio.sleep(interval)
+            try:
+                await link.get_status(timeout)
+            except (LinkLost, CastError) as exc:
+                link.mark_lost(f"no answer to a status request: {exc}")
+                return
+
+    async def _on_event(self, link: Link, kind: str, value: Any) -> None:
+        if kind == "connection":
+            if value in ("LOST", "DISCONNECTED", "FAILED"):
+                link.mark_lost(f"connection {value.lower()}")
+            return
+        if kind == "cast":
+            # Judge the device's current status, not the event's: events queued before our
+            # LAUNCH describe the app we replaced.
+            status = link.status
+            if status is None:
+                return
+            self.screen = Screen.of(status, self.screen.media if self.screen else None)
+            if self._app_session is None:
+                return
+            if status.app_id != DMR_APP_ID or (status.session_id and status.session_id != self._app_session):
+                if self.screen.idle_screen:
+                    self._device_stopped("casting was stopped on the TV (our app was closed)")
+                else:
+                    self._device_stopped(f"another app took over the TV: {status.display_name or status.app_id}")
+            elif status.is_stand_by is True and self._standby_seen is False:
+                self._device_stopped("the TV went to standby")
+            self._standby_seen = status.is_stand_by
+            return
+        if kind == "media":
+            media: Media = value
+            if self.screen is not None:
+                self.screen = replace(self.screen, media=media)
+            if self._media_session is None or media.media_session_id != self._media_session:
+                return
+            if media.player_state == "BUFFERING" and self.player_state == "PLAYING":
+                self.stalls += 1
+            if media.player_state != "UNKNOWN":
+                self.player_state = media.player_state
+            if media.player_state == "PLAYING":
+                self.state = "playing"
+                self.playing.set()
+                if self.seconds_to_playing is None:
+                    self.seconds_to_playing = round(trio.current_time() - self.started_monotonic, 3)
+                    log.info("session %s: playing on %s after %.2f s", self.session_id, self.device.name, self.seconds_to_playing)
+            elif media.player_state == "IDLE":
+                await self._media_ended(link, media.idle_reason)
+
+    async def _media_ended(self, link: Link, reason: str | None) -> None:
+        if reason == "CANCELLED":
+            self._device_stopped("stopped on the TV (remote or another sender sent STOP)")
+        elif reason == "INTERRUPTED":
+            self._device_stopped("another sender loaded other media on the TV")
+        elif self.request.keep_on:
+            now = trio.current_time()
+            self._reloads = [t for t in self._reloads if now - t < RELOAD_BUDGET[1]]
+            if len(self._reloads) >= RELOAD_BUDGET[0]:
+                raise CastError(f"{self.device.name} stopped playing the stream {len(self._reloads) + 1} times in {RELOAD_BUDGET[1]:g} s (last: {reason})")
+            self._reloads.append(now)
+            log.warning("session %s: %s ended the stream (%s); re-casting (keep_on)", self.session_id, self.device.name, reason)
+            self._media_session = None
+            await self._cast(link, _ready)
+        else:
+            raise CastError(f"{self.device.name} stopped playing the stream: {reason or 'IDLE'} (set keep_on to re-cast)")
+
+    def _device_stopped(self, reason: str) -> None:
+        if self.device_stop is not None:
+            return
+        self.device_stop = reason
+        self.state = "stopped by the TV"
+        self.give_back = False
+        log.info(
+            "session %s: %s on %s", self.session_id, reason, self.device.name,
+            extra={"fields": {"event": "device_stop", "session": self.session_id, "device": self.device.name, "reason": reason}},
+        )
+        self._stop(reason, False)
+
+    async def _reconnect(self, reason: str) -> Link:
+        """Reconnect with doubling waits; without keep_on, give up after ``cast_give_up``."""
+        self.state = "reconnecting"
+        self.lost_reason = reason
+        self.lost_at = trio.current_time()
+        self.player_state = None
+        log.warning("session %s: lost %s: %s; reconnecting", self.session_id, self.device.name, reason)
+        delay = 1.0
+        while True:
+            if not self.request.keep_on and trio.current_time() - self.lost_at > self.settings.cast_give_up:
+                self.give_back = False
+                self._stop(f"{self.device.name} unreachable for {self.settings.cast_give_up:g} s ({reason})", False)
+                await trio.sleep_forever()
+            await trio.sleep(delay)
+            link = Link(self.device, self.settings.cast_connect_timeout)
+            try:
+                await link.open()
+                self.reconnects += 1
+                log.info("session %s: reconnected to %s after %.1f s", self.session_id, self.device.name, trio.current_time() - self.lost_at)
+                return link
+            except LinkLost as exc:
+                await link.aclose()
+                log.debug("session %s: %s still unreachable: %s", self.session_id, self.device.name, exc)
+            delay = min(delay * 2, self.settings.cast_backoff_max)
+
+    async def _after_reconnect(self, link: Link, wait_stream: Callable[[], Awaitable[None]]) -> None:
+        screen = await self._look(link)
+        if screen.app_id == DMR_APP_ID and screen.app_session == self._app_session and screen.media is not None \
+                and screen.media.media_session_id == self._media_session and screen.media.active:
+            self.state = "playing" if screen.media.player_state == "PLAYING" else "casting"
+            return
+        our_app_idle = screen.app_id == DMR_APP_ID and (screen.media is None or not screen.media.active or self.ours(screen.media))
+        if screen.idle_screen or our_app_idle:
+            if self.request.keep_on or not self.casts:
+                log.info("session %s: %s is back at %s; re-casting (keep_on)", self.session_id, self.device.name, screen.describe())
+                self._media_session = None
+                await self._cast(link, wait_stream)
+                return
+            self._device_stopped(f"the TV dropped the stream while unreachable ({self.lost_reason}); now at {screen.describe()}")
+        else:
+            self._device_stopped(f"the TV now shows {screen.describe()}; not interrupting it")
+        await trio.sleep_forever()
+
+    async def _leave(self) -> None:
+        """Give the screen back (unless the TV itself ended us), then close the link."""
+        try:
+            if self.give_back and self.casts and self._link is not None:
+                with trio.move_on_after(self.settings.cast_restore_timeout) as scope:
+                    self.given_back = await self._give_back(self._link)
+                if scope.cancelled_caught:
+                    self.given_back = f"could not give the TV back within {self.settings.cast_restore_timeout:g} s"
+            elif self.give_back and self.casts:
+                self.given_back = f"not given back: {self.device.name} was unreachable"
+        except (LinkLost, CastError) as exc:
+            self.given_back = f"could not give the TV back: {exc}"
+        finally:
+            if self.given_back:
+                log.info("session %s: %s: %s", self.session_id, self.device.name, self.given_back)
+            if self._link is not None:
+                await self._link.aclose()
+                self._link = None
+            if self.state not in ("stopped by the TV",):
+                self.state = "done"
+
+    async def _give_back(self, link: Link) -> str:
+        prev = self.previous
+        notes = []
+        if self._volume_set and prev is not None:
+            await link.set_volume(prev.volume)
+            notes.append(f"volume back to {prev.volume:.2f}")
+        if prev is None or prev.idle_screen or (prev.app_id == DMR_APP_ID and (prev.media is None or not prev.media.active or self.ours(prev.media))):
+            status = link.status
+            if status is not None and status.app_id == DMR_APP_ID and status.session_id == self._app_session:
+                await link.stop_app()
+            notes.insert(0, "back to the idle screen")
+        elif prev.app_id == DMR_APP_ID and prev.media is not None and prev.media.content_id:
+            m = prev.media
+            stream = Stream(m.content_id, m.content_type or "video/mp4", m.title or "")
+            live = (m.stream_type or "").upper() == "LIVE"
+            await link.load(stream, current_time=None if live else m.current_time)
+            notes.insert(0, f"reloaded {m.title or m.content_id!r}" + (" at its live position" if live else f" at {m.current_time:.0f} s"))
+        else:
+            await link.launch(prev.app_id)
+            notes.insert(0, f"relaunched {prev.app_name or prev.app_id}; what it was playing cannot be restored by a Cast sender")
+        if prev is not None and prev.standby is True and prev.active_input is False:
+            notes.append("the TV was in standby before; Cast cannot switch it off again")
+        return "; ".join(notes)
+
+
+async def _ready() -> None:
+    return None
+
+
+async def peek(device: Device, timeout: float) -> Screen | str:
+    """What ``device`` shows now (a short connection of its own), or why it could not be asked."""
+    link = Link(device, timeout)
+    try:
+        await link.open()
+        media = None
+        try:
+            media = await link.get_media(timeout)
+        except (LinkLost, CastError):
+            pass
+        return Screen.of(link.status, media)
+    except LinkLost as exc:
+        return f"unreachable: {exc}"
+    finally:
+        await link.aclose()
+
+
+class _OnFailure:
+    """Sets ``event`` when pychromecast gives up a connection attempt (on its thread)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def new_connection_status(self, status: Any) -> None:
+        if status.status in ("FAILED", "DISCONNECTED", "FAILED_RESOLVE"):
+            self.event.set()
