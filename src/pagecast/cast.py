@@ -521,6 +521,8 @@ class CastWatcher:
         """pychromecast's heartbeat needs ~20 s to call a silent device dead; a status request
         every ``cast_liveness_interval`` answered within ``cast_liveness_timeout`` does it in a few."""
         interval, timeout = self.settings.cast_liveness_interval, self.settings.cast_liveness_timeout
+        if interval <= 0:
+            return  # off: only pychromecast's heartbeat (the benchmark's reference)
         while True:
             await trio.sleep(interval)
             try:

@@ -98,7 +98,7 @@ class Settings:
     mdns: bool = field(default=True, metadata={"help": "Discover Cast devices by mDNS (needs host networking in Docker)."})
     default_device: str = field(default="", metadata={"help": "Device (friendly name, uuid or address) a /start without `device` casts to. Empty: such a session only streams."})
     cast_connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a Cast device to accept a connection and report its status."})
-    cast_liveness_interval: float = field(default=1.5, metadata={"help": "Seconds between the status requests that tell a dead Cast device from a quiet one (pychromecast's own heartbeat takes ~20 s)."})
+    cast_liveness_interval: float = field(default=1.5, metadata={"help": "Seconds between the status requests that tell a dead Cast device from a quiet one (pychromecast's own heartbeat takes ~20 s). 0: off."})
     cast_liveness_timeout: float = field(default=3.0, metadata={"help": "Seconds without an answer to a status request after which a Cast device counts as lost and is reconnected."})
     cast_backoff_max: float = field(default=30.0, metadata={"help": "Longest wait between reconnection attempts to a lost Cast device (the wait doubles from 1 s)."})
     cast_give_up: float = field(default=60.0, metadata={"help": "Seconds a session without `keep_on` waits for a lost Cast device to come back before it ends."})
