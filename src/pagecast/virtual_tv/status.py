@@ -1,0 +1,187 @@
+"""What the device is, as Cast senders see it: apps, sessions, media, and their status
+messages. I/O-free; the field names and values follow what pychromecast 14 parses
+(``controllers/receiver.py::_parse_status``, ``controllers/media.py::MediaStatus.update``)
+and the Web Receiver message reference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .castv2 import NS_MEDIA
+
+APP_MEDIA_RECEIVER = "CC1AD845"
+APP_BACKDROP = "E8C28D3C"
+APP_YOUTUBE = "233637DE"
+
+#: PAUSE | SEEK | STREAM_VOLUME | STREAM_MUTE | EDIT_TRACKS | PLAYBACK_RATE, the Web Receiver's
+#: ALL_BASIC_MEDIA (pychromecast ``CMD_SUPPORT_ALL_BASIC_MEDIA``).
+ALL_BASIC_MEDIA = 12303
+
+PLAYER_STATES = ("IDLE", "BUFFERING", "PLAYING", "PAUSED")
+IDLE_REASONS = ("CANCELLED", "INTERRUPTED", "FINISHED", "ERROR")
+
+#: Web Receiver DetailedErrorCode values we report (pychromecast ``MEDIA_PLAYER_ERROR_CODES``
+#: and developers.google.com/cast/docs/web_receiver/error_codes).
+MEDIA_UNKNOWN = 100
+MEDIA_DECODE = 102
+MEDIA_NETWORK = 103
+MEDIA_SRC_NOT_SUPPORTED = 104
+SEGMENT_NETWORK = 301
+HLS_NETWORK_MASTER_PLAYLIST = 311
+HLS_MANIFEST_PLAYLIST = 412
+LOAD_FAILED = 905
+
+HLS_TYPES = ("application/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "audio/x-mpegurl")
+
+
+def is_hls(content_type: str | None, url: str = "") -> bool:
+    return (content_type or "").lower() in HLS_TYPES or url.split("?")[0].lower().endswith(".m3u8")
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """An app the device can run: the namespaces it speaks decide what senders connect to."""
+
+    app_id: str
+    name: str
+    namespaces: tuple[str, ...] = ()
+    idle_screen: bool = False
+    idle_text: str = ""
+
+
+KNOWN_APPS: dict[str, AppSpec] = {
+    APP_MEDIA_RECEIVER: AppSpec(
+        APP_MEDIA_RECEIVER,
+        "Default Media Receiver",
+        ("urn:x-cast:com.google.cast.cac", "urn:x-cast:com.google.cast.debugoverlay", "urn:x-cast:com.google.cast.broadcast", NS_MEDIA),
+        idle_text="Ready To Cast",
+    ),
+    APP_BACKDROP: AppSpec(APP_BACKDROP, "Backdrop", ("urn:x-cast:com.google.cast.sse",), idle_screen=True),
+    APP_YOUTUBE: AppSpec(APP_YOUTUBE, "YouTube", ("urn:x-cast:com.google.youtube.mdx",), idle_text="YouTube"),
+}
+
+
+@dataclass
+class App:
+    """A running app. Web receivers use one id as both sessionId and transportId."""
+
+    spec: AppSpec
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
+
+    @property
+    def transport_id(self) -> str:
+        return self.session_id
+
+    @property
+    def speaks_media(self) -> bool:
+        return NS_MEDIA in self.spec.namespaces
+
+    def entry(self, status_text: str | None = None) -> dict[str, Any]:
+        return {
+            "appId": self.spec.app_id,
+            "appType": "WEB",
+            "displayName": self.spec.name,
+            "iconUrl": "",
+            "isIdleScreen": self.spec.idle_screen,
+            "launchedFromCloud": False,
+            "namespaces": [{"name": ns} for ns in self.spec.namespaces],
+            "sessionId": self.session_id,
+            "statusText": self.spec.idle_text if status_text is None else status_text,
+            "transportId": self.transport_id,
+            "universalAppId": self.spec.app_id,
+        }
+
+
+@dataclass
+class Volume:
+    level: float = 1.0
+    muted: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        return {"level": round(self.level, 4), "muted": self.muted}
+
+
+def receiver_status(app: App | None, volume: Volume, *, standby: bool, status_text: str | None = None) -> dict[str, Any]:
+    """The ``status`` object of RECEIVER_STATUS. ``isStandBy`` is always present: pychromecast
+    reads a missing one as *in standby* on video devices."""
+    status: dict[str, Any] = {
+        "isActiveInput": not standby,
+        "isStandBy": standby,
+        "userEq": {},
+        "volume": {**volume.entry(), "controlType": "attenuation", "stepInterval": 0.05},
+    }
+    if app is not None:
+        status["applications"] = [app.entry(status_text)]
+    return status
+
+
+@dataclass
+class MediaSession:
+    """One loaded media item and what playing it has shown so far."""
+
+    session_id: int
+    media: dict[str, Any]
+    item_id: int
+    player_state: str = "BUFFERING"
+    idle_reason: str | None = None
+    current_time: float = 0.0
+    playback_rate: float = 1.0
+    volume: Volume = field(default_factory=Volume)
+    error: str | None = None
+    detailed_error_code: int | None = None
+    frames: int = 0
+    seconds_played: float = 0.0
+    stalls: int = 0
+    started: bool = False
+
+    @property
+    def ended(self) -> bool:
+        return self.player_state == "IDLE"
+
+    @property
+    def url(self) -> str:
+        return self.media.get("contentUrl") or self.media.get("contentId") or ""
+
+    @property
+    def title(self) -> str | None:
+        metadata = self.media.get("metadata")
+        title = metadata.get("title") if isinstance(metadata, dict) else None
+        return title if isinstance(title, str) else None
+
+    def entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "mediaSessionId": self.session_id,
+            "playbackRate": self.playback_rate,
+            "playerState": self.player_state,
+            "currentTime": round(self.current_time, 3),
+            "supportedMediaCommands": ALL_BASIC_MEDIA,
+            "volume": self.volume.entry(),
+            "currentItemId": self.item_id,
+            "repeatMode": "REPEAT_OFF",
+            "media": self.media,
+        }
+        if self.idle_reason is not None:
+            entry["idleReason"] = self.idle_reason
+        return entry
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "seconds_played": round(self.seconds_played, 3),
+            "stalls": self.stalls,
+            "error": self.error,
+            "detailed_error_code": self.detailed_error_code,
+        }
+
+
+def normalized_media(media: dict[str, Any]) -> dict[str, Any]:
+    """The media object as the receiver reports it back: what the sender sent (including
+    ``hlsSegmentFormat`` / ``hlsVideoSegmentFormat``), with a duration for live streams."""
+    out = dict(media)
+    out.setdefault("streamType", "BUFFERED")
+    if out.get("streamType") == "LIVE":
+        out.setdefault("duration", -1)
+    return out
