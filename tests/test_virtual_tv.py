@@ -283,9 +283,29 @@ async def test_a_second_tv_on_the_same_address_or_a_foreign_address_fails_with_a
         with pytest.raises(BindError, match=r"127\.0\.0\.4:8009.*already"):
             async with open_virtual_tv("127.0.0.4"):
                 pass
-    with pytest.raises(BindError, match=r"192\.0\.2\.1:8009.*not on any interface"):
-        async with open_virtual_tv("192.0.2.1"):
+    foreign = "203.0.113.77"
+    assert all(a.address != foreign for addrs in psutil.net_if_addrs().values() for a in addrs)
+    with pytest.raises(BindError, match=r"203\.0\.113\.77:8009.*not on any interface"):
+        async with open_virtual_tv(foreign):
             pass
+
+
+async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
+    from zeroconf import Zeroconf
+
+    async with open_virtual_tv("127.0.0.23", "Announced TV", mdns=True) as tv:
+        found = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+        zc = await trio.to_thread.run_sync(Zeroconf)
+        browser = CastBrowser(SimpleCastListener(lambda uuid, service: trio.from_thread.run_sync(found.set, trio_token=token)), zc)
+        browser.start_discovery()
+        try:
+            with trio.fail_after(15):
+                await found.wait()
+        finally:
+            await trio.to_thread.run_sync(browser.stop_discovery)
+        device = browser.devices[tv.uuid]
+        assert (device.friendly_name, device.model_name, device.host, device.port) == ("Announced TV", "pagecast virtual TV", tv.host, 8009)
 
 
 # ----------------------------------------------------------------------------- playing
@@ -337,7 +357,7 @@ async def test_a_new_load_interrupts_the_playing_media_and_the_same_session_play
         assert cast.status.session_id == session and tv.state()["media_status"]["mediaSessionId"] == 2
 
 
-async def test_pause_and_play_from_the_sender_stop_and_resume_the_player(media, request):
+async def test_pause_play_and_stop_from_the_sender_drive_the_player(media, request):
     async with open_virtual_tv("127.0.0.9") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
@@ -349,6 +369,9 @@ async def test_pause_and_play_from_the_sender_stop_and_resume_the_player(media, 
         await trio.to_thread.run_sync(cast.media_controller.play)
         await tv.wait_for(lambda st: st["current_time"] > paused_at + 0.4)
         assert tv.player_state == "PLAYING"
+        await trio.to_thread.run_sync(cast.media_controller.stop)
+        await watcher.until(lambda: last_media(watcher).get("idle_reason") == "CANCELLED", what="IDLE/CANCELLED")
+        assert tv.app_id == DMR
 
 
 # ----------------------------------------------------------------------------- faults
@@ -371,6 +394,14 @@ async def test_remote_quit_returns_to_the_idle_screen_and_closes_the_app_channel
         await watcher.until(lambda: cast.status.app_id == BACKDROP, what="the idle screen")
         assert cast.is_idle and tv.media is None
         await tv.wait_for(lambda st: not any(transport in v for c in st["connections"] for v in c["virtual"]))
+
+
+async def test_quit_app_from_the_sender_returns_to_the_idle_screen():
+    async with open_virtual_tv("127.0.0.24") as tv, sender(tv) as (cast, watcher):
+        await trio.to_thread.run_sync(cast.start_app, DMR)
+        await trio.to_thread.run_sync(cast.quit_app)
+        await watcher.until(lambda: cast.status.app_id == BACKDROP, what="the idle screen")
+        assert tv.app_id == BACKDROP
 
 
 async def test_another_app_taking_over_interrupts_our_media(media, request):
@@ -427,6 +458,9 @@ async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restor
                 pass
         assert handshake.cancelled_caught, "a new connection completed its TLS handshake on a silent network"
         assert tv.state()["network"]["mode"] == "silent"
+        async with httpx.AsyncClient(verify=False, timeout=1.0) as client:
+            with pytest.raises(httpx.TimeoutException):
+                await client.get(f"https://{tv.host}:8443/setup/eureka_info")
         tv.restore_network()
         assert (await raw.receive(timeout=2.0)).payload == {"type": "PONG"}
 
@@ -439,6 +473,7 @@ async def test_a_reset_network_aborts_connections_and_refuses_new_ones_until_res
                 await raw.receive(timeout=2.0)
         with pytest.raises(OSError):
             await trio.open_tcp_stream(tv.host, 8009)
+        assert await trio.to_thread.run_sync(partial(dial.get_device_info, tv.host, timeout=4)) is None
         await watcher.until(lambda: "LOST" in watcher.connections, what="the connection LOST")
         tv.restore_network()
         await watcher.until(lambda: watcher.connections[-1] == "CONNECTED", what="CONNECTED again")

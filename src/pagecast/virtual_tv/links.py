@@ -50,6 +50,10 @@ class SenderLink:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
 
+    def reply(self, request: Message, payload: dict[str, Any]) -> None:
+        """Answer ``request``: source and destination swapped, its requestId echoed."""
+        self.send(request.destination_id, request.source_id, request.namespace, {**payload, "requestId": request.request_id})
+
     def abort(self) -> None:
         """End the connection with a TCP RST."""
         self.aborted = True
@@ -112,21 +116,26 @@ class SenderLink:
 class CastServer:
     """Accepts sender connections on ``host:port`` (8009) and runs each as a :class:`SenderLink`."""
 
-    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext, network: Network, on_message: Callable[[SenderLink, Message], None]):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        network: Network,
+        on_message: Callable[[SenderLink, Message], None],
+        on_link_closed: Callable[[SenderLink], None] = lambda link: None,
+    ):
         self.host = host
         self.port = port
         self.links: set[SenderLink] = set()
         self._ssl = ssl_context
         self._network = network
         self._on_message = on_message
-        self._on_link_closed: Callable[[SenderLink], None] = lambda link: None
+        self._on_link_closed = on_link_closed
         self._listener: trio.SocketListener | None = None
         self._reopen = trio.Event()
         self._numbers = itertools.count(1)
         self._links_changed = trio.Event()
-
-    def on_link_closed(self, callback: Callable[[SenderLink], None]) -> None:
-        self._on_link_closed = callback
 
     def refuse(self) -> None:
         """Abort every connection and stop listening: new connections are refused (RST)."""

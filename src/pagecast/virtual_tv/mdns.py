@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
 
@@ -50,7 +51,7 @@ async def announce(host: str, device_id: uuid.UUID, name: str, model: str, port:
         properties=txt_record(device_id, name, model),
         server=f"{device_id.hex}.local.",
     )
-    zc = await trio.to_thread.run_sync(Zeroconf)
+    zc = await trio.to_thread.run_sync(partial(Zeroconf, interfaces=["127.0.0.1"]))
     try:
         await trio.to_thread.run_sync(zc.register_service, info)
         yield

@@ -103,6 +103,28 @@ class Volume:
     def entry(self) -> dict[str, Any]:
         return {"level": round(self.level, 4), "muted": self.muted}
 
+    def update(self, level: float | None, muted: bool | None) -> None:
+        if level is not None:
+            self.level = min(max(level, 0.0), 1.0)
+        if muted is not None:
+            self.muted = muted
+
+
+def parse_volume(payload: dict[str, Any]) -> tuple[float | None, bool | None] | None:
+    """``{"volume": {"level": 0.5}}`` and/or ``{"muted": true}`` from SET_VOLUME; None if neither
+    is there or either is the wrong type."""
+    volume = payload.get("volume")
+    if not isinstance(volume, dict):
+        return None
+    level, muted = volume.get("level"), volume.get("muted")
+    if level is None and muted is None:
+        return None
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
+        return None
+    if muted is not None and not isinstance(muted, bool):
+        return None
+    return (float(level) if level is not None else None), muted
+
 
 def receiver_status(app: App | None, volume: Volume, *, standby: bool, status_text: str | None = None) -> dict[str, Any]:
     """The ``status`` object of RECEIVER_STATUS. ``isStandBy`` is always present: pychromecast
