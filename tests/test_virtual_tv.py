@@ -4,7 +4,6 @@ CASTV2 client where the wire itself is the point (network faults)."""
 from __future__ import annotations
 
 import http.server
-import json
 import re
 import signal
 import ssl
@@ -15,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psutil
@@ -30,7 +30,15 @@ from pychromecast.socket_client import ConnectionStatusListener
 from pagecast.api import find_players_dir
 from pagecast.proc import LineTail, open_child, pump_lines
 from pagecast.virtual_tv import BindError, open_virtual_tv
-from pagecast.virtual_tv.castv2 import NS_CONNECTION, NS_HEARTBEAT, NS_RECEIVER, FrameDecoder, Message, encode
+from pagecast.virtual_tv.castv2 import (
+    NS_CONNECTION,
+    NS_HEARTBEAT,
+    NS_MEDIA,
+    NS_RECEIVER,
+    FrameDecoder,
+    Message,
+    encode,
+)
 
 DMR = "CC1AD845"
 BACKDROP = "E8C28D3C"
@@ -50,7 +58,7 @@ class _MediaHandler(http.server.BaseHTTPRequestHandler):
 
     root: Path
     clips: dict[str, bytes]
-    clocks: dict[str, float] = {}
+    clocks: ClassVar[dict[str, float]] = {}
 
     def log_message(self, *args):
         pass
@@ -247,7 +255,7 @@ async def raw_sender(host: str) -> AsyncIterator[RawSender]:
 
 
 async def test_pychromecast_finds_the_tv_by_host_with_its_name_uuid_and_model():
-    async with open_virtual_tv("127.0.0.2", "Living Room TV") as tv:
+    async with open_virtual_tv("127.0.42.2", "Living Room TV") as tv:
         info = await trio.to_thread.run_sync(dial.get_device_info, tv.host)
         assert (info.friendly_name, info.uuid, info.model_name, info.manufacturer) == ("Living Room TV", tv.uuid, "pagecast virtual TV", "pagecast")
         assert info.cast_type == "cast" and info.multizone_supported is False
@@ -270,7 +278,7 @@ async def test_pychromecast_finds_the_tv_by_host_with_its_name_uuid_and_model():
 
 
 async def test_eureka_info_answers_on_https_8443_and_http_8008_for_any_params():
-    async with open_virtual_tv("127.0.0.3", "Kitchen") as tv, httpx.AsyncClient(verify=False, timeout=5) as client:
+    async with open_virtual_tv("127.0.42.3", "Kitchen") as tv, httpx.AsyncClient(verify=False, timeout=5) as client:
         for url in (f"https://{tv.host}:8443/setup/eureka_info?params=device_info,name", f"http://{tv.host}:8008/setup/eureka_info?params=multizone"):
             info = (await client.get(url)).json()
             assert info["name"] == "Kitchen" and info["ssdp_udn"] == str(tv.uuid)
@@ -279,9 +287,9 @@ async def test_eureka_info_answers_on_https_8443_and_http_8008_for_any_params():
 
 
 async def test_a_second_tv_on_the_same_address_or_a_foreign_address_fails_with_a_clear_error():
-    async with open_virtual_tv("127.0.0.4"):
-        with pytest.raises(BindError, match=r"127\.0\.0\.4:8009.*already"):
-            async with open_virtual_tv("127.0.0.4"):
+    async with open_virtual_tv("127.0.42.4"):
+        with pytest.raises(BindError, match=r"127\.0\.42\.4:8009.*already"):
+            async with open_virtual_tv("127.0.42.4"):
                 pass
     foreign = "203.0.113.77"
     assert all(a.address != foreign for addrs in psutil.net_if_addrs().values() for a in addrs)
@@ -293,7 +301,7 @@ async def test_a_second_tv_on_the_same_address_or_a_foreign_address_fails_with_a
 async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
     from zeroconf import Zeroconf
 
-    async with open_virtual_tv("127.0.0.23", "Announced TV", mdns=True) as tv:
+    async with open_virtual_tv("127.0.42.23", "Announced TV", mdns=True) as tv:
         found = trio.Event()
         token = trio.lowlevel.current_trio_token()
         zc = await trio.to_thread.run_sync(Zeroconf)
@@ -312,7 +320,7 @@ async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
 
 
 async def test_live_hls_plays_with_time_advancing_then_buffering_when_the_stream_stalls(media, request):
-    async with open_virtual_tv("127.0.0.5") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.5") as tv, sender(tv) as (cast, watcher):
         url = live_url(media, request, stall_after=5)
         await play(cast, url, **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
@@ -328,7 +336,7 @@ async def test_live_hls_plays_with_time_advancing_then_buffering_when_the_stream
 
 
 async def test_progressive_fmp4_plays_to_the_end_and_finishes(media):
-    async with open_virtual_tv("127.0.0.6") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.6") as tv, sender(tv) as (cast, watcher):
         await play(cast, f"{media}/clip.mp4", "video/mp4")
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await watcher.until(lambda: last_media(watcher).get("idle_reason") == "FINISHED", timeout=10, what="IDLE/FINISHED")
@@ -337,7 +345,7 @@ async def test_progressive_fmp4_plays_to_the_end_and_finishes(media):
 
 
 async def test_a_missing_stream_fails_the_load_and_ends_idle_with_error(media):
-    async with open_virtual_tv("127.0.0.7") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.7") as tv, sender(tv) as (cast, watcher):
         await play(cast, f"{media}/missing.m3u8", **FMP4_HINTS)
         await watcher.until(lambda: watcher.load_failures, what="LOAD_FAILED")
         assert watcher.load_failures == [(1, 311)]  # HLS_NETWORK_MASTER_PLAYLIST
@@ -346,7 +354,7 @@ async def test_a_missing_stream_fails_the_load_and_ends_idle_with_error(media):
 
 
 async def test_a_new_load_interrupts_the_playing_media_and_the_same_session_plays_again(media, request):
-    async with open_virtual_tv("127.0.0.8") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.8") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         session = cast.status.session_id
@@ -358,7 +366,7 @@ async def test_a_new_load_interrupts_the_playing_media_and_the_same_session_play
 
 
 async def test_pause_play_and_stop_from_the_sender_drive_the_player(media, request):
-    async with open_virtual_tv("127.0.0.9") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.9") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await trio.to_thread.run_sync(cast.media_controller.pause)
@@ -378,7 +386,7 @@ async def test_pause_play_and_stop_from_the_sender_drive_the_player(media, reque
 
 
 async def test_remote_stop_ends_the_media_cancelled_and_keeps_the_app(media, request):
-    async with open_virtual_tv("127.0.0.10") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.10") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") in ("BUFFERING", "PLAYING"), what="the media loaded")
         tv.remote_stop()
@@ -387,7 +395,7 @@ async def test_remote_stop_ends_the_media_cancelled_and_keeps_the_app(media, req
 
 
 async def test_remote_quit_returns_to_the_idle_screen_and_closes_the_app_channel(media, request):
-    async with open_virtual_tv("127.0.0.11") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.11") as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.start_app, DMR)
         transport = cast.status.transport_id
         tv.remote_quit()
@@ -397,7 +405,7 @@ async def test_remote_quit_returns_to_the_idle_screen_and_closes_the_app_channel
 
 
 async def test_quit_app_from_the_sender_returns_to_the_idle_screen():
-    async with open_virtual_tv("127.0.0.24") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.24") as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.start_app, DMR)
         await trio.to_thread.run_sync(cast.quit_app)
         await watcher.until(lambda: cast.status.app_id == BACKDROP, what="the idle screen")
@@ -405,7 +413,7 @@ async def test_quit_app_from_the_sender_returns_to_the_idle_screen():
 
 
 async def test_another_app_taking_over_interrupts_our_media(media, request):
-    async with open_virtual_tv("127.0.0.12") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.12") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         ours = cast.status.session_id
@@ -417,7 +425,7 @@ async def test_another_app_taking_over_interrupts_our_media(media, request):
 
 
 async def test_standby_is_reported_and_a_launch_wakes_the_tv():
-    async with open_virtual_tv("127.0.0.13") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.13") as tv, sender(tv) as (cast, watcher):
         tv.standby(True)
         await watcher.until(lambda: cast.status.is_stand_by is True and cast.status.is_active_input is False, what="standby")
         await trio.to_thread.run_sync(cast.start_app, DMR)
@@ -426,7 +434,7 @@ async def test_standby_is_reported_and_a_launch_wakes_the_tv():
 
 
 async def test_set_volume_and_mute_from_the_sender():
-    async with open_virtual_tv("127.0.0.14") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.14") as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.set_volume, 0.35)
         await trio.to_thread.run_sync(cast.set_volume_muted, True)
         await watcher.until(lambda: cast.status.volume_muted, what="muted")
@@ -434,7 +442,7 @@ async def test_set_volume_and_mute_from_the_sender():
 
 
 async def test_refused_loads_fail_with_load_failed_until_accepted_again(media, request):
-    async with open_virtual_tv("127.0.0.15") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.15") as tv, sender(tv) as (cast, watcher):
         tv.refuse_load("APP_ERROR")
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: watcher.load_failures, what="LOAD_FAILED")
@@ -445,8 +453,50 @@ async def test_refused_loads_fail_with_load_failed_until_accepted_again(media, r
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
 
 
+async def test_receiver_requests_are_answered_as_cast_devices_answer_them():
+    async with open_virtual_tv("127.0.42.25") as tv, raw_sender(tv.host) as raw:
+        await raw.send(NS_MEDIA, {"type": "GET_STATUS", "requestId": 1}, destination="nobody")
+        await raw.send(NS_CONNECTION, {"type": "CONNECT", "protocolVersionList": [0, 1, 3, 9]})
+        assert (await raw.receive()).payload == {"type": "CONNECTED", "protocolVersion": 3}
+
+        await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": "00000000", "requestId": 2})
+        assert (await raw.receive()).payload == {"type": "LAUNCH_ERROR", "reason": "NOT_FOUND", "requestId": 2}
+        await raw.send(NS_RECEIVER, {"type": "GET_APP_AVAILABILITY", "appId": [DMR, "00000000"], "requestId": 3})
+        assert (await raw.receive()).payload == {"responseType": "GET_APP_AVAILABILITY", "availability": {DMR: "APP_AVAILABLE", "00000000": "APP_UNAVAILABLE"}, "requestId": 3}
+
+        await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": DMR, "requestId": 4})
+        launched = await raw.receive()
+        assert (launched.destination_id, launched.type, launched.request_id) == ("*", "RECEIVER_STATUS", 4)
+        (app,) = launched.payload["status"]["applications"]
+        assert app["appId"] == DMR and app["transportId"] == app["sessionId"] and {"name": NS_MEDIA} in app["namespaces"]
+        assert launched.payload["status"]["isStandBy"] is False and launched.payload["status"]["volume"]["controlType"] == "attenuation"
+
+        await raw.send(NS_CONNECTION, {"type": "CONNECT"}, destination="no-such-transport")
+        closed = await raw.receive()
+        assert (closed.source_id, closed.type) == ("no-such-transport", "CLOSE")
+        await raw.send(NS_RECEIVER, {"type": "STOP", "sessionId": "someone-else", "requestId": 5})
+        assert (await raw.receive()).payload == {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID", "requestId": 5}
+        assert [ns for ns, p in tv.received if p.get("requestId") == 1] == [NS_MEDIA]  # received, not answered: no virtual connection
+
+
+async def test_a_load_reports_loading_until_the_player_has_the_stream(media, request):
+    async with open_virtual_tv("127.0.42.26") as tv, raw_sender(tv.host) as raw:
+        await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": DMR, "requestId": 1})
+        transport = (await raw.receive()).payload["status"]["applications"][0]["transportId"]
+        await raw.send(NS_CONNECTION, {"type": "CONNECT"}, destination=transport)
+        url = live_url(media, request)
+        await raw.send(NS_MEDIA, {"type": "LOAD", "requestId": 2, "media": {"contentId": url, "contentType": HLS, "streamType": "LIVE", **FMP4_HINTS}}, destination=transport)
+        loading = (await raw.receive()).payload
+        assert loading["requestId"] == 0 and loading["status"][0]["playerState"] == "IDLE" and "idleReason" not in loading["status"][0]
+        assert loading["status"][0]["extendedStatus"]["playerState"] == "LOADING"
+        answer = (await raw.receive(timeout=10)).payload
+        assert answer["requestId"] == 2 and answer["status"][0]["playerState"] in ("BUFFERING", "PLAYING")
+        assert answer["status"][0]["media"]["contentId"] == url and answer["status"][0]["media"]["duration"] == -1
+        assert tv.player_state in ("BUFFERING", "PLAYING")
+
+
 async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restored():
-    async with open_virtual_tv("127.0.0.16") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv("127.0.42.16") as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_HEARTBEAT, {"type": "PING"})
         assert (await raw.receive()).payload == {"type": "PONG"}
         tv.drop_network("silent")
@@ -466,7 +516,7 @@ async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restor
 
 
 async def test_a_reset_network_aborts_connections_and_refuses_new_ones_until_restored():
-    async with open_virtual_tv("127.0.0.17") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.17") as tv, sender(tv) as (cast, watcher):
         async with raw_sender(tv.host) as raw:
             tv.drop_network("reset")
             with pytest.raises((trio.BrokenResourceError, EOFError)):
@@ -481,7 +531,7 @@ async def test_a_reset_network_aborts_connections_and_refuses_new_ones_until_res
 
 
 async def test_a_slow_network_delays_every_reply():
-    async with open_virtual_tv("127.0.0.18") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv("127.0.42.18") as tv, raw_sender(tv.host) as raw:
         tv.slow_network(0.5)
         started = trio.current_time()
         await raw.send(NS_RECEIVER, {"type": "GET_STATUS", "requestId": 7})
@@ -491,7 +541,7 @@ async def test_a_slow_network_delays_every_reply():
 
 
 async def test_restart_drops_connections_and_comes_back_at_the_idle_screen_without_the_media(media, request):
-    async with open_virtual_tv("127.0.0.19") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.19") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await tv.restart()
@@ -502,7 +552,7 @@ async def test_restart_drops_connections_and_comes_back_at_the_idle_screen_witho
 
 
 async def test_faults_screen_and_state_over_http():
-    async with open_virtual_tv("127.0.0.20", "Den") as tv, httpx.AsyncClient(base_url=f"http://{tv.host}:8008", timeout=5) as client:
+    async with open_virtual_tv("127.0.42.20", "Den") as tv, httpx.AsyncClient(base_url=f"http://{tv.host}:8008", timeout=5) as client:
         screen = await client.get("/")
         assert screen.status_code == 200 and "/state" in screen.text
         assert (await client.post("/fault/standby", json={"on": True})).json()["state"]["standby"] is True
@@ -522,26 +572,26 @@ async def test_cli_runs_until_sigterm_and_stops_cleanly():
     screen = trio.Event()
 
     def on_line(line: str) -> None:
-        if "screen: http://127.0.0.21:8008/" in line:
+        if "screen: http://127.0.42.21:8008/" in line:
             screen.set()
 
-    async with open_child([sys.executable, "-m", "pagecast.virtual_tv", "--host", "127.0.0.21", "--name", "CLI TV"], name="virtual-tv-cli", stdout=True) as child:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump_lines, child.stdout, tail, on_line)
-            with trio.fail_after(20):
-                await screen.wait()
-            info = await trio.to_thread.run_sync(dial.get_device_info, "127.0.0.21")
-            assert info.friendly_name == "CLI TV"
-            child.signal_group(signal.SIGTERM)
-            with trio.fail_after(10):
-                assert await child.wait() == 0
+    argv = [sys.executable, "-m", "pagecast.virtual_tv", "--host", "127.0.42.21", "--name", "CLI TV"]
+    async with open_child(argv, name="virtual-tv-cli", stdout=True) as child, trio.open_nursery() as nursery:
+        nursery.start_soon(pump_lines, child.stdout, tail, on_line)
+        with trio.fail_after(20):
+            await screen.wait()
+        info = await trio.to_thread.run_sync(dial.get_device_info, "127.0.42.21")
+        assert info.friendly_name == "CLI TV"
+        child.signal_group(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await child.wait() == 0
 
 
 @pytest.mark.e2e
 async def test_shaka_player_plays_live_hls_in_headless_chromium(media, request):
     if find_players_dir() is None:
         pytest.skip("Shaka Player is not installed (ops/install)")
-    async with open_virtual_tv("127.0.0.22", player="shaka") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv("127.0.42.22", player="shaka") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", timeout=30, what="PLAYING in Shaka")
         first = tv.state()["current_time"]

@@ -12,7 +12,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from pychromecast.generated.cast_channel_pb2 import AuthError, CastMessage, DeviceAuthMessage
+from pychromecast.generated.cast_channel_pb2 import (
+    AuthError,
+    CastMessage,
+    DeviceAuthMessage,
+)
 
 NS_CONNECTION = "urn:x-cast:com.google.cast.tp.connection"
 NS_HEARTBEAT = "urn:x-cast:com.google.cast.tp.heartbeat"
@@ -20,11 +24,18 @@ NS_DEVICE_AUTH = "urn:x-cast:com.google.cast.tp.deviceauth"
 NS_RECEIVER = "urn:x-cast:com.google.cast.receiver"
 NS_MEDIA = "urn:x-cast:com.google.cast.media"
 
+TRANSPORT_PREFIX = "urn:x-cast:com.google.cast.tp."
+
 PLATFORM_ID = "receiver-0"
 BROADCAST_ID = "*"
 
 #: Cast devices refuse larger messages; a bigger length prefix means a broken or hostile peer.
 MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def is_transport_namespace(namespace: str) -> bool:
+    """Heartbeat, connection and auth messages need no virtual connection; all others do."""
+    return namespace.startswith(TRANSPORT_PREFIX)
 
 
 class FrameError(ValueError):

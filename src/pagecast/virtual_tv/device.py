@@ -22,13 +22,34 @@ from urllib.parse import urlencode
 import trio
 
 from ..groups import flatten, reraise_alone
-from .castv2 import BROADCAST_ID, NS_CONNECTION, NS_DEVICE_AUTH, NS_HEARTBEAT, NS_MEDIA, NS_RECEIVER, PLATFORM_ID, Message, auth_error
+from .castv2 import (
+    BROADCAST_ID,
+    NS_CONNECTION,
+    NS_DEVICE_AUTH,
+    NS_HEARTBEAT,
+    NS_MEDIA,
+    NS_RECEIVER,
+    PLATFORM_ID,
+    Message,
+    auth_error,
+    is_transport_namespace,
+)
 from .http import DeviceSite, serve_http
 from .links import CastServer, SenderLink
 from .media import MediaChannel
 from .net import Network, open_listener
 from .players import PLAYERS, FfmpegPlayback, Playback, ShakaPlayback
-from .status import APP_BACKDROP, KNOWN_APPS, App, AppSpec, MediaSession, Volume, parse_volume, receiver_status
+from .status import (
+    APP_BACKDROP,
+    KNOWN_APPS,
+    App,
+    AppSpec,
+    MediaSession,
+    Volume,
+    negotiated_version,
+    parse_volume,
+    receiver_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +95,7 @@ class VirtualTV:
         self._chromium = chromium
         self._apps = dict(KNOWN_APPS)
         for app_id, app_name in (apps or {}).items():
-            self._apps.setdefault(app_id, AppSpec(app_id, app_name, idle_text=app_name))
+            self._apps.setdefault(app_id, AppSpec(app_id, app_name, status_text=app_name))
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.network = Network()
         self._app: App = App(self._apps[APP_BACKDROP])
@@ -238,7 +259,7 @@ class VirtualTV:
         """Another app takes over (someone casts YouTube): our media is INTERRUPTED."""
         if not app_id:
             raise ValueError("launch_app needs an app id")
-        spec = self._apps.get(app_id) or AppSpec(app_id, name or app_id, idle_text=name or app_id)
+        spec = self._apps.get(app_id) or AppSpec(app_id, name or app_id, status_text=name or app_id)
         if name and spec.name != name:
             spec = AppSpec(spec.app_id, name, spec.namespaces, spec.idle_screen, name)
         self._standby = False
@@ -326,7 +347,7 @@ class VirtualTV:
             self._media = MediaChannel(
                 self._nursery,
                 self._make_playback,
-                lambda payload, exclude: self._broadcast(transport, NS_MEDIA, payload, exclude),
+                lambda payload, request_id: self._broadcast(transport, NS_MEDIA, payload, request_id),
                 self._notify,
                 refusal=lambda: self._refuse,
             )
@@ -362,6 +383,8 @@ class VirtualTV:
         ns = msg.namespace
         if ns == NS_CONNECTION:
             self._on_connection(link, msg)
+        elif not is_transport_namespace(ns) and (msg.source_id, msg.destination_id) not in link.virtual:
+            log.debug("dropped %s message from %s to %s: no virtual connection", ns, msg.source_id, msg.destination_id)
         elif ns == NS_HEARTBEAT:
             if msg.type == "PING":
                 link.send(msg.destination_id, msg.source_id, NS_HEARTBEAT, {"type": "PONG"})
@@ -376,11 +399,16 @@ class VirtualTV:
 
     def _on_connection(self, link: SenderLink, msg: Message) -> None:
         key = (msg.source_id, msg.destination_id)
+        if BROADCAST_ID in key:
+            return
         if msg.type == "CONNECT":
             if msg.destination_id not in (PLATFORM_ID, self._app.transport_id):
                 link.send(msg.destination_id, msg.source_id, NS_CONNECTION, {"type": "CLOSE"})
                 return
             link.virtual.add(key)
+            version = negotiated_version(msg.payload)
+            if version is not None:
+                link.send(msg.destination_id, msg.source_id, NS_CONNECTION, {"type": "CONNECTED", "protocolVersion": version})
         elif msg.type == "CLOSE":
             link.virtual.discard(key)
         self._notify()
@@ -399,56 +427,54 @@ class VirtualTV:
                 link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_PARAMS"})
                 return
             self._volume.update(*wanted)
-            link.reply(msg, self._receiver_payload())
-            self._broadcast_receiver(exclude=link)
+            self._broadcast_receiver(msg.request_id)
             self._notify()
         elif kind == "GET_APP_AVAILABILITY":
             ids = msg.payload.get("appId")
             ids = [ids] if isinstance(ids, str) else ids if isinstance(ids, list) else []
             availability = {i: ("APP_AVAILABLE" if i in self._apps else "APP_UNAVAILABLE") for i in ids if isinstance(i, str)}
-            link.reply(msg, {"type": "GET_APP_AVAILABILITY", "responseType": "GET_APP_AVAILABILITY", "availability": availability})
+            link.reply(msg, {"responseType": "GET_APP_AVAILABILITY", "availability": availability})
         else:
             link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND"})
 
     def _on_launch(self, link: SenderLink, msg: Message) -> None:
         app_id = msg.payload.get("appId")
-        spec = self._apps.get(app_id) if isinstance(app_id, str) else None
+        if not isinstance(app_id, str) or not app_id:
+            link.reply(msg, {"type": "LAUNCH_ERROR", "reason": "BAD_PARAMETER"})
+            return
+        spec = self._apps.get(app_id)
         if spec is None:
             link.reply(msg, {"type": "LAUNCH_ERROR", "reason": "NOT_FOUND"})
             return
         self._standby = False  # like HDMI-CEC: casting wakes the TV and selects its input
         old = self._switch_app(spec, media_reason="INTERRUPTED") if spec.app_id != self.app_id else None
-        link.reply(msg, self._receiver_payload())
-        self._broadcast_receiver(exclude=link)
+        self._broadcast_receiver(msg.request_id)
         if old is not None:
             self._close_app(old)
         self._notify()
 
     def _on_stop_app(self, link: SenderLink, msg: Message) -> None:
         session_id = msg.payload.get("sessionId")
-        if self._app.spec.idle_screen:
-            link.reply(msg, self._receiver_payload())
-            return
         if session_id is not None and session_id != self._app.session_id:
-            link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_PARAMS"})
+            link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID"})
             return
-        old = self._switch_app(self._apps[APP_BACKDROP], media_reason=None)
-        link.reply(msg, self._receiver_payload())
-        self._broadcast_receiver(exclude=link)
-        self._close_app(old)
+        old = self._switch_app(self._apps[APP_BACKDROP], media_reason=None) if not self._app.spec.idle_screen else None
+        self._broadcast_receiver(msg.request_id)
+        if old is not None:
+            self._close_app(old)
         self._notify()
 
     def _receiver_payload(self) -> dict[str, Any]:
         return {"type": "RECEIVER_STATUS", "status": receiver_status(self._app, self._volume, standby=self._standby)}
 
-    def _broadcast(self, source_id: str, namespace: str, payload: dict[str, Any], exclude: SenderLink | None = None) -> None:
-        """To every connection with a virtual connection to ``source_id``, addressed to ``*``."""
+    def _broadcast(self, source_id: str, namespace: str, payload: dict[str, Any], request_id: int = 0) -> None:
+        """From ``source_id`` to ``*`` on every connection; ``request_id`` of the request this
+        answers, 0 for news nobody asked for."""
         for link in self._links():
-            if link is not exclude and link.senders_of(source_id):
-                link.send(source_id, BROADCAST_ID, namespace, {**payload, "requestId": 0})
+            link.send(source_id, BROADCAST_ID, namespace, {**payload, "requestId": request_id})
 
-    def _broadcast_receiver(self, exclude: SenderLink | None = None) -> None:
-        self._broadcast(PLATFORM_ID, NS_RECEIVER, self._receiver_payload(), exclude)
+    def _broadcast_receiver(self, request_id: int = 0) -> None:
+        self._broadcast(PLATFORM_ID, NS_RECEIVER, self._receiver_payload(), request_id)
 
 
 @asynccontextmanager

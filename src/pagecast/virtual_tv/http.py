@@ -144,7 +144,7 @@ async def _serve_connection(stream: trio.SocketStream, handler: Handler, ssl_con
                     response = await handler(request)
                 except Abort:
                     raise
-                except Exception:  # noqa: BLE001 - a broken route must not take the device down
+                except Exception:  # a broken route must not take the device down
                     log.exception("HTTP %s %s failed", request.method, request.path)
                     response = json_response({"error": "internal error"}, 500)
                 if response is not None:
@@ -177,7 +177,10 @@ async def serve_http(listener: trio.SocketListener, handler: Handler, ssl_contex
 
 
 def _players_file(name: str) -> Path | None:
-    from ..api import PLAYER_FILES, find_players_dir  # late: the service's API may import this package
+    from ..api import (  # late: the service's API may import this package
+        PLAYER_FILES,
+        find_players_dir,
+    )
 
     players = find_players_dir()
     if players is None or name not in PLAYER_FILES:

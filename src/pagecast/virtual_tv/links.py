@@ -99,7 +99,7 @@ class SenderLink:
             for message in messages:
                 try:
                     on_message(self, message)
-                except Exception:  # noqa: BLE001 - one bad message must not take the device down
+                except Exception:  # one bad message must not take the device down
                     log.exception("%r: failed to handle %s %s", self, message.namespace, message.payload)
 
     async def _write(self, tls: trio.SSLStream) -> None:
@@ -191,7 +191,8 @@ class CastServer:
 
     async def _run_link(self, stream: trio.SocketStream) -> None:
         try:
-            peer = "%s:%d" % stream.socket.getpeername()[:2]
+            host, port = stream.socket.getpeername()[:2]
+            peer = f"{host}:{port}"
         except OSError:
             peer = "?"
         link = SenderLink(next(self._numbers), peer, self._network)

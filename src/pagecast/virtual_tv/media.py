@@ -2,9 +2,15 @@
 PLAY, PAUSE, SEEK, STOP, GET_STATUS, and the honest player states behind MEDIA_STATUS.
 
 One :class:`MediaChannel` lives as long as one run of the app. Its player reports progress;
-the state follows what the player shows: BUFFERING until frames advance, PLAYING only while
-they do, BUFFERING again (a stall) after :data:`STALL_AFTER_S` without progress, IDLE with
-FINISHED / ERROR / CANCELLED / INTERRUPTED when it ends.
+the state follows what the player shows: LOADING until the player has the media open (on the
+wire: IDLE with ``extendedStatus.playerState`` LOADING), BUFFERING until frames advance,
+PLAYING only while they do, BUFFERING again (a stall) after :data:`STALL_AFTER_S` without
+progress, IDLE with FINISHED / ERROR / CANCELLED / INTERRUPTED when it ends.
+
+A request that changes the state is answered by the MEDIA_STATUS broadcast to every sender,
+carrying the request's ``requestId`` (a LOAD's once the media is loaded); GET_STATUS and
+errors are answered to the requester alone. That is what Cast devices do in the pychromecast
+debug logs quoted in ``docs/virtual-tv.md``.
 """
 
 from __future__ import annotations
@@ -22,20 +28,23 @@ from ..groups import flatten
 from .castv2 import Message
 from .links import SenderLink
 from .players import Playback, PlayerError
-from .status import LOAD_FAILED, MEDIA_UNKNOWN, MediaSession, normalized_media, parse_volume
+from .status import (
+    LOAD_FAILED,
+    MEDIA_UNKNOWN,
+    MediaSession,
+    normalized_media,
+    parse_volume,
+)
 
 log = logging.getLogger(__name__)
 
 #: No progress for this long while PLAYING is a stall: the state drops to BUFFERING.
 STALL_AFTER_S = 1.5
-#: A LOAD is answered when playback starts or fails, or with BUFFERING after this long
-#: (pychromecast's own wait for an answer is 10 s).
-LOAD_ANSWER_AFTER_S = 5.0
 
 #: (url, contentType, start seconds or None, start paused) → a playback.
 PlaybackFactory = Callable[[str, "str | None", "float | None", bool], Playback]
-#: (payload, connection not to send it to) → sent to every sender on the app's transport.
-Broadcast = Callable[[dict[str, Any], "SenderLink | None"], None]
+#: (payload, requestId) → sent from the app's transport to every sender.
+Broadcast = Callable[[dict[str, Any], int], None]
 
 
 def _number(value: Any) -> float | None:
@@ -115,8 +124,7 @@ class MediaChannel:
             return
         session = playing.session
         if kind == "STOP":
-            self.end("CANCELLED", exclude=link)
-            link.reply(msg, {"type": "MEDIA_STATUS", "status": [session.entry()]})
+            self.end("CANCELLED", request_id=msg.request_id)
             return
         if kind == "SET_VOLUME":
             wanted = parse_volume(msg.payload)
@@ -140,25 +148,27 @@ class MediaChannel:
                 self._pause(playing)
             elif resume == "PLAYBACK_START" or not playing.paused:
                 self._resume(playing)
-                session.player_state = "BUFFERING"
+                if session.player_state == "PLAYING":
+                    session.player_state = "BUFFERING"
         elif kind == "PAUSE":
             self._pause(playing)
         elif kind == "PLAY":
             self._resume(playing)
-        link.reply(msg, self.payload())
-        self._broadcast(self.payload(), link)
+        self._broadcast(self.payload(), msg.request_id)
         self._changed()
 
     def _pause(self, playing: _Playing) -> None:
         playing.paused = True
         playing.playback.pause()
-        playing.session.player_state = "PAUSED"
+        if playing.session.player_state != "LOADING":
+            playing.session.player_state = "PAUSED"
 
     def _resume(self, playing: _Playing) -> None:
         playing.paused = False
         playing.playback.resume()
         playing.last_advance = trio.current_time()
-        playing.session.player_state = "PLAYING" if playing.session.started else "BUFFERING"
+        if playing.session.player_state == "PAUSED":
+            playing.session.player_state = "PLAYING" if playing.session.started else "BUFFERING"
 
     def _load(self, link: SenderLink, msg: Message) -> None:
         media = msg.payload.get("media")
@@ -184,9 +194,8 @@ class MediaChannel:
         log.info("LOAD %s (%s) as media session %d", url, content_type, session.session_id)
         if not autoplay:
             self._pause(playing)
-            self._answer_load(playing)
         self._nursery.start_soon(self._play, playing)
-        self._broadcast(self.payload(), link)
+        self._broadcast(self.payload(), 0)
         self._changed()
 
     # ------------------------------------------------------------------ playing
@@ -196,7 +205,6 @@ class MediaChannel:
             with playing.scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._watch_stalls, playing)
-                    nursery.start_soon(self._answer_load_later, playing)
                     reason, error = await self._outcome(playing)
                     nursery.cancel_scope.cancel()
                 if error is not None:
@@ -221,7 +229,13 @@ class MediaChannel:
         new_frames = frames - playing.last_frames if frames >= playing.last_frames else frames
         playing.last_frames = frames
         moved = playing.last_position is not None and position > playing.last_position + 0.01
-        if new_frames > 0 or moved:
+        advanced = new_frames > 0 or moved
+        if session.player_state == "LOADING":
+            session.player_state = "PAUSED" if playing.paused else "PLAYING" if advanced else "BUFFERING"
+            session.started = advanced
+            playing.last_advance = trio.current_time()
+            self._answer_load(playing)
+        if advanced:
             if playing.last_position is not None and moved:
                 session.seconds_played += min(position - playing.last_position, 2.0)
             session.frames += new_frames
@@ -229,8 +243,7 @@ class MediaChannel:
             if session.player_state == "BUFFERING" and not playing.paused:
                 session.player_state = "PLAYING"
                 session.started = True
-                self._answer_load(playing)
-                self._broadcast(self.payload(), None)
+                self._broadcast(self.payload(), 0)
         playing.last_position = position
         session.current_time = position
         self._changed()
@@ -243,22 +256,19 @@ class MediaChannel:
                 log.info("media session %d stalled at %.2f s", session.session_id, session.current_time)
                 session.player_state = "BUFFERING"
                 session.stalls += 1
-                self._broadcast(self.payload(), None)
+                self._broadcast(self.payload(), 0)
                 self._changed()
 
-    async def _answer_load_later(self, playing: _Playing) -> None:
-        await trio.sleep(LOAD_ANSWER_AFTER_S)
-        self._answer_load(playing)
-
     def _answer_load(self, playing: _Playing) -> None:
+        """The media is loaded: the LOAD's answer is the status broadcast with its requestId."""
         if playing.load_request is not None:
-            link, msg = playing.load_request
+            _, msg = playing.load_request
             playing.load_request = None
-            link.reply(msg, {"type": "MEDIA_STATUS", "status": [playing.session.entry()]})
+            self._broadcast(self.payload(), msg.request_id)
 
-    def end(self, reason: str | None, *, error: PlayerError | None = None, exclude: SenderLink | None = None, playing: _Playing | None = None) -> None:
-        """End the current media session with ``reason``, told to every sender; None ends it
-        silently, as when the app itself goes away."""
+    def end(self, reason: str | None, *, error: PlayerError | None = None, request_id: int = 0, playing: _Playing | None = None) -> None:
+        """End the current media session with ``reason``, told to every sender (``request_id``:
+        the STOP that asked for it); None ends it silently, as when the app itself goes away."""
         playing = playing or self.playing
         if playing is None or playing is not self.playing or playing.session.ended:
             return
@@ -277,5 +287,5 @@ class MediaChannel:
             else:
                 link.reply(msg, {"type": "LOAD_CANCELLED", "itemId": session.item_id})
         if reason is not None:
-            self._broadcast({"type": "MEDIA_STATUS", "status": [session.entry()]}, exclude)
+            self._broadcast({"type": "MEDIA_STATUS", "status": [session.entry()]}, request_id)
         self._changed()

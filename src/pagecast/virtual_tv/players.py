@@ -1,7 +1,8 @@
 """Players that really play what a sender LOADs, and report how far they got.
 
-A playback reports ``(position seconds, frames so far)`` whenever it knows more; the device
-turns those samples into BUFFERING / PLAYING / stalls. ``run`` returns when the stream ends
+A playback reports ``(position seconds, frames so far)`` whenever it knows more, from the
+moment it has the media open; the device turns those samples into LOADING / BUFFERING /
+PLAYING / stalls. ``run`` returns when the stream ends
 and raises :class:`PlayerError` when it fails; cancelling it stops the player and its
 processes (both kinds run as owned children: :func:`pagecast.proc.open_child`).
 
@@ -33,7 +34,6 @@ from .status import (
     MEDIA_SRC_NOT_SUPPORTED,
     MEDIA_UNKNOWN,
     SEGMENT_NETWORK,
-    is_hls,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ PLAYERS = ("ffmpeg", "shaka")
 #: Like a receiver's network stack, give up on a source that sends nothing for this long.
 READ_TIMEOUT_S = 15
 SHAKA_POLL_S = 0.25
+
+
+HLS_TYPES = ("application/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "audio/x-mpegurl")
+
+
+def is_hls(content_type: str | None, url: str = "") -> bool:
+    return (content_type or "").lower() in HLS_TYPES or url.split("?")[0].lower().endswith(".m3u8")
 
 
 class PlayerError(Exception):
@@ -210,10 +217,10 @@ class ShakaPlayback(Playback):
                 except (CdpException, RuntimeError) as exc:
                     log.debug("receiver page not ready: %s", exc)
                     raw = None
-                if raw:
-                    stats = json.loads(raw)
-                    if stats.get("error"):
-                        raise self._error(stats["error"])
+                stats = json.loads(raw) if raw else {}
+                if stats.get("error"):
+                    raise self._error(stats["error"])
+                if stats.get("loaded"):
                     if stats.get("frames") or stats.get("playing"):
                         self.started = True
                     report(float(stats.get("currentTime") or 0.0), int(stats.get("frames") or 0))

@@ -20,9 +20,6 @@ APP_YOUTUBE = "233637DE"
 #: ALL_BASIC_MEDIA (pychromecast ``CMD_SUPPORT_ALL_BASIC_MEDIA``).
 ALL_BASIC_MEDIA = 12303
 
-PLAYER_STATES = ("IDLE", "BUFFERING", "PLAYING", "PAUSED")
-IDLE_REASONS = ("CANCELLED", "INTERRUPTED", "FINISHED", "ERROR")
-
 #: Web Receiver DetailedErrorCode values we report (pychromecast ``MEDIA_PLAYER_ERROR_CODES``
 #: and developers.google.com/cast/docs/web_receiver/error_codes).
 MEDIA_UNKNOWN = 100
@@ -34,13 +31,6 @@ HLS_NETWORK_MASTER_PLAYLIST = 311
 HLS_MANIFEST_PLAYLIST = 412
 LOAD_FAILED = 905
 
-HLS_TYPES = ("application/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "audio/x-mpegurl")
-
-
-def is_hls(content_type: str | None, url: str = "") -> bool:
-    return (content_type or "").lower() in HLS_TYPES or url.split("?")[0].lower().endswith(".m3u8")
-
-
 @dataclass(frozen=True)
 class AppSpec:
     """An app the device can run: the namespaces it speaks decide what senders connect to."""
@@ -49,7 +39,7 @@ class AppSpec:
     name: str
     namespaces: tuple[str, ...] = ()
     idle_screen: bool = False
-    idle_text: str = ""
+    status_text: str = ""
 
 
 KNOWN_APPS: dict[str, AppSpec] = {
@@ -57,10 +47,10 @@ KNOWN_APPS: dict[str, AppSpec] = {
         APP_MEDIA_RECEIVER,
         "Default Media Receiver",
         ("urn:x-cast:com.google.cast.cac", "urn:x-cast:com.google.cast.debugoverlay", "urn:x-cast:com.google.cast.broadcast", NS_MEDIA),
-        idle_text="Ready To Cast",
+        status_text="Default Media Receiver",
     ),
     APP_BACKDROP: AppSpec(APP_BACKDROP, "Backdrop", ("urn:x-cast:com.google.cast.sse",), idle_screen=True),
-    APP_YOUTUBE: AppSpec(APP_YOUTUBE, "YouTube", ("urn:x-cast:com.google.youtube.mdx",), idle_text="YouTube"),
+    APP_YOUTUBE: AppSpec(APP_YOUTUBE, "YouTube", ("urn:x-cast:com.google.youtube.mdx",), status_text="YouTube"),
 }
 
 
@@ -79,8 +69,8 @@ class App:
     def speaks_media(self) -> bool:
         return NS_MEDIA in self.spec.namespaces
 
-    def entry(self, status_text: str | None = None) -> dict[str, Any]:
-        return {
+    def entry(self) -> dict[str, Any]:
+        entry = {
             "appId": self.spec.app_id,
             "appType": "WEB",
             "displayName": self.spec.name,
@@ -89,10 +79,12 @@ class App:
             "launchedFromCloud": False,
             "namespaces": [{"name": ns} for ns in self.spec.namespaces],
             "sessionId": self.session_id,
-            "statusText": self.spec.idle_text if status_text is None else status_text,
             "transportId": self.transport_id,
             "universalAppId": self.spec.app_id,
         }
+        if self.spec.status_text:
+            entry["statusText"] = self.spec.status_text
+        return entry
 
 
 @dataclass
@@ -108,6 +100,23 @@ class Volume:
             self.level = min(max(level, 0.0), 1.0)
         if muted is not None:
             self.muted = muted
+
+
+#: CastMessage protocol versions a CONNECT may offer (CASTV2_1_0 … CASTV2_1_3).
+PROTOCOL_VERSIONS = range(4)
+
+
+def negotiated_version(connect: dict[str, Any]) -> int | None:
+    """The highest protocol version a CONNECT offers (``protocolVersion`` and/or
+    ``protocolVersionList``), or None if it names none: then no CONNECTED is due."""
+    offered = connect.get("protocolVersionList")
+    versions = [v for v in offered if isinstance(v, int) and v in PROTOCOL_VERSIONS] if isinstance(offered, list) else []
+    single = connect.get("protocolVersion")
+    if isinstance(single, int) and single in PROTOCOL_VERSIONS:
+        versions.append(single)
+    if not versions and not isinstance(offered, list):
+        return None
+    return max(versions, default=0)
 
 
 def parse_volume(payload: dict[str, Any]) -> tuple[float | None, bool | None] | None:
@@ -126,7 +135,7 @@ def parse_volume(payload: dict[str, Any]) -> tuple[float | None, bool | None] | 
     return (float(level) if level is not None else None), muted
 
 
-def receiver_status(app: App | None, volume: Volume, *, standby: bool, status_text: str | None = None) -> dict[str, Any]:
+def receiver_status(app: App | None, volume: Volume, *, standby: bool) -> dict[str, Any]:
     """The ``status`` object of RECEIVER_STATUS. ``isStandBy`` is always present: pychromecast
     reads a missing one as *in standby* on video devices."""
     status: dict[str, Any] = {
@@ -136,18 +145,20 @@ def receiver_status(app: App | None, volume: Volume, *, standby: bool, status_te
         "volume": {**volume.entry(), "controlType": "attenuation", "stepInterval": 0.05},
     }
     if app is not None:
-        status["applications"] = [app.entry(status_text)]
+        status["applications"] = [app.entry()]
     return status
 
 
 @dataclass
 class MediaSession:
-    """One loaded media item and what playing it has shown so far."""
+    """One loaded media item and what playing it has shown so far. ``player_state`` is
+    LOADING, BUFFERING, PLAYING, PAUSED or IDLE; LOADING goes on the wire as IDLE with
+    ``extendedStatus.playerState`` LOADING, as the Web Receiver reports media it is loading."""
 
     session_id: int
     media: dict[str, Any]
     item_id: int
-    player_state: str = "BUFFERING"
+    player_state: str = "LOADING"
     idle_reason: str | None = None
     current_time: float = 0.0
     playback_rate: float = 1.0
@@ -163,21 +174,12 @@ class MediaSession:
     def ended(self) -> bool:
         return self.player_state == "IDLE"
 
-    @property
-    def url(self) -> str:
-        return self.media.get("contentUrl") or self.media.get("contentId") or ""
-
-    @property
-    def title(self) -> str | None:
-        metadata = self.media.get("metadata")
-        title = metadata.get("title") if isinstance(metadata, dict) else None
-        return title if isinstance(title, str) else None
-
     def entry(self) -> dict[str, Any]:
+        loading = self.player_state == "LOADING"
         entry: dict[str, Any] = {
             "mediaSessionId": self.session_id,
             "playbackRate": self.playback_rate,
-            "playerState": self.player_state,
+            "playerState": "IDLE" if loading else self.player_state,
             "currentTime": round(self.current_time, 3),
             "supportedMediaCommands": ALL_BASIC_MEDIA,
             "volume": self.volume.entry(),
@@ -187,6 +189,8 @@ class MediaSession:
         }
         if self.idle_reason is not None:
             entry["idleReason"] = self.idle_reason
+        if loading:
+            entry["extendedStatus"] = {"playerState": "LOADING", "mediaSessionId": self.session_id, "media": self.media}
         return entry
 
     def stats(self) -> dict[str, Any]:
