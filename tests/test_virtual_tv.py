@@ -495,6 +495,23 @@ async def test_a_load_reports_loading_until_the_player_has_the_stream(media, req
         assert tv.player_state in ("BUFFERING", "PLAYING")
 
 
+async def test_a_load_without_autoplay_loads_and_stays_paused_until_play(media, request):
+    async with open_virtual_tv("127.0.42.27") as tv, raw_sender(tv.host) as raw:
+        await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": DMR, "requestId": 1})
+        transport = (await raw.receive()).payload["status"]["applications"][0]["transportId"]
+        await raw.send(NS_CONNECTION, {"type": "CONNECT"}, destination=transport)
+        media_info = {"contentId": live_url(media, request), "contentType": HLS, "streamType": "LIVE", **FMP4_HINTS}
+        await raw.send(NS_MEDIA, {"type": "LOAD", "requestId": 2, "autoplay": False, "media": media_info}, destination=transport)
+        while (answer := await raw.receive(timeout=10)).request_id != 2:
+            pass
+        status = answer.payload["status"][0]
+        assert status["playerState"] == "PAUSED"
+        await trio.sleep(1.0)
+        assert tv.player_state == "PAUSED" and tv.state()["current_time"] == pytest.approx(status["currentTime"], abs=0.01)
+        await raw.send(NS_MEDIA, {"type": "PLAY", "requestId": 3, "mediaSessionId": status["mediaSessionId"]}, destination=transport)
+        await tv.wait_for(lambda st: st["player_state"] == "PLAYING" and st["current_time"] > status["currentTime"] + 0.4)
+
+
 async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restored():
     async with open_virtual_tv("127.0.42.16") as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_HEARTBEAT, {"type": "PING"})

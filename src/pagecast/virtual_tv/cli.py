@@ -28,9 +28,9 @@ def build_parser(prog: str = "python -m pagecast.virtual_tv") -> argparse.Argume
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m pagecast.virtual_tv") -> int:
     """Run until SIGINT/SIGTERM; 0 after a clean stop, 1 if the device could not start."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("pychromecast", "zeroconf"):

@@ -308,7 +308,8 @@ class VirtualTV:
 
     async def restart(self, downtime: float = 0.0) -> None:
         """Reboot: every connection drops, app and media are lost, the idle screen comes back
-        (after ``downtime`` seconds of refusing connections). Other faults stay as they were."""
+        (after ``downtime`` seconds of refusing connections). A dropped network comes back with
+        it; a slow network and refused loads stay."""
         server = self._require_server()
         media = self._media
         self._switch_app(self._apps[APP_BACKDROP], media_reason=None)

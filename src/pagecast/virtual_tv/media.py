@@ -227,25 +227,24 @@ class MediaChannel:
         if session.ended:
             return
         new_frames = frames - playing.last_frames if frames >= playing.last_frames else frames
-        playing.last_frames = frames
         moved = playing.last_position is not None and position > playing.last_position + 0.01
         advanced = new_frames > 0 or moved
+        if moved:
+            session.seconds_played += min(position - playing.last_position, 2.0)  # type: ignore[operator]
+        session.frames += max(new_frames, 0)
+        session.current_time = position
+        playing.last_frames, playing.last_position = frames, position
+        if advanced:
+            playing.last_advance = trio.current_time()
         if session.player_state == "LOADING":
             session.player_state = "PAUSED" if playing.paused else "PLAYING" if advanced else "BUFFERING"
             session.started = advanced
             playing.last_advance = trio.current_time()
             self._answer_load(playing)
-        if advanced:
-            if playing.last_position is not None and moved:
-                session.seconds_played += min(position - playing.last_position, 2.0)
-            session.frames += new_frames
-            playing.last_advance = trio.current_time()
-            if session.player_state == "BUFFERING" and not playing.paused:
-                session.player_state = "PLAYING"
-                session.started = True
-                self._broadcast(self.payload(), 0)
-        playing.last_position = position
-        session.current_time = position
+        elif advanced and session.player_state == "BUFFERING" and not playing.paused:
+            session.player_state = "PLAYING"
+            session.started = True
+            self._broadcast(self.payload(), 0)
         self._changed()
 
     async def _watch_stalls(self, playing: _Playing) -> None:

@@ -91,7 +91,9 @@ NETWORK_WORDS = ("server returned", "http error", "connection refused", "connect
 
 
 class FfmpegPlayback(Playback):
-    """FFmpeg as the player: paused with SIGSTOP (its clock stops with it), seeks by restarting."""
+    """FFmpeg as the player: paused with SIGSTOP (its clock stops with it), seeks by restarting.
+    A pause before FFmpeg has shown anything waits for its first report, so that a LOAD with
+    ``autoplay: false`` still loads, as a receiver's player does."""
 
     def __init__(self, ffmpeg: str, url: str, content_type: str | None, start: float | None = None):
         self._ffmpeg = ffmpeg
@@ -100,6 +102,7 @@ class FfmpegPlayback(Playback):
         self._offset = max(0.0, start or 0.0)
         self._paused = False
         self._child: Child | None = None
+        self._opened = False
         self._restart: trio.CancelScope | None = None
         self.started = False
 
@@ -121,7 +124,7 @@ class FfmpegPlayback(Playback):
 
     def pause(self) -> None:
         self._paused = True
-        if self._child is not None:
+        if self._child is not None and self._opened:
             self._child.signal_group(signal.SIGSTOP)
 
     def resume(self) -> None:
@@ -138,9 +141,7 @@ class FfmpegPlayback(Playback):
         offset = self._offset
         tail = LineTail(keep=20)
         async with open_child(self.argv(offset), name="tv-ffmpeg", stdout=True, stderr=True, polite=_wake_and_term, policy=StopPolicy(1.0, 2.0)) as child:
-            self._child = child
-            if self._paused:
-                child.signal_group(signal.SIGSTOP)
+            self._child, self._opened = child, False
             try:
                 assert child.stdout is not None and child.stderr is not None
                 async with trio.open_nursery() as nursery:
@@ -171,6 +172,10 @@ class FfmpegPlayback(Playback):
             if frames > 0 or position > offset:
                 self.started = True
             report(position, frames)
+            if not self._opened:
+                self._opened = True
+                if self._paused and self._child is not None:
+                    self._child.signal_group(signal.SIGSTOP)
 
         await pump_lines(stdout, LineTail(keep=2), on_line)
 
