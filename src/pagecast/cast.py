@@ -333,7 +333,7 @@ class Link:
         rc = self.cast.socket_client.receiver_controller
         await self.request(f"launching app {app_id}", lambda cb: rc.launch_app(app_id, force_launch=True, callback_function=cb), timeout)
 
-    async def load(self, stream: Stream, *, current_time: float | None = None, timeout: float = 20.0) -> Media | None:
+    async def load(self, stream: Stream, *, current_time: float | None = None, timeout: float = 30.0) -> Media | None:
         mc = self.cast.media_controller
 
         def send(cb):
@@ -494,6 +494,11 @@ class CastWatcher:
             media = await link.load(self.stream)
         except CastError as exc:
             raise CastError(f"{self.device.name} could not load the stream: {exc}") from None
+        except LinkLost as exc:
+            # A receiver answers LOAD only once the media is loaded: a slow answer from a TV
+            # that still answers status requests is the TV failing, not the network.
+            await link.get_status(self.settings.cast_liveness_timeout)
+            raise CastError(f"{self.device.name} did not load the stream: {exc}") from None
         self._app_session = link.status.session_id if link.status else None
         self._media_session = media.media_session_id if media else None
         self._standby_seen = link.status.is_stand_by if link.status else None
@@ -562,7 +567,7 @@ class CastWatcher:
                 return
             if media.player_state == "BUFFERING" and self.player_state == "PLAYING":
                 self.stalls += 1
-            if media.player_state != "UNKNOWN":
+            if media.player_state != "UNKNOWN" and (media.player_state != "IDLE" or media.idle_reason):
                 self.player_state = media.player_state
             if media.player_state == "PLAYING":
                 self.state = "playing"
@@ -570,14 +575,24 @@ class CastWatcher:
                 if self.seconds_to_playing is None:
                     self.seconds_to_playing = round(trio.current_time() - self.started_monotonic, 3)
                     log.info("session %s: playing on %s after %.2f s", self.session_id, self.device.name, self.seconds_to_playing)
-            elif media.player_state == "IDLE":
+            elif media.player_state == "IDLE" and media.idle_reason:
+                # IDLE without a reason is a receiver still loading (extendedStatus LOADING).
                 await self._media_ended(link, media.idle_reason)
 
     async def _media_ended(self, link: Link, reason: str | None) -> None:
         if reason == "CANCELLED":
             self._device_stopped("stopped on the TV (remote or another sender sent STOP)")
         elif reason == "INTERRUPTED":
-            self._device_stopped("another sender loaded other media on the TV")
+            # Also what our media gets when another app takes the screen; its receiver status
+            # follows right after, and names the app.
+            with trio.move_on_after(0.5):
+                while (status := link.status) is not None and status.app_id == DMR_APP_ID and status.session_id == self._app_session:
+                    await trio.sleep(0.05)
+            status = link.status
+            if status is not None and status.app_id != DMR_APP_ID and status.app_id not in IDLE_SCREEN_APP_IDS:
+                self._device_stopped(f"another app took over the TV: {status.display_name or status.app_id}")
+            else:
+                self._device_stopped("another sender loaded other media on the TV")
         elif self.request.keep_on:
             now = trio.current_time()
             self._reloads = [t for t in self._reloads if now - t < RELOAD_BUDGET[1]]

@@ -1,0 +1,242 @@
+"""Casting end to end: pagecast → pychromecast → CASTV2 over TLS → the virtual TV → a real
+player. The TV ends sessions by itself (remote, another app, standby), sessions survive and
+re-cast across network loss when asked to, and give the screen back when they end."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import psutil
+import pytest
+import trio
+
+from pagecast.cast import DMR_APP_ID
+from pagecast.virtual_tv import open_virtual_tv
+
+YOUTUBE = "233637DE"
+
+
+def _session_children() -> list[psutil.Process]:
+    """The service's Chromium and FFmpeg (the virtual TV's own player runs here too, and is not
+    counted: it reads an http:// URL, the session's FFmpeg reads /dev/fd pipes)."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(p.cmdline())
+            if "chromium-headless-shell" in cmd or ("ffmpeg" in p.name() and "/dev/fd/" in cmd):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.fixture
+async def tv(nursery):
+    async with open_virtual_tv(host="127.0.0.2", name="Living Room TV", player="ffmpeg") as tv:
+        yield tv
+
+
+@pytest.fixture
+async def cast_service(nursery, tmp_path):
+    """A service that knows the virtual TVs by static host, as a user behind Docker would set it."""
+    from pagecast.service import Service
+    from pagecast.settings import Settings
+
+    settings = Settings.from_env(
+        {}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0, mdns=False,
+        cast_hosts=("127.0.0.2", "127.0.0.3"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+        cast_connect_timeout=2.0, cast_give_up=4.0, cast_backoff_max=1.0, quality="720p",
+    )
+    svc = Service(settings)
+    await nursery.start(partial(svc.run, handle_signals=False))
+    yield svc
+    svc.shutdown()
+    with trio.fail_after(20):
+        await svc.stopped.wait()
+
+
+@pytest.fixture
+async def api(cast_service):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cast_service.port}", timeout=60) as c:
+        yield c
+
+
+async def session(api, sid: str) -> dict:
+    return (await api.get(f"/sessions/{sid}")).json()
+
+
+async def wait_session(api, sid: str, predicate, timeout: float = 20.0) -> dict:
+    with trio.fail_after(timeout):
+        while True:
+            data = await session(api, sid)
+            if predicate(data):
+                return data
+            await trio.sleep(0.05)
+
+
+async def cast(api, pages, device="Living Room TV", **extra) -> dict:
+    response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": device, **extra})
+    assert response.status_code == 202, response.text
+    data = response.json()
+    assert data["cast"]["player_state"] == "PLAYING", data
+    return data
+
+
+async def ended_cleanly(api, sid: str, within: float = 3.0) -> dict:
+    """The session ends within 2 s (plus polling), and every process it started is gone 1 s later."""
+    data = await wait_session(api, sid, lambda d: d["state"] in ("stopped", "failed"), timeout=within)
+    with trio.fail_after(1.5):
+        while _session_children():
+            await trio.sleep(0.05)
+    return data
+
+
+async def test_a_cast_plays_on_the_tv_for_20_s_with_zero_stalls_and_stop_gives_the_screen_back(api, pages, tv):
+    started = await cast(api, pages)
+    assert started["cast"]["device"] == "Living Room TV" and started["cast"]["seconds_to_playing"] > 0
+    assert tv.media["contentType"] == "application/vnd.apple.mpegurl"
+    assert tv.media["hlsVideoSegmentFormat"] == "fmp4" and tv.media["streamType"] == "LIVE"
+    before = tv.state()["player"]
+    await trio.sleep(20)
+    after = tv.state()["player"]
+    assert tv.player_state == "PLAYING"
+    assert after["stalls"] == 0, after
+    assert after["seconds_played"] - before["seconds_played"] >= 18, (before, after)
+    now = await session(api, started["id"])
+    assert now["cast"]["stalls"] == 0 and now["cast"]["state"] == "playing"
+
+    assert (await api.post("/stop", json={"device": "Living Room TV"})).json()["stopped"] == [started["id"]]
+    done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped")
+    assert done["cast"]["given_back"].startswith("back to the idle screen")
+    assert tv.app_id != DMR_APP_ID
+
+
+@pytest.mark.parametrize("fault, reason", [
+    ("remote_stop", "stopped on the TV"),
+    ("remote_quit", "our app was closed"),
+    ("other_app", "another app took over the TV: YouTube"),
+    ("standby", "the TV went to standby"),
+])
+async def test_the_tv_ending_the_cast_ends_the_session_and_leaves_nothing(api, pages, tv, fault, reason):
+    started = await cast(api, pages, keep_on=True)
+    if fault == "remote_stop":
+        tv.remote_stop()
+    elif fault == "remote_quit":
+        tv.remote_quit()
+    elif fault == "other_app":
+        tv.launch_app(YOUTUBE, "YouTube")
+    else:
+        tv.standby(True)
+    done = await ended_cleanly(api, started["id"])
+    assert done["state"] == "stopped" and reason in done["stop_reason"], (done["stop_reason"], done["cast"])
+    assert done["cast"]["stopped_by_device"] and done["cast"]["given_back"] is None
+
+
+async def test_a_silent_network_drop_is_noticed_in_seconds_and_the_cast_continues_when_it_returns(api, pages, tv):
+    started = await cast(api, pages)
+    tv.drop_network("silent")
+    t0 = trio.current_time()
+    lost = await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "reconnecting", timeout=10)
+    noticed = trio.current_time() - t0
+    assert lost["state"] == "live" and "status request" in lost["cast"]["lost"]
+    tv.restore_network()
+    back = await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "playing" and d["cast"]["reconnects"] == 1, timeout=10)
+    assert back["cast"]["casts"] == 1, "the TV kept playing: no re-cast needed"
+    print(f"silent drop noticed after {noticed:.2f} s")
+
+
+async def test_with_keep_on_a_restarted_tv_gets_the_dashboard_back(api, pages, tv):
+    started = await cast(api, pages, keep_on=True)
+    await tv.restart()
+    back = await wait_session(api, started["id"], lambda d: d["cast"]["casts"] == 2 and d["cast"]["player_state"] == "PLAYING", timeout=20)
+    assert back["state"] == "live" and back["cast"]["reconnects"] >= 1
+    assert tv.player_state == "PLAYING"
+
+
+async def test_without_keep_on_a_tv_that_lost_the_stream_ends_the_session(api, pages, tv):
+    started = await cast(api, pages)
+    await tv.restart()
+    done = await ended_cleanly(api, started["id"], within=15)
+    assert "dropped the stream while unreachable" in done["stop_reason"]
+
+
+async def test_a_tv_that_stays_away_ends_a_session_without_keep_on(api, pages, tv):
+    started = await cast(api, pages)
+    tv.drop_network("reset")
+    done = await ended_cleanly(api, started["id"], within=15)
+    assert "unreachable for 4 s" in done["stop_reason"]
+
+
+async def test_if_idle_does_not_interrupt_what_a_person_watches(api, pages, tv):
+    tv.launch_app(YOUTUBE, "YouTube")
+    response = await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV", "if_idle": True})
+    assert response.status_code == 409 and "YouTube" in response.json()["error"] and "if_idle" in response.json()["error"]
+    assert (await api.get("/status")).json()["sessions"] == []
+    assert tv.app_id == YOUTUBE
+
+
+async def test_a_session_with_a_duration_gives_back_the_app_and_the_volume(api, pages, tv):
+    tv.launch_app(YOUTUBE, "YouTube")
+    level = tv.volume_level
+    started = await cast(api, pages, duration=12, volume=0.2)
+    assert tv.volume_level == pytest.approx(0.2)
+    done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped", timeout=15)
+    assert "duration" in done["stop_reason"]
+    assert done["cast"]["given_back"].startswith("relaunched YouTube") and "volume back" in done["cast"]["given_back"]
+    assert tv.app_id == YOUTUBE and tv.volume_level == pytest.approx(level)
+
+
+async def test_a_tv_that_refuses_the_load_fails_the_session_with_its_reason(api, pages, tv):
+    tv.refuse_load("MEDIA_SRC_NOT_SUPPORTED")
+    response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"})
+    data = response.json()
+    assert data["state"] == "failed" and "could not load the stream" in data["error"] and "LOAD_FAILED" in data["error"], data
+    with trio.fail_after(2):
+        while _session_children():
+            await trio.sleep(0.05)
+
+
+async def test_a_new_session_takes_the_tv_over_and_gives_back_what_was_there_before_the_first(api, pages, tv):
+    tv.launch_app(YOUTUBE, "YouTube")
+    first = await cast(api, pages)
+    second = await cast(api, pages, device="127.0.0.2")
+    old = await session(api, first["id"])
+    assert old["state"] == "stopped" and "replaced" in old["stop_reason"] and old["cast"]["given_back"] is None
+    assert second["cast"]["previous"]["app"] == "YouTube"
+    await api.post("/stop", json={"id": second["id"]})
+    await wait_session(api, second["id"], lambda d: d["state"] == "stopped")
+    assert tv.app_id == YOUTUBE
+
+
+async def test_two_tvs_play_at_once_and_independently(api, pages, tv):
+    async with open_virtual_tv(host="127.0.0.3", name="Kitchen", player="ffmpeg") as kitchen:
+        a = await cast(api, pages, device="Living Room TV")
+        b = await cast(api, pages, device="Kitchen")
+        assert a["id"] != b["id"] and kitchen.player_state == "PLAYING"
+        devices = {d["name"]: d for d in (await api.get("/devices")).json()["devices"]}
+        assert devices["Kitchen"]["session"] == b["id"] and devices["Living Room TV"]["session"] == a["id"]
+        assert devices["Kitchen"]["current_app"] == "Default Media Receiver"
+        kitchen.remote_stop()
+        await wait_session(api, b["id"], lambda d: d["state"] == "stopped", timeout=5)
+        await trio.sleep(1)
+        assert (await session(api, a["id"]))["cast"]["state"] == "playing" and tv.player_state == "PLAYING"
+
+
+async def test_launching_on_a_tv_in_standby_wakes_it(api, pages, tv):
+    tv.standby(True)
+    started = await cast(api, pages)
+    assert started["cast"]["woke_from_standby"] is True
+    assert tv.state()["receiver"]["isStandBy"] is False
+
+
+async def test_devices_lists_each_tv_with_what_it_shows(api, tv):
+    tv.launch_app(YOUTUBE, "YouTube")
+    data = (await api.get("/devices")).json()
+    (found,) = [d for d in data["devices"] if d["host"] == "127.0.0.2"]
+    assert found["name"] == "Living Room TV" and found["uuid"] == str(tv.uuid) and found["current_app"] == "YouTube"
+    assert found["session"] is None and found["reachable"] is True
+    assert "127.0.0.3" in data["unreachable"]
