@@ -4,7 +4,7 @@ Machines are noisy (../shared/docs/measurements.md saw the reference itself vary
 between runs), so every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium
 kiosk + ``ffmpeg -f x11grab``) run on the same page minutes earlier, and the CPU that the rest
 of the machine used meanwhile is printed next to it. Sections (``--only``): cpu, startup,
-latency, scale, contexts. docs/benchmark.md says what each figure means and how it is taken.
+latency, scale, contexts, cast. docs/benchmark.md says what each figure means and how it is taken.
 
 Everything the benchmark starts (``pagecast serve``, the reference's Xvfb/Chromium/FFmpeg,
 headless shells, the player browser) is an owned child (:func:`pagecast.proc.open_child`),
@@ -47,7 +47,10 @@ PAGES = {
     "B": ("bench-motion.html", "B: dashboard + camera tile"),
 }
 CLOCK_PAGE = "bench-clock.html"
-SECTIONS = ("cpu", "startup", "latency", "scale", "contexts")
+SECTIONS = ("cpu", "startup", "latency", "scale", "contexts", "cast")
+CAST_REPEATS = 3
+CAST_TVS = {"ffmpeg": "127.0.0.2", "shaka": "127.0.0.3"}
+SECTION_FLAGS = {"cast": ["--cast-hosts", ",".join(CAST_TVS.values()), "--mdns", "false"]}
 WARMUP = 5.0  # seconds between "running" and the start of a measuring window
 SAMPLE_INTERVAL = 0.5  # CPU samples: a process that exits between two loses at most this much
 MEMORY_INTERVAL = 2.0
@@ -445,11 +448,11 @@ class Pagecast:
 
 
 @contextlib.asynccontextmanager
-async def open_pagecast(workdir: Path) -> AsyncIterator[Pagecast]:
+async def open_pagecast(workdir: Path, flags: Sequence[str] = ()) -> AsyncIterator[Pagecast]:
     httpx = _import_httpx()
     argv = [
         sys.executable, "-m", "pagecast", "serve", "--host", "127.0.0.1", "--port", "0",
-        "--runtime-dir", str(workdir / "runtime"), "--log-level", "info", "--log-format", "text",
+        "--runtime-dir", str(workdir / "runtime"), "--log-level", "info", "--log-format", "text", *flags,
     ]
     found: list[str] = []
     warnings: list[str] = []
@@ -1023,6 +1026,102 @@ class Bench:
 
     # -- summary ------------------------------------------------------------------------------------
 
+    # -- section 6: casting to the virtual TV -----------------------------------------------------------
+
+    async def _cast_start(self, pc: Pagecast, tv: Any, device: str) -> dict[str, Any]:
+        t0 = time.monotonic()
+        r = await pc.client.post("/start", json={"url": self.page(PAGES["A"][0]), "device": device})
+        if r.status_code >= 400:
+            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:300]}")
+        sid = r.json()["id"]
+        answered = time.monotonic() - t0
+        with trio.fail_after(60):
+            while tv.player_state != "PLAYING":
+                await trio.sleep(0.02)
+        playing = time.monotonic() - t0
+        status = await pc.status(sid)
+        return {"id": sid, "answered": answered, "playing": playing, "live": status.get("startup_seconds")}
+
+    async def _children_gone(self, pc: Pagecast, timeout: float = 10.0) -> None:
+        with trio.fail_after(timeout):
+            while _tree([pc.child.pid])[1:]:
+                await trio.sleep(0.02)
+
+    async def _drop_noticed(self, pc: Pagecast, tv: Any, device: str) -> float:
+        run = await self._cast_start(pc, tv, device)
+        await trio.sleep(2)
+        tv.drop_network("silent")
+        t0 = time.monotonic()
+        try:
+            with trio.fail_after(60):
+                while (await pc.status(run["id"]))["cast"]["state"] != "reconnecting":
+                    await trio.sleep(0.05)
+            return time.monotonic() - t0
+        finally:
+            tv.restore_network()
+            await pc.stop(run["id"])
+
+    async def section_cast(self) -> None:
+        from .virtual_tv import open_virtual_tv
+
+        pc = self.pagecast
+        results: dict[str, Any] = {"playing": {}, "remote_stop": [], "drop": {}}
+        async with contextlib.AsyncExitStack() as stack:
+            tvs = {}
+            for player, host in CAST_TVS.items():
+                tvs[player] = await stack.enter_async_context(open_virtual_tv(host=host, name=f"bench TV ({player})", player=player))
+            for player, tv in tvs.items():
+                runs = []
+                for i in range(CAST_REPEATS):
+                    self.progress(f"cast: /start → PLAYING on the virtual TV ({player} player), run {i + 1}/{CAST_REPEATS}")
+                    try:
+                        run = await self._cast_start(pc, tv, tv.host)
+                        runs.append(run)
+                        await pc.stop(run["id"])
+                        await self._children_gone(pc)
+                    except Exception as exc:  # noqa: BLE001 - a failed run is a figure too
+                        runs.append({"error": _describe(exc)})
+                results["playing"][player] = runs
+            tv = tvs["ffmpeg"]
+            for i in range(CAST_REPEATS):
+                self.progress(f"cast: stop on the TV's remote → last child gone, run {i + 1}/{CAST_REPEATS}")
+                run = await self._cast_start(pc, tv, tv.host)
+                await trio.sleep(2)
+                t0 = time.monotonic()
+                tv.remote_stop()
+                with trio.fail_after(20):
+                    while (await pc.status(run["id"]))["state"] != "stopped":
+                        await trio.sleep(0.02)
+                noticed = time.monotonic() - t0
+                await self._children_gone(pc)
+                results["remote_stop"].append({"noticed": noticed, "children_gone": time.monotonic() - t0})
+            self.progress("cast: silent network drop → noticed (status requests)")
+            results["drop"]["liveness"] = await self._drop_noticed(pc, tv, tv.host)
+            self.progress("cast: silent network drop → noticed (pychromecast's heartbeat alone: the reference)")
+            async with open_pagecast(self.workdir, [*SECTION_FLAGS["cast"], "--cast-liveness-interval", "0"]) as bare:
+                results["drop"]["heartbeat"] = await self._drop_noticed(bare, tv, tv.host)
+        self.results["cast"] = results
+        self.out("\n== 6. Casting: pagecast → pychromecast → CASTV2/TLS → virtual TV on loopback → its player (page A, 1080p hls)")
+        rows = []
+        for player, runs in results["playing"].items():
+            ok = [r for r in runs if "playing" in r]
+            each = ", ".join(fmt(r["playing"], 2) if "playing" in r else "failed" for r in runs)
+            rows.append([f"/start → PLAYING ({player} player)", fmt(statistics.median([r["playing"] for r in ok]), 2, " s") if ok else "failed", each,
+                         fmt(statistics.median([r["live"] for r in ok if r.get("live")]), 2, " s") if ok else "—",
+                         fmt(statistics.median([r["answered"] for r in ok]), 2, " s") if ok else "—"])
+        self.out(table(["figure", "median", "each run (s)", "stream live at", "/start answered"], rows))
+        for player, runs in results["playing"].items():
+            for r in runs:
+                if "error" in r:
+                    self.out(f"  {player}: a run failed: {r['error']}")
+        stops = results["remote_stop"]
+        self.out(f"  remote stop → session stopped: median {fmt(statistics.median([r['noticed'] for r in stops]), 2, ' s')};"
+                 f" → last child of pagecast gone: median {fmt(statistics.median([r['children_gone'] for r in stops]), 2, ' s')}"
+                 f" (each: {', '.join(fmt(r['children_gone'], 2) for r in stops)})")
+        d = results["drop"]
+        self.out(f"  silent network drop → noticed: {fmt(d['liveness'], 2, ' s')} with status requests every 1.5 s (3 s timeout);"
+                 f" {fmt(d['heartbeat'], 2, ' s')} with pychromecast's heartbeat alone; ratio {fmt(ratio(d['liveness'], d['heartbeat']), 2)}")
+
     def summary(self) -> list[list[str]]:
         rows: list[list[str]] = []
         cpu = self.results.get("cpu", {})
@@ -1063,6 +1162,18 @@ class Bench:
         if "4" in scale:
             r = scale["4"]
             rows.append(_summary_line("4 hls streams on page A: per stream", f"{fmt(r['cpu_pct'] / 4)} % CPU, {fmt((r['pss_mb'] or 0) / 4, 0)} MB PSS", "—", None))
+        c = self.results.get("cast", {})
+        for player, runs in c.get("playing", {}).items():
+            ok = [r["playing"] for r in runs if "playing" in r]
+            if ok:
+                rows.append(_summary_line(f"Cast: /start → PLAYING on the virtual TV ({player})", fmt(statistics.median(ok), 2, " s"), "a few seconds", None))
+        if c.get("remote_stop"):
+            gone = statistics.median([r["children_gone"] for r in c["remote_stop"]])
+            noticed = statistics.median([r["noticed"] for r in c["remote_stop"]])
+            rows.append(_summary_line("Cast: remote stop → noticed / last child gone", f"{fmt(noticed, 2)} s / {fmt(gone, 2)} s", "≤ 2 s / +1 s", noticed <= 2 and gone - noticed <= 1))
+        if c.get("drop"):
+            d = c["drop"]
+            rows.append(_summary_line("Cast: silent drop noticed (vs heartbeat alone)", f"{fmt(d['liveness'], 2)} s vs {fmt(d['heartbeat'], 2)} s", "—", None))
         ctx = self.results.get("contexts", {})
         if "cpu_pct" in ctx.get("separate", {}) and "cpu_pct" in ctx.get("shared", {}):
             s, t = ctx["separate"], ctx["shared"]
@@ -1091,7 +1202,7 @@ class Bench:
                     if name != "contexts":
                         # A pagecast per section: a failure (or an outside kill) stays in its section.
                         self.progress(f"{name}: starting pagecast serve")
-                        self.pagecast = await stack.enter_async_context(open_pagecast(self.workdir))
+                        self.pagecast = await stack.enter_async_context(open_pagecast(self.workdir, SECTION_FLAGS.get(name, ())))
                     try:
                         await getattr(self, f"section_{name}")()
                     finally:
