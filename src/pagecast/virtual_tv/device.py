@@ -479,9 +479,19 @@ class VirtualTV:
 
 
 @asynccontextmanager
-async def open_virtual_tv(host: str = "127.0.0.2", name: str = "Virtual TV", **options: Any) -> AsyncIterator[VirtualTV]:
+async def open_virtual_tv(
+    host: str = "127.0.0.2",
+    name: str = "Virtual TV",
+    *,
+    player: str = "ffmpeg",
+    mdns: bool = False,
+    uuid: uuidlib.UUID | None = None,
+    ffmpeg: str | None = None,
+    chromium: str | None = None,
+    apps: dict[str, str] | None = None,
+) -> AsyncIterator[VirtualTV]:
     """A running :class:`VirtualTV` for the block; stopped (players, connections, files) on exit."""
-    tv = VirtualTV(host, name, **options)
+    tv = VirtualTV(host, name, player=player, mdns=mdns, uuid=uuid, ffmpeg=ffmpeg, chromium=chromium, apps=apps)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(tv.run)
