@@ -37,7 +37,7 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("hypercorn.access", "trio-websocket", "pychromecast", "zeroconf"):
+    for noisy in ("hypercorn.access", "trio-websocket", "pychromecast", "zeroconf", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
