@@ -86,9 +86,11 @@ class SenderLink:
         while True:
             try:
                 data = await tls.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                log.debug("%r: receive failed: %r (%r)", self, exc, exc.__cause__)
                 return
             if not data:
+                log.debug("%r: the sender closed the connection", self)
                 return
             await self._network.passable()
             try:
@@ -108,7 +110,8 @@ class SenderLink:
             await self._network.passable()
             try:
                 await tls.send_all(frame)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                log.debug("%r: send failed: %r (%r)", self, exc, exc.__cause__)
                 self.scope.cancel()
                 return
 
