@@ -232,6 +232,7 @@ class Link:
         info = CastInfo({HostServiceInfo(d.host, d.port)}, UUID(d.uuid), d.model, d.name, d.host, d.port, CAST_TYPE_CHROMECAST, d.manufacturer)
         # tries=1: reconnection is ours (bounded backoff, liveness checks), not the thread's.
         cast = pychromecast.Chromecast(info, tries=1, timeout=self.connect_timeout, retry_wait=0.1)
+        _serialize_writes(cast.socket_client)
         cast.register_status_listener(self)
         cast.media_controller.register_status_listener(self)
         cast.register_connection_listener(self)
@@ -725,6 +726,21 @@ async def peek(device: Device, timeout: float) -> Screen | str:
         return f"unreachable: {exc}"
     finally:
         await link.aclose()
+
+
+def _serialize_writes(socket_client: Any) -> None:
+    """pychromecast writes to its TLS socket from its own thread (heartbeat, CONNECTs) and from
+    the caller's (our worker threads) without a lock; two writes at once corrupt the TLS stream,
+    the TV drops the connection and the request in flight is lost (home-assistant/core#111762).
+    Every write of this connection goes through one lock."""
+    lock = threading.RLock()
+    unlocked = socket_client.send_message
+
+    def send_message(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return unlocked(*args, **kwargs)
+
+    socket_client.send_message = send_message
 
 
 class _OnFailure:

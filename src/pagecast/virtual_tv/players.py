@@ -111,6 +111,9 @@ class FfmpegPlayback(Playback):
         return [
             self._ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning",
             "-rw_timeout", str(READ_TIMEOUT_S * 1_000_000),
+            # FFmpeg would read 5 s of media (at -re pace: 5 s of wall time) to probe streams
+            # whose codec parameters the fMP4 init segment already names.
+            "-analyzeduration", "500000", "-probesize", "500000",
             "-re", "-threads", "1", *seek, "-i", self._url,
             "-map", "0:v:0?", "-map", "0:a:0?", "-f", "null", "-",
             "-progress", "pipe:1", "-stats_period", "0.5",
