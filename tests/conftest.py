@@ -68,6 +68,16 @@ def pages():
         yield url
 
 
+@pytest.fixture(scope="session")
+def media(tmp_path_factory):
+    """Base URL of a media server with other people's media: ``/live/<token>/index.m3u8``
+    (see helpers.live_url) and ``/clip.mp4``."""
+    from helpers import media_server
+
+    with media_server(tmp_path_factory.mktemp("hls")) as url:
+        yield url
+
+
 @pytest.fixture
 async def service(nursery, tmp_path):
     """A real pagecast service on 127.0.0.1 (random port), stopped at the end of the test."""

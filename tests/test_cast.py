@@ -252,3 +252,40 @@ async def test_devices_lists_each_tv_with_what_it_shows(api, tv):
     assert found["name"] == "Living Room TV" and found["uuid"] == str(tv.uuid) and found["current_app"] == "YouTube"
     assert found["session"] is None and found["reachable"] is True
     assert "127.0.0.3" in data["unreachable"]
+
+
+async def test_media_a_person_was_playing_is_reloaded_at_its_live_position_when_the_session_ends(api, pages, media, request, tv):
+    import pychromecast
+    from helpers import live_url
+
+    theirs = live_url(media, request)  # cast by a person, with another sender
+    cc = await trio.to_thread.run_sync(partial(pychromecast.get_chromecast_from_host, (tv.host, 8009, tv.uuid, None, None), tries=1))
+    try:
+        await trio.to_thread.run_sync(cc.wait, 10)
+        await trio.to_thread.run_sync(partial(cc.media_controller.play_media, theirs, "application/vnd.apple.mpegurl", stream_type="LIVE", media_info={"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"}))
+        await tv.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=20)
+    finally:
+        await trio.to_thread.run_sync(cc.disconnect, 10)
+    started = await cast(api, pages, duration=8)
+    assert started["cast"]["previous"]["media"]["content_id"] == theirs
+    done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped", timeout=20)
+    assert done["cast"]["given_back"].startswith("reloaded") and "live position" in done["cast"]["given_back"]
+    await tv.wait_for(lambda st: (st["media"] or {}).get("contentId") == theirs and st["player_state"] == "PLAYING", timeout=20)
+
+
+async def test_keep_on_never_recasts_over_an_app_a_person_opened_while_the_tv_was_unreachable(api, pages, tv):
+    started = await cast(api, pages, keep_on=True)
+    tv.drop_network("silent")
+    await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "reconnecting", timeout=10)
+    tv.launch_app(YOUTUBE, "YouTube")
+    tv.restore_network()
+    done = await ended_cleanly(api, started["id"], within=15)
+    assert "now shows YouTube; not interrupting it" in done["stop_reason"], done["stop_reason"]
+    assert tv.app_id == YOUTUBE and done["cast"]["casts"] == 1
+
+
+async def test_a_low_latency_fmp4_session_is_cast_as_progressive_mp4_and_plays(api, pages, tv):
+    started = await cast(api, pages, mode="fmp4")
+    assert tv.media["contentType"] == "video/mp4" and tv.media["contentId"].endswith("/live.mp4")
+    await trio.sleep(5)
+    assert tv.player_state == "PLAYING" and tv.state()["stats"]["stalls"] == 0

@@ -4,6 +4,7 @@ what counts as a person's media, which the service must not interrupt."""
 from __future__ import annotations
 
 import pytest
+import trio
 
 from pagecast.cast import DMR_APP_ID, Media, Screen, Stream
 from pagecast.devices import Device, Directory, _parse_eureka, looks_like_address
@@ -88,3 +89,17 @@ def test_media_status_messages_are_read_like_pychromecast_reads_them():
     m = Media.from_message({"type": "MEDIA_STATUS", "status": [{"mediaSessionId": 3, "playerState": "IDLE", "idleReason": "CANCELLED", "currentTime": 5, "media": {"contentId": "u", "streamType": "LIVE", "metadata": {"title": "T"}}}]})
     assert (m.media_session_id, m.player_state, m.idle_reason, m.stream_type, m.title, m.active) == (3, "IDLE", "CANCELLED", "LIVE", "T", False)
     assert Media.from_message({"type": "MEDIA_STATUS", "status": []}) is None
+
+
+async def test_a_tv_announced_by_mdns_is_found_and_listed():
+    from pagecast.virtual_tv import open_virtual_tv
+
+    async with open_virtual_tv("127.0.43.2", "Announced TV", mdns=True) as tv, trio.open_nursery() as nursery:
+        d = Directory(Settings.from_env({}, mdns=True))
+        await nursery.start(d.run)
+        with trio.fail_after(15):
+            while str(tv.uuid) not in d.devices:
+                await trio.sleep(0.1)
+        found = await d.resolve("announced tv")
+        assert (found.host, found.source, found.model) == ("127.0.43.2", "mdns", "pagecast virtual TV")
+        nursery.cancel_scope.cancel()

@@ -3,19 +3,13 @@ CASTV2 client where the wire itself is the point (network faults)."""
 
 from __future__ import annotations
 
-import http.server
-import re
 import signal
 import ssl
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import psutil
@@ -27,6 +21,8 @@ from pychromecast.controllers.media import MediaStatusListener
 from pychromecast.controllers.receiver import CastStatusListener
 from pychromecast.discovery import CastBrowser, SimpleCastListener
 from pychromecast.socket_client import ConnectionStatusListener
+
+from helpers import live_url
 
 from pagecast.api import find_players_dir
 from pagecast.proc import LineTail, open_child, pump_lines
@@ -46,88 +42,6 @@ BACKDROP = "E8C28D3C"
 YOUTUBE = "233637DE"
 HLS = "application/vnd.apple.mpegurl"
 FMP4_HINTS = {"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"}
-SEGMENTS = 40
-
-
-# ----------------------------------------------------------------------------- media server
-
-
-class _MediaHandler(http.server.BaseHTTPRequestHandler):
-    """A live HLS stream cut from a VOD one: ``/live/<token>/index.m3u8`` starts its clock at
-    the first request for that token, lists a 4-segment window with 3 segments already there,
-    and gains one per second; ``?stall_after=N`` stops it growing after N segments."""
-
-    root: Path
-    clips: dict[str, bytes]
-    clocks: ClassVar[dict[str, float]] = {}
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        path, _, query = self.path.partition("?")
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        m = re.fullmatch(r"/live/([^/]+)/(.+)", path)
-        if m and m.group(2) == "index.m3u8":
-            return self._send(200, self._live_playlist(m.group(1), params).encode(), "application/vnd.apple.mpegurl")
-        if m and (self.root / m.group(2)).is_file():
-            return self._send(200, (self.root / m.group(2)).read_bytes(), "video/mp4")
-        if path.lstrip("/") in self.clips:
-            return self._send(200, self.clips[path.lstrip("/")], "video/mp4")
-        return self._send(404, b"not found", "text/plain")
-
-    def _live_playlist(self, token: str, params: dict[str, str]) -> str:
-        started = self.clocks.setdefault(token, time.monotonic())
-        available = min(SEGMENTS, 3 + int(time.monotonic() - started))
-        if "stall_after" in params:
-            available = min(available, int(params["stall_after"]))
-        first = max(0, available - 4)
-        lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}", '#EXT-X-MAP:URI="init.mp4"']
-        for i in range(first, available):
-            lines += ["#EXTINF:1.000000,", f"seg{i:03d}.m4s"]
-        return "\n".join(lines) + "\n"
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Access-Control-Allow-Origin", "*")  # Cast receivers need CORS
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except OSError:
-            pass
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    """Base URL of the media server: ``/live/<token>/index.m3u8``, ``/clip.mp4`` (3 s of
-    progressive fragmented MP4), anything else 404."""
-    from helpers import ffmpeg_fmp4
-
-    from pagecast.bench import serve_http
-
-    root = tmp_path_factory.mktemp("hls")
-    subprocess.run(
-        [
-            "ffmpeg", "-hide_banner", "-loglevel", "error",
-            "-f", "lavfi", "-i", "testsrc2=s=160x90:r=15", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
-            "-t", str(SEGMENTS), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-force_key_frames", "expr:gte(t,n_forced*1)", "-c:a", "aac", "-b:a", "32k",
-            "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(root / "seg%03d.m4s"), str(root / "vod.m3u8"),
-        ],
-        check=True, capture_output=True,
-    )
-    handler = type("Handler", (_MediaHandler,), {"root": root, "clips": {"clip.mp4": ffmpeg_fmp4(3, 15)}, "clocks": {}})
-    with serve_http(handler, "test-media-server") as url:
-        yield url
-
-
-def live_url(media: str, request, **params) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"{media}/live/{request.node.name}-{time.monotonic_ns()}/index.m3u8" + (f"?{query}" if query else "")
 
 
 # ----------------------------------------------------------------------------- pychromecast
