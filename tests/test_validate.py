@@ -80,3 +80,17 @@ def test_secrets_never_appear_in_the_public_view():
     for secret in ("pw", "abc", "tok123", "zzz"):
         assert secret not in shown.replace("***", "")
     assert redact_url("http://u:p@h/p?access_token=1&x=2") == "http://***@h/p?access_token=***&x=2"
+
+
+def test_a_start_without_device_casts_to_the_default_device_and_null_means_stream_only():
+    settings = Settings.from_env({}, default_device="Living Room TV")
+    assert parse_start({"url": "http://x/"}, settings, {}).device == "Living Room TV"
+    assert parse_start({"url": "http://x/", "device": None}, settings, {}).device is None
+    assert parse_start({"url": "http://x/", "device": " Kitchen "}, settings, {}).device == "Kitchen"
+    assert parse_start({"url": "http://x/"}, Settings.from_env({}), {}).device is None
+
+
+@pytest.mark.parametrize("field", [{"keep_on": True}, {"if_idle": True}, {"volume": 0.5}])
+def test_cast_options_without_a_device_are_refused(field):
+    with pytest.raises(BadRequest, match="applies to casting; give a 'device'"):
+        parse_start({"url": "http://x/", "device": None, **field}, Settings.from_env({}), {})

@@ -53,6 +53,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["virtual-tv"]:  # its own flags, --help included
+        from .virtual_tv import main as virtual_tv_main
+
+        return virtual_tv_main(argv[1:], prog="pagecast virtual-tv")
     parser = argparse.ArgumentParser(prog="pagecast", description="Turn a web page into a live video stream for TVs.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service (control API on --port, default 8000)")
@@ -63,18 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--device", default=None, help="cast to this device (name, uuid or address); default: PAGECAST_DEFAULT_DEVICE, else a virtual TV")
     demo.add_argument("--tv-host", default="127.0.0.2", help="loopback address of the demo's virtual TV (default 127.0.0.2)")
     demo.add_argument("--tv-player", default="ffmpeg", choices=("ffmpeg", "shaka"), help="the virtual TV's player: light FFmpeg or Shaka in headless Chromium")
-    vtv = sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it", add_help=False)
-    vtv.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it; see its --help")
     bench = sub.add_parser("bench", help="measure CPU, startup, latency and memory; prints figures")
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
     bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts,cast")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    if args.command == "virtual-tv":
-        from .virtual_tv import main as virtual_tv_main
-
-        return virtual_tv_main(args.args)
     if args.command == "bench":
         from .bench import main as bench_main
 
