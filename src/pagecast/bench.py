@@ -50,7 +50,7 @@ CLOCK_PAGE = "bench-clock.html"
 SECTIONS = ("cpu", "startup", "latency", "scale", "contexts", "cast")
 CAST_REPEATS = 3
 CAST_TVS = {"ffmpeg": "127.0.0.2", "shaka": "127.0.0.3"}
-SECTION_FLAGS = {"cast": ["--cast-hosts", ",".join(CAST_TVS.values()), "--mdns", "false"]}
+CAST_FLAGS = ["--cast-hosts", ",".join(CAST_TVS.values()), "--mdns", "false"]
 WARMUP = 5.0  # seconds between "running" and the start of a measuring window
 SAMPLE_INTERVAL = 0.5  # CPU samples: a process that exits between two loses at most this much
 MEMORY_INTERVAL = 2.0
@@ -1064,12 +1064,13 @@ class Bench:
     async def section_cast(self) -> None:
         from .virtual_tv import open_virtual_tv
 
-        pc = self.pagecast
         results: dict[str, Any] = {"playing": {}, "remote_stop": [], "drop": {}}
         async with contextlib.AsyncExitStack() as stack:
             tvs = {}
             for player, host in CAST_TVS.items():
                 tvs[player] = await stack.enter_async_context(open_virtual_tv(host=host, name=f"bench TV ({player})", player=player))
+            self.progress("cast: starting pagecast serve")
+            self.pagecast = pc = await stack.enter_async_context(open_pagecast(self.workdir, CAST_FLAGS))
             for player, tv in tvs.items():
                 runs = []
                 for i in range(CAST_REPEATS):
@@ -1098,7 +1099,7 @@ class Bench:
             self.progress("cast: silent network drop → noticed (status requests)")
             results["drop"]["liveness"] = await self._drop_noticed(pc, tv, tv.host)
             self.progress("cast: silent network drop → noticed (pychromecast's heartbeat alone: the reference)")
-            async with open_pagecast(self.workdir, [*SECTION_FLAGS["cast"], "--cast-liveness-interval", "0"]) as bare:
+            async with open_pagecast(self.workdir, [*CAST_FLAGS, "--cast-liveness-interval", "0"]) as bare:
                 results["drop"]["heartbeat"] = await self._drop_noticed(bare, tv, tv.host)
         self.results["cast"] = results
         self.out("\n== 6. Casting: pagecast → pychromecast → CASTV2/TLS → virtual TV on loopback → its player (page A, 1080p hls)")
@@ -1199,10 +1200,10 @@ class Bench:
                 continue
             try:
                 async with contextlib.AsyncExitStack() as stack:
-                    if name != "contexts":
+                    if name not in ("contexts", "cast"):
                         # A pagecast per section: a failure (or an outside kill) stays in its section.
                         self.progress(f"{name}: starting pagecast serve")
-                        self.pagecast = await stack.enter_async_context(open_pagecast(self.workdir, SECTION_FLAGS.get(name, ())))
+                        self.pagecast = await stack.enter_async_context(open_pagecast(self.workdir))
                     try:
                         await getattr(self, f"section_{name}")()
                     finally:
