@@ -289,3 +289,13 @@ async def test_a_low_latency_fmp4_session_is_cast_as_progressive_mp4_and_plays(a
     assert tv.media["contentType"] == "video/mp4" and tv.media["contentId"].endswith("/live.mp4")
     await trio.sleep(5)
     assert tv.player_state == "PLAYING" and tv.state()["stats"]["stalls"] == 0
+
+
+async def test_a_session_stopped_before_its_stream_was_live_still_gives_the_tv_back(api, pages, tv):
+    response = await api.post("/start", json={"url": f"{pages}/hang", "device": "Living Room TV"})
+    sid = response.json()["id"]
+    await tv.wait_for(lambda st: st["app_id"] == DMR_APP_ID, timeout=10)
+    await api.post("/stop", json={"id": sid})
+    done = await ended_cleanly(api, sid, within=10)
+    assert done["cast"]["casts"] == 0 and done["cast"]["given_back"].startswith("back to the idle screen")
+    assert tv.app_id != DMR_APP_ID

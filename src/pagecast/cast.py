@@ -398,6 +398,7 @@ class CastWatcher:
         self._app_session: str | None = None
         self._media_session: int | None = None
         self._volume_set = False
+        self._launched = False  # we started the receiver app: ours to stop, even before a LOAD
         self._standby_seen: bool | None = None
         self._reloads: list[float] = []
         self._link: Link | None = None
@@ -484,6 +485,7 @@ class CastWatcher:
         if before is not None and before.is_stand_by is True and before.is_active_input is not True:
             self.woke_from_standby = True
         if before is None or before.app_id != DMR_APP_ID or not first:
+            self._launched = True
             await link.launch(DMR_APP_ID)
         if self.request.volume is not None:
             await link.set_volume(self.request.volume)
@@ -664,12 +666,13 @@ class CastWatcher:
     async def _leave(self) -> None:
         """Give the screen back (unless the TV itself ended us), then close the link."""
         try:
-            if self.give_back and self.casts and self._link is not None:
+            took_screen = self.casts or self._launched or self._volume_set
+            if self.give_back and took_screen and self._link is not None:
                 with trio.move_on_after(self.settings.cast_restore_timeout) as scope:
                     self.given_back = await self._give_back(self._link)
                 if scope.cancelled_caught:
                     self.given_back = f"could not give the TV back within {self.settings.cast_restore_timeout:g} s"
-            elif self.give_back and self.casts:
+            elif self.give_back and took_screen:
                 self.given_back = f"not given back: {self.device.name} was unreachable"
         except (LinkLost, CastError) as exc:
             self.given_back = f"could not give the TV back: {exc}"
@@ -690,7 +693,7 @@ class CastWatcher:
             notes.append(f"volume back to {prev.volume:.2f}")
         if prev is None or prev.idle_screen or (prev.app_id == DMR_APP_ID and (prev.media is None or not prev.media.active or self.ours(prev.media))):
             status = link.status
-            if status is not None and status.app_id == DMR_APP_ID and status.session_id == self._app_session:
+            if status is not None and status.app_id == DMR_APP_ID and (status.session_id == self._app_session or self._app_session is None):
                 await link.stop_app()
             notes.insert(0, "back to the idle screen")
         elif prev.app_id == DMR_APP_ID and prev.media is not None and prev.media.content_id:
