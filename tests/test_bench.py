@@ -59,7 +59,7 @@ def test_percentile_interpolates():
 
 
 def test_sections_and_components():
-    assert parse_sections("") == ["cpu", "startup", "latency", "scale", "contexts", "cast"]
+    assert parse_sections("") == ["cpu", "startup", "latency", "scale", "contexts", "cast", "encoders"]
     assert parse_sections("cpu, contexts") == ["cpu", "contexts"]
     with pytest.raises(ValueError, match="unknown section"):
         parse_sections("cpu,gpu")

@@ -4,7 +4,7 @@ Machines are noisy (../shared/docs/measurements.md saw the reference itself vary
 between runs), so every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium
 kiosk + ``ffmpeg -f x11grab``) run on the same page minutes earlier, and the CPU that the rest
 of the machine used meanwhile is printed next to it. Sections (``--only``): cpu, startup,
-latency, scale, contexts, cast. docs/benchmark.md says what each figure means and how it is taken.
+latency, scale, contexts, cast, encoders. docs/benchmark.md says what each figure means and how it is taken.
 
 Everything the benchmark starts (``pagecast serve``, the reference's Xvfb/Chromium/FFmpeg,
 headless shells, the player browser) is an owned child (:func:`pagecast.proc.open_child`),
@@ -47,7 +47,8 @@ PAGES = {
     "B": ("bench-motion.html", "B: dashboard + camera tile"),
 }
 CLOCK_PAGE = "bench-clock.html"
-SECTIONS = ("cpu", "startup", "latency", "scale", "contexts", "cast")
+SECTIONS = ("cpu", "startup", "latency", "scale", "contexts", "cast", "encoders")
+CLIP_SECONDS = 6.0  # the encoders section's clip of page B (motion), captured once, encoded by each backend
 CAST_REPEATS = 3
 CAST_TVS = {"ffmpeg": "127.0.0.2", "shaka": "127.0.0.3"}
 CAST_FLAGS = ["--cast-hosts", ",".join(CAST_TVS.values()), "--mdns", "false"]
@@ -1123,6 +1124,116 @@ class Bench:
         self.out(f"  silent network drop → noticed: {fmt(d['liveness'], 2, ' s')} with status requests every 1.5 s (3 s timeout);"
                  f" {fmt(d['heartbeat'], 2, ' s')} with pychromecast's heartbeat alone; ratio {fmt(ratio(d['liveness'], d['heartbeat']), 2)}")
 
+    # -- section 7: encoder backends ------------------------------------------------------------------
+
+    async def _capture_clip(self, path: Path, seconds: float) -> dict[str, Any]:
+        """Page B as pagecast's renderer sees it, written as the IVF stream the encoder gets."""
+        from .encode import ivf_frame, ivf_header
+        from .render import PageSpec, run_renderer
+        from .settings import Settings
+
+        settings = Settings.from_env({}, runtime_dir=str(self.workdir / "clip-runtime"))
+        spec = PageSpec(url=self.page(PAGES["B"][0]), width=1920, height=1080, fps=FPS, jpeg_quality=95)
+        frames = []
+        send, recv = trio.open_memory_channel(8)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_renderer, spec, settings, send)
+            t0 = None
+            with trio.move_on_after(seconds + 1):
+                async for frame in recv:
+                    t0 = frame.captured_at if t0 is None else t0
+                    if frame.captured_at - t0 > seconds:
+                        break
+                    frames.append(frame)
+            nursery.cancel_scope.cancel()
+        with path.open("wb") as f:
+            f.write(ivf_header(spec.width, spec.height, FPS))
+            last = -1
+            for frame in frames:
+                pts = max(last + 1, round((frame.captured_at - t0) * FPS))
+                f.write(ivf_frame(frame.jpeg, pts))
+                last = pts
+        return {"frames": len(frames), "seconds": seconds, "fps": round(len(frames) / seconds, 1)}
+
+    async def _encode_clip(self, clip: Path, out: Path, backend: str) -> dict[str, Any]:
+        """The clip through the session's own FFmpeg arguments for ``backend`` (same rate
+        control, keyframes and bitrate cap as a 1080p session), then SSIM against the clip."""
+        from .encode import EncodeSpec, ffmpeg_args
+        from .settings import PRESETS, Settings
+
+        q = PRESETS["1080p"]
+        spec = EncodeSpec(width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps, segment_duration=q.segment_duration, audio=False)
+        ffmpeg = Settings.from_env({}).ffmpeg
+        argv = _video_args(ffmpeg, spec, backend)
+        argv = [str(clip) if a == "/dev/fd/3" else a for a in argv]
+        # The session's output options make a fragmented stream on a pipe; a plain file here.
+        argv = argv[: argv.index("-max_interleave_delta")] + ["-f", "mp4", "-y", str(out)]
+        t0 = time.monotonic()
+        done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+        seconds = time.monotonic() - t0
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["encoder failed"])
+        cmp = await trio.run_process(
+            [ffmpeg, "-hide_banner", "-i", str(out), "-i", str(clip), "-lavfi",
+             f"[0:v]format=yuv420p[a];[1:v]scale={q.width}:{q.height}:out_range=tv,format=yuv420p[b];[a][b]ssim", "-f", "null", "-"],
+            capture_stdout=True, capture_stderr=True, check=False,
+        )
+        m = re.search(r"SSIM .*All:([0-9.]+) \(([0-9.]+|inf)\)", cmp.stderr.decode(errors="replace"))
+        if not m:
+            raise RuntimeError(f"SSIM not computed: {cmp.stderr.decode(errors='replace')[-300:]}")
+        size = out.stat().st_size
+        return {"ssim": float(m.group(1)), "ssim_db": m.group(2), "kbps": round(size * 8 / 1000 / CLIP_SECONDS), "encode_seconds": round(seconds, 2)}
+
+    async def section_encoders(self) -> None:
+        pc = self.pagecast
+        health = (await pc.client.get("/health")).json()
+        probes = health.get("encoders") or [{"backend": "libx264", "ok": True, "reason": "(this build does not probe encoders)"}]
+        results: dict[str, Any] = {"chosen": health.get("encoder"), "probes": probes, "backends": {}}
+        clip = self.workdir / "clip.ivf"
+        self.progress(f"encoders: capturing {CLIP_SECONDS:g} s of page B at 1080p")
+        results["clip"] = await self._capture_clip(clip, CLIP_SECONDS)
+        reference = self.results.get("cpu", {}).get("A/reference")
+        if reference is None:
+            self.progress("encoders: the reference pipeline on page A (for the CPU ratio)")
+            reference = await self._reference_window(self.page(PAGES["A"][0]))
+        results["reference_cpu_pct"] = reference.get("cpu_pct")
+        for probe in probes:
+            name = probe["backend"]
+            if not probe.get("ok"):
+                results["backends"][name] = {"ran": False, "why": probe.get("reason") or "failed its probe"}
+                continue
+            entry: dict[str, Any] = {"ran": True}
+            try:
+                self.progress(f"encoders: {name}: quality on the clip")
+                entry.update(await self._encode_clip(clip, self.workdir / f"clip-{name}.mp4", name))
+                self.progress(f"encoders: {name}: CPU of a 1080p hls session on page A")
+                async with open_pagecast(self.workdir, ["--encoder", name]) as forced:
+                    self.pagecast = forced
+                    window = await self._pagecast_window(self.page(PAGES["A"][0]), "hls")
+                self.pagecast = pc
+                entry["cpu_pct"] = window.get("cpu_pct")
+                entry["ratio"] = ratio(window.get("cpu_pct"), reference.get("cpu_pct"))
+            except Exception as exc:  # noqa: BLE001 - one backend's failure is a figure too
+                entry["error"] = _describe(exc)
+            results["backends"][name] = entry
+        self.results["encoders"] = results
+        self.out(f"\n== 7. Encoders: each backend that works here, on the same clip and the same session (chosen by auto: {results['chosen'] or 'libx264'})")
+        c = results["clip"]
+        self.out(f"  clip: {c['frames']} frames in {c['seconds']:g} s of page B (motion), 1920×1080, as the renderer captured them")
+        rows = []
+        for name, e in results["backends"].items():
+            if not e["ran"]:
+                rows.append([name, "cannot run here", "—", "—", "—", e["why"][:110]])
+            elif "error" in e:
+                rows.append([name, "failed", "—", "—", "—", e["error"][:110]])
+            else:
+                rows.append([name, f"{fmt(e.get('cpu_pct'))} %", fmt(e.get("ratio"), 3), f"{e['ssim']:.4f} ({e['ssim_db']} dB)", f"{e['kbps']}",
+                             f"clip encoded in {e['encode_seconds']} s"])
+        self.out(table(["backend", "CPU (page A, hls)", "ratio to reference", "SSIM vs clip", "kb/s", "note"], rows))
+        self.out(f"  CPU: a 1080p hls session of page A with --encoder forced, as in section 1; ratio to the reference pipeline"
+                 f" ({fmt(results['reference_cpu_pct'])} %) measured in this run. SSIM: FFmpeg's ssim filter, each encoded frame against"
+                 " the JPEG the encoder was given (1 = identical).")
+
     def summary(self) -> list[list[str]]:
         rows: list[list[str]] = []
         cpu = self.results.get("cpu", {})
@@ -1175,6 +1286,12 @@ class Bench:
         if c.get("drop"):
             d = c["drop"]
             rows.append(_summary_line("Cast: silent drop noticed (vs heartbeat alone)", f"{fmt(d['liveness'], 2)} s vs {fmt(d['heartbeat'], 2)} s", "—", None))
+        enc = self.results.get("encoders", {})
+        for name, e in enc.get("backends", {}).items():
+            if e.get("ran") and "ssim" in e:
+                rows.append(_summary_line(f"Encoder {name}: CPU ratio / SSIM at its bitrate", f"{fmt(e.get('ratio'), 3)} / {e['ssim']:.4f} at {e['kbps']} kb/s", "—", None))
+            elif not e.get("ran"):
+                rows.append(_summary_line(f"Encoder {name}", "cannot run here", "—", None))
         ctx = self.results.get("contexts", {})
         if "cpu_pct" in ctx.get("separate", {}) and "cpu_pct" in ctx.get("shared", {}):
             s, t = ctx["separate"], ctx["shared"]
@@ -1234,6 +1351,19 @@ class Bench:
             self.out(f"  pagecast logged {len(warnings)} warning(s)/error(s) during the run; first: {warnings[0][:200]}")
         if errors:
             self.out(f"  sections that failed: {', '.join(errors)}")
+
+
+def _video_args(ffmpeg: str, spec: Any, backend: str) -> list[str]:
+    """The session's FFmpeg command line for ``backend``, its frames read from fd 3."""
+    import inspect
+
+    from .encode import ffmpeg_args
+
+    if "backend" in inspect.signature(ffmpeg_args).parameters:
+        return ffmpeg_args(ffmpeg, spec, 3, None, backend=backend)
+    if backend != "libx264":
+        raise RuntimeError(f"this build has no {backend} arguments")
+    return ffmpeg_args(ffmpeg, spec, 3, None)
 
 
 def _s(ms: float | None) -> float | None:

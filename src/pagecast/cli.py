@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it; see its --help")
     bench = sub.add_parser("bench", help="measure CPU, startup, latency and memory; prints figures")
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
-    bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts,cast")
+    bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts,cast,encoders")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
