@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .groups import first_leaf
+from .hwenc import DEFAULT_VAAPI_DEVICE, LIBX264, device_args, video_args
 from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class EncodeSpec:
     audio: bool = True
     min_fps: int = 0  # 0: frames only when the page changed (plus one per segment)
     flush_frames: bool = True  # push each new frame out at once (progressive viewers); HLS needs only segments
+    hw_device: str = DEFAULT_VAAPI_DEVICE  # the render node of the VA-API and QSV backends
 
     @property
     def segment_ticks(self) -> int:
@@ -73,11 +75,11 @@ def ivf_frame(jpeg: bytes, pts: int) -> bytes:
     return struct.pack("<IQ", len(jpeg), pts) + jpeg
 
 
-def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | None = None) -> list[str]:
+def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | None = None, *, backend: str = LIBX264) -> list[str]:
     """The FFmpeg command line; pure so it can be checked without running anything."""
-    seg = spec.segment_duration
     args = [
         binary, "-hide_banner", "-nostats", "-loglevel", "info",
+        *device_args(backend, spec.hw_device),
         # Video: our IVF stream from a pipe. Reading it as /dev/fd/N (not pipe:N) keeps
         # FFmpeg's stdin free for the polite 'q' stop.
         "-f", "ivf", "-probesize", "32", "-analyzeduration", "0",
@@ -90,17 +92,10 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
     args += ["-map", "0:v"]
     if spec.audio:
         args += ["-map", "1:a"]
-    args += [
-        "-vf", f"scale={spec.width}:{spec.height}:out_range=tv,format=yuv420p",
-        "-c:v", "libx264", "-preset", spec.x264_preset, "-tune", "stillimage,zerolatency",
-        "-profile:v", "high", "-level:v", "4.1" if spec.width * spec.height <= 1920 * 1088 else "5.1",
-        "-pix_fmt", "yuv420p",
-        "-crf", str(spec.crf), "-maxrate", f"{spec.bitrate_kbps}k", "-bufsize", f"{spec.bitrate_kbps * 2}k",
-        "-g", str(spec.fps * 60), "-sc_threshold", "0",
-        "-x264-params", "bframes=0:rc-lookahead=0:sync-lookahead=0",
-        "-force_key_frames", f"expr:gte(t,n_forced*{seg:g})",
-        "-fps_mode", "passthrough", "-r", str(spec.fps),
-    ]
+    # The video encoder's part belongs to the backend (hwenc): device, upload, rate control,
+    # profile and keyframes; everything around it is the same for all of them.
+    args += video_args(backend, spec)
+    args += ["-fps_mode", "passthrough", "-r", str(spec.fps)]
     if spec.audio:
         args += ["-c:a", "aac", "-b:a", "64k"]
     args += [
@@ -170,6 +165,7 @@ async def run_encoder(
     sink,
     *,
     stats: EncoderStats | None = None,
+    backend: str = LIBX264,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
@@ -181,7 +177,7 @@ async def run_encoder(
     stats = stats if stats is not None else EncoderStats()
     tail = LineTail(keep=15)
     async with open_child(
-        lambda fds: ffmpeg_args(ffmpeg, spec, frames_fd=fds[0], audio_fd=fds[1] if spec.audio else None),
+        lambda fds: ffmpeg_args(ffmpeg, spec, frames_fd=fds[0], audio_fd=fds[1] if spec.audio else None, backend=backend),
         name="ffmpeg",
         stdin=True,
         stdout=True,
