@@ -283,6 +283,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
             "max_sessions": settings.max_sessions,
             "players": players_dir is not None,
             "presets": {name: q.to_dict() for name, q in PRESETS.items()},
+            "encoder": supervisor.encoders.health(),
         })
 
     @app.get("/streams/<session_id>/index.m3u8")

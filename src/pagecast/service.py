@@ -21,6 +21,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from .api import create_app
 from .devices import Directory
+from .hwenc import EncoderChoice
 from .settings import Settings
 from .supervise import Supervisor
 
@@ -66,10 +67,12 @@ def prepare_runtime_dir(settings: Settings) -> Settings:
 class Service:
     """Runs until cancelled or signalled; ``url`` is known once started."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, encoders: EncoderChoice | None = None):
+        """``encoders``: the encoder choice to use instead of probing (tests)."""
         self.settings = prepare_runtime_dir(settings)
         self.directory = Directory(self.settings)
-        self.supervisor = Supervisor(self.settings, self.directory, lambda: self.url or "")
+        self.encoders = encoders if encoders is not None else EncoderChoice.from_settings(self.settings)
+        self.supervisor = Supervisor(self.settings, self.directory, lambda: self.url or "", self.encoders)
         self.url: str | None = None
         self.port: int | None = None
         self._shutdown = trio.Event()
@@ -82,6 +85,9 @@ class Service:
         settings = self.settings
         try:
             async with trio.open_nursery() as root:
+                # The encoder probe (a test encode per backend, a few seconds at most) runs
+                # beside everything else; sessions that start meanwhile wait for its answer.
+                root.start_soon(self.encoders.run, name="encoder probe")
                 await root.start(self.directory.run)
                 await root.start(self.supervisor.run)
                 app = create_app(self.supervisor, settings, lambda: self.url or "")

@@ -81,6 +81,11 @@ class Settings:
         metadata={"help": "Run Chromium with its sandbox. Default: on, except when running as root (Chromium refuses to sandbox as root)."},
     )
     ffmpeg: str = field(default_factory=lambda: _find_binary("ffmpeg"), metadata={"help": "Path to the FFmpeg binary."})
+    encoder: str = field(
+        default="auto",
+        metadata={"help": "H.264 encoder: `auto` (the best that passes a test encode at startup, in the order `h264_nvenc`, `h264_qsv`, `h264_vaapi`, `h264_v4l2m2m`, then `libx264`), one of those names (short forms `nvenc`, `qsv`, `vaapi`, `v4l2m2m`, `x264` too) to force it, or a comma-separated order to try. A forced encoder that fails its test encode is replaced by `libx264`, with a warning and a note in `/health`; one that fails during a session is replaced by `libx264` within that session."},
+    )
+    vaapi_device: str = field(default="/dev/dri/renderD128", metadata={"help": "DRM render node used by the `h264_vaapi` and `h264_qsv` encoders (a second GPU is `/dev/dri/renderD129`)."})
     max_sessions: int = field(default=4, metadata={"help": "Most concurrent sessions; a further /start gets 429."})
     max_body_bytes: int = field(default=65536, metadata={"help": "Largest accepted request body of the control API, in bytes."})
     profiles_file: str = field(
@@ -139,6 +144,12 @@ class Settings:
             raise ConfigError("PAGECAST_PLAYLIST_WINDOW must be at least 6 seconds")
         if self.log_format not in ("text", "json"):
             raise ConfigError("PAGECAST_LOG_FORMAT must be 'text' or 'json'")
+        from .hwenc import parse_order
+
+        try:
+            parse_order(self.encoder)
+        except ValueError as exc:
+            raise ConfigError(f"PAGECAST_ENCODER={self.encoder!r}: {exc}") from None
 
     def runtime_path(self) -> Path:
         import tempfile

@@ -22,6 +22,7 @@ from .cast import CastError, CastWatcher, Screen, Stream
 from .devices import Device, Directory
 from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
 from .groups import first_leaf
+from .hwenc import LIBX264, EncoderChoice
 from .publish import Publisher
 from .render import PageSpec, RenderError, run_renderer
 from .settings import Settings
@@ -49,6 +50,7 @@ class Session:
     def __init__(
         self, request: StartRequest, settings: Settings, *, device: Device | None = None,
         base_url: Callable[[], str] = lambda: "", inherited: Screen | None = None,
+        encoders: EncoderChoice | None = None,
     ):
         self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
         self.request = request
@@ -66,6 +68,9 @@ class Session:
         self.live_at: float | None = None
         self.ended_at: float | None = None
         self.encoder_restarts = 0
+        self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
+        self.encoder_backend: str | None = None  # known once the startup probe is done
+        self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
         self.publisher = Publisher(
             segment_duration=self.segment_duration,
             window=settings.playlist_window,
@@ -138,6 +143,12 @@ class Session:
                 "repeated": self.encoder_stats.repeats,
             },
             "encoder_restarts": self.encoder_restarts,
+            "encoder": {
+                "backend": self.encoder_backend,
+                "fell_back_from": (self.encoder_fallback or {}).get("from"),
+                "reason": (self.encoder_fallback or {}).get("reason"),
+                "fallbacks": 1 if self.encoder_fallback else 0,
+            },
             "pipeline_latency_ms": self.encoder_stats.latency_ms(),
             "segments": pub.get("segments_produced", 0),
             "viewers": pub.get("viewers", 0),
@@ -235,7 +246,9 @@ class Session:
             await run_renderer(page, self.settings, frames_send, task_status=task_status, stats=self.render_stats)
 
     async def _encode(self, frames_recv) -> None:
-        """Run FFmpeg; restart it inside the session when it dies, within a budget."""
+        """Run FFmpeg; restart it inside the session when it dies, within a budget. A hardware
+        encoder that dies is replaced by libx264 at once, outside that budget: the publisher
+        continues the same stream with a discontinuity, so the TV needs no re-cast."""
         q = self.request.quality
         spec = EncodeSpec(
             width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
@@ -244,15 +257,24 @@ class Session:
             # page would get its audio in bursts, one per segment, and stall between them.
             min_fps=FMP4_MIN_FPS if self.request.mode == "fmp4" else 0,
             flush_frames=self.request.mode == "fmp4",
+            hw_device=self.settings.vaapi_device,
         )
+        backend = self.encoder_backend = await self.encoders.backend()
         policy = RestartPolicy()
         recent: list[float] = []
         async with frames_recv:
             while True:
                 self.publisher.begin_generation()
                 try:
-                    await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats)
+                    await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend)
                 except EncodeError as exc:
+                    if backend != LIBX264:
+                        reason = str(exc)[:600]
+                        log.warning("session %s: the %s encoder failed; continuing with libx264 in the same stream: %s", self.id, backend, reason)
+                        self.encoder_fallback = {"from": backend, "reason": reason}
+                        self.encoders.record_fallback(self.id, backend, reason)
+                        backend = self.encoder_backend = LIBX264
+                        continue
                     now = trio.current_time()
                     recent = [t for t in recent if now - t < policy.window]
                     if len(recent) >= policy.max_restarts:
@@ -288,8 +310,12 @@ def _iso(ts: float | None) -> str | None:
 class Supervisor:
     """Owns every session's task; the HTTP handlers ask it, they never own sessions."""
 
-    def __init__(self, settings: Settings, directory: Directory | None = None, base_url: Callable[[], str] = lambda: ""):
+    def __init__(
+        self, settings: Settings, directory: Directory | None = None, base_url: Callable[[], str] = lambda: "",
+        encoders: EncoderChoice | None = None,
+    ):
         self.settings = settings
+        self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
         self.directory = directory or Directory(settings)
         self.base_url = base_url
         self.sessions: OrderedDict[str, Session] = OrderedDict()
@@ -332,7 +358,7 @@ class Supervisor:
             await old.ended.wait()
         if self._nursery is None:
             raise BadRequest("the service is shutting down", status=503)
-        session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited)
+        session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited, encoders=self.encoders)
         self.sessions[session.id] = session
         try:
             await self._nursery.start(session.run, name=f"session {session.id}")
