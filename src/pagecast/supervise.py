@@ -269,7 +269,7 @@ class Session:
                     await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend)
                 except EncodeError as exc:
                     if backend != LIBX264:
-                        reason = str(exc)[:600]
+                        reason = _last_words(str(exc))
                         log.warning("session %s: the %s encoder failed; continuing with libx264 in the same stream: %s", self.id, backend, reason)
                         self.encoder_fallback = {"from": backend, "reason": reason}
                         self.encoders.record_fallback(self.id, backend, reason)
@@ -292,6 +292,14 @@ def _names(session: Session, spec: str) -> bool:
     if t is not None and key in (t.name.casefold(), t.uuid, t.uuid.replace("-", ""), t.host):
         return True
     return (session.device or "").casefold() == key
+
+
+def _last_words(message: str, keep: int = 600) -> str:
+    """An EncodeError's first line and FFmpeg's last lines, within ``keep`` characters."""
+    if len(message) <= keep:
+        return message
+    head = message.split(":", 1)[0]
+    return f"{head}: … {message[-(keep - len(head) - 4):]}"
 
 
 def _title(url: str) -> str:
