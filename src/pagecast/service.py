@@ -85,9 +85,6 @@ class Service:
         settings = self.settings
         try:
             async with trio.open_nursery() as root:
-                # The encoder probe (a test encode per backend, a few seconds at most) runs
-                # beside everything else; sessions that start meanwhile wait for its answer.
-                root.start_soon(self.encoders.run, name="encoder probe")
                 await root.start(self.directory.run)
                 await root.start(self.supervisor.run)
                 app = create_app(self.supervisor, settings, lambda: self.url or "")
@@ -108,6 +105,10 @@ class Service:
                 # Started once the socket is bound; with port 0 the bind names the real port.
                 binds = await root.start(http)
                 self.port = int(binds[0].rsplit(":", 1)[1])
+                # The encoder probe (a test encode per backend, a few seconds at most) runs
+                # once the server answers, beside everything else; sessions that start
+                # meanwhile wait for its answer.
+                root.start_soon(self.encoders.run, name="encoder probe")
                 self.url = base_url_for(settings, self.port)
                 if handle_signals:
                     root.start_soon(self._watch_signals)
