@@ -245,7 +245,7 @@ async def test_launching_on_a_tv_in_standby_wakes_it(api, pages, tv):
     assert tv.state()["receiver"]["isStandBy"] is False
 
 
-async def test_devices_lists_each_tv_with_what_it_shows(api, tv):
+async def test_devices_lists_each_tv_with_what_it_shows(tv, api):
     tv.launch_app(YOUTUBE, "YouTube")
     data = (await api.get("/devices")).json()
     (found,) = [d for d in data["devices"] if d["host"] == "127.0.0.2"]

@@ -242,6 +242,8 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     @app.get("/devices")
     async def devices():
         """Known Cast devices, what each shows (for those a session holds) and its session."""
+        if supervisor.directory.unreachable:
+            await supervisor.directory.refresh_static()  # a TV switched on since the last poll shows up now
         found = supervisor.directory.list()
         screens: dict[str, Any] = {}
 

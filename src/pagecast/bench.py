@@ -1182,13 +1182,15 @@ class Bench:
         if not m:
             raise RuntimeError(f"SSIM not computed: {cmp.stderr.decode(errors='replace')[-300:]}")
         size = out.stat().st_size
-        return {"ssim": float(m.group(1)), "ssim_db": m.group(2), "kbps": round(size * 8 / 1000 / CLIP_SECONDS), "encode_seconds": round(seconds, 2)}
+        return {"ssim": float(m.group(1)), "ssim_db": m.group(2) if m.group(2) == "inf" else f"{float(m.group(2)):.1f}", "kbps": round(size * 8 / 1000 / CLIP_SECONDS), "encode_seconds": round(seconds, 2)}
 
     async def section_encoders(self) -> None:
         pc = self.pagecast
-        health = (await pc.client.get("/health")).json()
-        probes = health.get("encoders") or [{"backend": "libx264", "ok": True, "reason": "(this build does not probe encoders)"}]
-        results: dict[str, Any] = {"chosen": health.get("encoder"), "probes": probes, "backends": {}}
+        with trio.fail_after(60):
+            while (encoder := (await pc.client.get("/health")).json()["encoder"])["probing"]:
+                await trio.sleep(0.2)
+        probes = encoder["probes"]
+        results: dict[str, Any] = {"chosen": encoder["chosen"], "probe_seconds": encoder.get("probe_seconds"), "probes": probes, "backends": {}}
         clip = self.workdir / "clip.ivf"
         self.progress(f"encoders: capturing {CLIP_SECONDS:g} s of page B at 1080p")
         results["clip"] = await self._capture_clip(clip, CLIP_SECONDS)
@@ -1217,7 +1219,8 @@ class Bench:
                 entry["error"] = _describe(exc)
             results["backends"][name] = entry
         self.results["encoders"] = results
-        self.out(f"\n== 7. Encoders: each backend that works here, on the same clip and the same session (chosen by auto: {results['chosen'] or 'libx264'})")
+        self.out(f"\n== 7. Encoders: each backend that works here, on the same clip and the same session (the startup probe took"
+                 f" {fmt(results['probe_seconds'], 2)} s and chose {results['chosen']})")
         c = results["clip"]
         self.out(f"  clip: {c['frames']} frames in {c['seconds']:g} s of page B (motion), 1920×1080, as the renderer captured them")
         rows = []
@@ -1355,15 +1358,9 @@ class Bench:
 
 def _video_args(ffmpeg: str, spec: Any, backend: str) -> list[str]:
     """The session's FFmpeg command line for ``backend``, its frames read from fd 3."""
-    import inspect
-
     from .encode import ffmpeg_args
 
-    if "backend" in inspect.signature(ffmpeg_args).parameters:
-        return ffmpeg_args(ffmpeg, spec, 3, None, backend=backend)
-    if backend != "libx264":
-        raise RuntimeError(f"this build has no {backend} arguments")
-    return ffmpeg_args(ffmpeg, spec, 3, None)
+    return ffmpeg_args(ffmpeg, spec, 3, None, backend=backend)
 
 
 def _s(ms: float | None) -> float | None:
