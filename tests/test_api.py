@@ -155,6 +155,7 @@ async def test_unresolvable_host_fails_with_a_dns_error(client):
     ("Kitchen TV", 404, "no Cast device 'Kitchen TV'"),
     ("127.0.0.254", 409, "no Cast device answers at 127.0.0.254"),
     ("no-such-tv.invalid", 404, "cannot resolve that host name"),
+    ("a..b", 404, "cannot resolve that host name"),
     ("  ", 400, "'device' is empty"),
 ])
 async def test_a_device_that_is_unknown_or_unreachable_gets_a_clear_error_and_starts_nothing(client, pages, device, status, message):

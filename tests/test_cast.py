@@ -299,3 +299,53 @@ async def test_a_session_stopped_before_its_stream_was_live_still_gives_the_tv_b
     done = await ended_cleanly(api, sid, within=10)
     assert done["cast"]["casts"] == 0 and done["cast"]["given_back"].startswith("back to the idle screen")
     assert tv.app_id != DMR_APP_ID
+
+
+async def test_a_start_stopped_while_it_connects_gets_a_409_not_a_500(api, pages, tv):
+    tv.slow_network(0.5)  # every reply of the TV takes half a second: the /start is still connecting
+
+    async def stop_soon():
+        await trio.sleep(0.3)
+        await api.post("/stop", json={})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stop_soon)
+        response = await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"})
+    assert response.status_code == 409 and "stopped before it started" in response.json()["error"], response.text
+    assert not _session_children()
+
+
+async def test_stopping_casting_on_the_tv_while_the_page_loads_ends_the_session_without_casting(api, pages, tv):
+    response = await api.post("/start", json={"url": f"{pages}/hang", "device": "Living Room TV", "keep_on": True})
+    sid = response.json()["id"]
+    await tv.wait_for(lambda st: st["app_id"] == DMR_APP_ID, timeout=10)
+    tv.remote_quit()
+    done = await ended_cleanly(api, sid, within=3)
+    assert "left our app before the stream was live" in done["stop_reason"]
+    await trio.sleep(0.5)
+    assert tv.app_id != DMR_APP_ID and tv.media is None
+
+
+async def test_two_starts_at_once_on_one_tv_leave_one_session_holding_it(api, pages, tv):
+    first = await cast(api, pages)
+    answers = []
+
+    async def start():
+        answers.append(await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start)
+        nursery.start_soon(start)
+    assert [r.status_code for r in answers] == [202, 202]
+    active = [s for s in (await api.get("/status")).json()["sessions"] if s["state"] in ("starting", "live")]
+    assert len(active) == 1 and active[0]["id"] != first["id"], active
+
+
+async def test_a_replacing_session_stopped_before_its_load_still_gives_back_the_screen_from_before(api, pages, tv):
+    tv.launch_app(YOUTUBE, "YouTube")
+    await cast(api, pages, volume=0.3)
+    second = (await api.post("/start", json={"url": f"{pages}/hang", "device": "Living Room TV"})).json()
+    await api.post("/stop", json={"id": second["id"]})
+    done = await ended_cleanly(api, second["id"], within=10)
+    assert done["cast"]["given_back"].startswith("relaunched YouTube") and "volume back" in done["cast"]["given_back"], done["cast"]
+    assert tv.app_id == YOUTUBE and tv.volume_level == pytest.approx(1.0)

@@ -45,3 +45,9 @@ def test_profiles_file_errors_name_the_file(tmp_path):
     good = tmp_path / "p.toml"
     good.write_text('[profiles.door]\nurl = "http://x/"\n')
     assert Settings.from_env({"PAGECAST_PROFILES_FILE": str(good)}).load_profiles() == {"door": {"url": "http://x/"}}
+
+
+@pytest.mark.parametrize("hosts", ["192.168.1.20:8009", "http://tv.lan", "tv one"])
+def test_cast_hosts_must_be_plain_addresses(hosts):
+    with pytest.raises(ConfigError, match="PAGECAST_CAST_HOSTS"):
+        Settings.from_env({"PAGECAST_CAST_HOSTS": hosts})

@@ -161,6 +161,15 @@ class Screen:
         }
 
 
+@dataclass(frozen=True)
+class Handover:
+    """What a session replaced on its TV passes to the one replacing it: the screen from before
+    either of them, and whether the TV's app and volume are ours to give back."""
+
+    previous: Screen | None
+    volume_set: bool
+
+
 @dataclass
 class Stream:
     """What the TV is asked to play."""
@@ -189,6 +198,7 @@ class Link:
         self._token = trio.lowlevel.current_trio_token()
         self._send, self.events = trio.open_memory_channel[tuple[str, Any]](math.inf)
         self.lost: str | None = None
+        self.handling: trio.CancelScope | None = None  # the watcher's current event handler
 
     # --- called on pychromecast's threads ---------------------------------------------------
     def _post(self, kind: str, value: Any) -> None:
@@ -219,9 +229,12 @@ class Link:
         self._post("launch_error", failure.reason)
 
     def mark_lost(self, reason: str) -> None:
-        """Called from Trio: the watcher reading ``events`` sees the end of the stream."""
+        """Called from Trio: the watcher reading ``events`` sees the end of the stream, and
+        stops waiting on this link in the handler it is running."""
         self.lost = self.lost or reason
         self._send.close()
+        if self.handling is not None:
+            self.handling.cancel()
 
     def _open_blocking(self) -> Any:
         import pychromecast
@@ -371,7 +384,7 @@ class CastWatcher:
         *,
         session_id: str,
         stop: Callable[[str, bool], None],
-        inherited: Screen | None = None,
+        inherited: Handover | None = None,
     ):
         self.device = device
         self.request = request
@@ -379,7 +392,7 @@ class CastWatcher:
         self.stream = stream
         self.session_id = session_id
         self._stop = stop
-        self.previous: Screen | None = inherited  # what to give back
+        self.previous: Screen | None = inherited.previous if inherited else None  # what to give back
         self.screen: Screen | None = None
         self.state = "connecting"
         self.player_state: str | None = None
@@ -397,11 +410,16 @@ class CastWatcher:
         self.lost_reason: str | None = None
         self._app_session: str | None = None
         self._media_session: int | None = None
-        self._volume_set = False
-        self._launched = False  # we started the receiver app: ours to stop, even before a LOAD
+        self._volume_set = inherited.volume_set if inherited else False
+        # We started the receiver app (or took it over from the session we replaced): ours to
+        # stop, even before a LOAD.
+        self._launched = inherited is not None
         self._standby_seen: bool | None = None
         self._reloads: list[float] = []
         self._link: Link | None = None
+
+    def handover(self) -> Handover:
+        return Handover(self.previous, self._volume_set)
 
     def ours(self, media: Media) -> bool:
         """Media this service streams (this session's, or one it replaced)."""
@@ -457,7 +475,10 @@ class CastWatcher:
         except LinkLost as exc:
             raise BadRequest(f"{d.name} ({d.host}) is unreachable: {exc}", status=409) from None
         try:
-            screen = await self._look(link)
+            try:
+                screen = await self._look(link)
+            except (LinkLost, CastError) as exc:
+                raise BadRequest(f"{d.name} ({d.host}) did not say what it is playing: {exc}", status=409) from None
             if self.previous is None:
                 self.previous = screen
             if self.request.if_idle and screen.busy(self.ours):
@@ -468,11 +489,9 @@ class CastWatcher:
         return link
 
     async def _look(self, link: Link) -> Screen:
-        media = None
-        try:
-            media = await link.get_media()
-        except (LinkLost, CastError) as exc:
-            log.debug("%s: no media status (%s)", self.device.name, exc)
+        """The TV's app and, if it speaks the media namespace, its media. A media status the TV
+        does not give raises: "unknown" must not pass for "nothing playing"."""
+        media = await link.get_media()
         self.screen = Screen.of(link.status, media)
         self._standby_seen = self.screen.standby
         return self.screen
@@ -487,11 +506,23 @@ class CastWatcher:
         if before is None or before.app_id != DMR_APP_ID or not first:
             self._launched = True
             await link.launch(DMR_APP_ID)
+        self._app_session = link.status.session_id if link.status else None
         if self.request.volume is not None:
             await link.set_volume(self.request.volume)
             self._volume_set = True
         self.state = "waiting for the stream"
-        await wait_stream()
+        while True:
+            with trio.move_on_after(0.25) as waiting:
+                await wait_stream()
+            status = link.status
+            if status is None or status.app_id != DMR_APP_ID or status.session_id != self._app_session:
+                # A person stopped casting or opened an app while the page loaded; a LOAD now
+                # would make pychromecast launch the receiver again over it.
+                what = "its idle screen" if status is None or status.app_id in IDLE_SCREEN_APP_IDS or status.app_id is None else (status.display_name or status.app_id)
+                self._device_stopped(f"the TV left our app before the stream was live (now at {what})")
+                await trio.sleep_forever()
+            if not waiting.cancelled_caught:
+                break
         self.state = "loading"
         try:
             media = await link.load(self.stream)
@@ -517,10 +548,15 @@ class CastWatcher:
             nursery.start_soon(self._liveness, link)
             try:
                 async for kind, value in link.events:
-                    try:
-                        await self._on_event(link, kind, value)
-                    except LinkLost as exc:
-                        link.mark_lost(str(exc))
+                    # A link found dead meanwhile (liveness) interrupts a handler waiting on it
+                    # (a re-cast's LOAD can wait 30 s).
+                    with trio.CancelScope() as link.handling:
+                        try:
+                            await self._on_event(link, kind, value)
+                        except LinkLost as exc:
+                            link.mark_lost(str(exc))
+                    if link.lost:
+                        break
             finally:
                 nursery.cancel_scope.cancel()
         raise LinkLost(link.lost or "connection closed")
@@ -688,13 +724,15 @@ class CastWatcher:
     async def _give_back(self, link: Link) -> str:
         prev = self.previous
         notes = []
+        status = link.status
+        if status is None or status.app_id != DMR_APP_ID or (self._app_session is not None and status.session_id != self._app_session):
+            now = "its idle screen" if status is None or status.app_id in IDLE_SCREEN_APP_IDS or status.app_id is None else (status.display_name or status.app_id)
+            return f"left as it is: the TV already shows {now}"
         if self._volume_set and prev is not None:
             await link.set_volume(prev.volume)
             notes.append(f"volume back to {prev.volume:.2f}")
         if prev is None or prev.idle_screen or (prev.app_id == DMR_APP_ID and (prev.media is None or not prev.media.active or self.ours(prev.media))):
-            status = link.status
-            if status is not None and status.app_id == DMR_APP_ID and (status.session_id == self._app_session or self._app_session is None):
-                await link.stop_app()
+            await link.stop_app()
             notes.insert(0, "back to the idle screen")
         elif prev.app_id == DMR_APP_ID and prev.media is not None and prev.media.content_id:
             m = prev.media

@@ -83,7 +83,7 @@ async def probe_host(host: str, source: str = "static", timeout: float = PROBE_T
                 response = await client.get(base + EUREKA_PATH)
                 response.raise_for_status()
                 return _parse_eureka(host, response.json(), source)
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 errors.append(f"{base}: {_reason(exc)}")
     raise ConnectionError("; ".join(errors))
 
@@ -174,7 +174,7 @@ class Directory:
         token = trio.lowlevel.current_trio_token()
 
         def seen(uuid: UUID, _service: str) -> None:
-            info = browser.devices.get(uuid)
+            info = browser.devices.get(uuid) if browser is not None else None
             if info is None or not info.host:
                 return
             device = Device(
@@ -194,11 +194,17 @@ class Directory:
                 pass
 
         def start():
+            nonlocal browser
             zc = zeroconf.Zeroconf()
-            b = pychromecast.discovery.CastBrowser(pychromecast.discovery.SimpleCastListener(seen, gone, seen), zc)
-            b.start_discovery()
-            return b
+            try:
+                browser = pychromecast.discovery.CastBrowser(pychromecast.discovery.SimpleCastListener(seen, gone, seen), zc)
+                browser.start_discovery()  # callbacks may come before this returns: ``browser`` is set
+            except BaseException:
+                zc.close()
+                raise
+            return browser
 
+        browser = None
         try:
             browser = await trio.to_thread.run_sync(start)
         except OSError as exc:
@@ -221,8 +227,8 @@ class Directory:
             host = spec
             try:
                 host = (await trio.socket.getaddrinfo(spec, CAST_PORT, type=socket.SOCK_STREAM))[0][4][0]
-            except OSError as exc:
-                raise DeviceNotFound(f"device {spec!r}: cannot resolve that host name ({exc.strerror or exc})", status=404) from None
+            except (OSError, UnicodeError) as exc:
+                raise DeviceNotFound(f"device {spec!r}: cannot resolve that host name ({getattr(exc, 'strerror', None) or exc})", status=404) from None
             try:
                 device = await probe_host(host, source="address")
             except ConnectionError as exc:

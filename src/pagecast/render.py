@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import struct
 import tempfile
 import time
@@ -779,6 +780,9 @@ async def run_renderer(
 
     async def polite(child: Child) -> None:
         if not ws_url:
+            # Still starting: no DevTools to ask yet, and waiting for it to exit by itself would
+            # cost the whole polite timeout. SIGTERM is Chromium's own clean shutdown.
+            child.signal_group(signal.SIGTERM)
             return
         try:
             async with open_cdp(ws_url[0], connect_timeout=1.0, disconnect_timeout=0.5) as conn:

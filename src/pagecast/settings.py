@@ -142,6 +142,9 @@ class Settings:
             raise ConfigError("PAGECAST_PORT must be between 0 (any free port) and 65535")
         if self.playlist_window < 6:
             raise ConfigError("PAGECAST_PLAYLIST_WINDOW must be at least 6 seconds")
+        for host in self.cast_hosts:
+            if not host or "/" in host or " " in host or host.count(":") == 1:
+                raise ConfigError(f"PAGECAST_CAST_HOSTS: {host!r} is not an address; give host names or IP addresses only, comma-separated (Cast devices always listen on 8009)")
         if self.log_format not in ("text", "json"):
             raise ConfigError("PAGECAST_LOG_FORMAT must be 'text' or 'json'")
         from .hwenc import parse_order

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import trio
 
-from .cast import CastError, CastWatcher, Screen, Stream
+from .cast import CastError, CastWatcher, Handover, Stream
 from .devices import Device, Directory
 from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
 from .groups import first_leaf
@@ -49,7 +49,7 @@ class Session:
 
     def __init__(
         self, request: StartRequest, settings: Settings, *, device: Device | None = None,
-        base_url: Callable[[], str] = lambda: "", inherited: Screen | None = None,
+        base_url: Callable[[], str] = lambda: "", inherited: Handover | None = None,
         encoders: EncoderChoice | None = None,
     ):
         self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
@@ -175,6 +175,7 @@ class Session:
             login_paths=self.settings.login_paths,
         )
         log.info("session %s starting: %s (%s, %s)", self.id, self.request.public()["url"], q.name, req.mode)
+        started = False
         try:
             with self.cancel_scope:
                 if req.duration is not None:
@@ -187,6 +188,7 @@ class Session:
                         )
                         await nursery.start(self.watcher.run, self._live.wait)
                     task_status.started()
+                    started = True
                     frames_send, frames_recv = trio.open_memory_channel(2)
                     self._encoder_control = frames_send.clone()
                     nursery.start_soon(self._encode, frames_recv)
@@ -207,6 +209,12 @@ class Session:
                     self.ready.set()
             if self.stop_reason is None and req.duration is not None and self.cancel_scope.cancelled_caught:
                 self.stop_reason = f"duration of {req.duration:g} s ended"
+            if not started:
+                # Stopped (a /stop, a newer /start for the TV, shutdown) while it was connecting.
+                raise BadRequest(f"the session was stopped before it started: {self.stop_reason or 'cancelled'}", status=409)
+        except BadRequest as exc:
+            self._fail(str(exc))
+            raise
         except (RenderError, EncodeError, CastError) as exc:
             self._fail(str(exc))
         except BaseExceptionGroup as group:
@@ -215,11 +223,17 @@ class Session:
                 self._fail(str(first_leaf(refused)))
                 raise first_leaf(refused) from None
             matched, rest = group.split((RenderError, EncodeError, CastError))
-            if matched is None:
-                raise
-            self._fail(str(first_leaf(matched)))
+            if matched is not None:
+                self._fail(str(first_leaf(matched)))
             if rest is not None:
-                raise rest
+                # A bug must fail this session, not the service; cancellation and the like go on.
+                bugs, rest = rest.split(Exception)
+                if bugs is not None:
+                    log.error("session %s crashed", self.id, exc_info=first_leaf(bugs))
+                    if self.state != "failed":
+                        self._fail(f"internal error: {first_leaf(bugs)!r}")
+                if rest is not None:
+                    raise rest
         except Exception as exc:  # a bug must fail this session, not the service
             log.exception("session %s crashed", self.id)
             self._fail(f"internal error: {exc!r}")
@@ -327,6 +341,7 @@ class Supervisor:
         self.directory = directory or Directory(settings)
         self.base_url = base_url
         self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self._device_locks: dict[str, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -352,6 +367,15 @@ class Supervisor:
         if self._nursery is None:
             raise BadRequest("the service is shutting down", status=503)
         device = await self.directory.resolve(request.device) if request.device else None
+        if device is None:
+            return await self._start(request, None)
+        # One /start per TV at a time: a second one waits, then replaces the first (the latest
+        # request wins), instead of both replacing a third and fighting over the screen.
+        lock = self._device_locks.setdefault(device.uuid, trio.Lock())
+        async with lock:
+            return await self._start(request, device)
+
+    async def _start(self, request: StartRequest, device: Device | None) -> Session:
         replaced = [s for s in self.active() if device is not None and s.target is not None and s.target.uuid == device.uuid]
         if len(self.active()) - len(replaced) >= self.settings.max_sessions:
             raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
@@ -360,12 +384,14 @@ class Supervisor:
             # The TV goes straight to the new stream; what it showed before the first session
             # is what the new one gives back.
             if old.watcher is not None and inherited is None:
-                inherited = old.watcher.previous
+                inherited = old.watcher.handover()
             old.stop(f"replaced by a new session on {device.name}", give_back=False)
         for old in replaced:
             await old.ended.wait()
         if self._nursery is None:
             raise BadRequest("the service is shutting down", status=503)
+        if len(self.active()) >= self.settings.max_sessions:  # others started while we waited
+            raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
         session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited, encoders=self.encoders)
         self.sessions[session.id] = session
         try:
