@@ -80,22 +80,11 @@ def media(tmp_path_factory):
 
 @pytest.fixture
 async def service(nursery, tmp_path):
-    """A real pagecast service on 127.0.0.1 (random port), stopped at the end of the test;
-    its encoder probe is done, so every FFmpeg that runs afterwards is a session's."""
-    from functools import partial
+    """A real pagecast service on 127.0.0.1 (random port), stopped at the end of the test."""
+    from helpers import running_service
 
-    from pagecast.service import Service
-    from pagecast.settings import Settings
-
-    settings = Settings.from_env({}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0, mdns=False)
-    svc = Service(settings)
-    await nursery.start(partial(svc.run, handle_signals=False))
-    with trio.fail_after(10):
-        await svc.encoders.done.wait()
-    yield svc
-    svc.shutdown()
-    with trio.fail_after(15):
-        await svc.stopped.wait()
+    async with running_service(nursery, tmp_path) as svc:
+        yield svc
 
 
 @pytest.fixture

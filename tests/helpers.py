@@ -160,3 +160,28 @@ def live_url(media: str, request, **params) -> str:
     return f"{media}/live/{request.node.name}-{time.monotonic_ns()}/index.m3u8" + (f"?{query}" if query else "")
 
 
+
+
+@contextlib.asynccontextmanager
+async def running_service(nursery, tmp_path: Path, **overrides):
+    """A real pagecast service on 127.0.0.1 (random port) with ``overrides`` as settings; its
+    encoder probe is done, so every FFmpeg that runs afterwards is a session's. Stopped (and
+    waited for) at the end of the block."""
+    from functools import partial
+
+    import trio
+
+    from pagecast.service import Service
+    from pagecast.settings import Settings
+
+    settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False, **overrides})
+    svc = Service(settings)
+    await nursery.start(partial(svc.run, handle_signals=False))
+    with trio.fail_after(10):
+        await svc.encoders.done.wait()
+    try:
+        yield svc
+    finally:
+        svc.shutdown()
+        with trio.fail_after(20):
+            await svc.stopped.wait()

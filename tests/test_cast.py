@@ -10,6 +10,8 @@ import psutil
 import pytest
 import trio
 
+from helpers import running_service
+
 from pagecast.cast import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
 
@@ -41,20 +43,11 @@ async def tv(nursery):
 @pytest.fixture
 async def cast_service(nursery, tmp_path):
     """A service that knows the virtual TVs by static host, as a user behind Docker would set it."""
-    from pagecast.service import Service
-    from pagecast.settings import Settings
-
-    settings = Settings.from_env(
-        {}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0, mdns=False,
-        cast_hosts=("127.0.0.2", "127.0.0.3"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+    async with running_service(
+        nursery, tmp_path, cast_hosts=("127.0.0.2", "127.0.0.3"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
         cast_connect_timeout=2.0, cast_give_up=4.0, cast_backoff_max=1.0, quality="720p",
-    )
-    svc = Service(settings)
-    await nursery.start(partial(svc.run, handle_signals=False))
-    yield svc
-    svc.shutdown()
-    with trio.fail_after(20):
-        await svc.stopped.wait()
+    ) as svc:
+        yield svc
 
 
 @pytest.fixture
@@ -83,6 +76,7 @@ async def cast(api, pages, device="Living Room TV", **extra) -> dict:
     assert response.status_code == 202, response.text
     data = response.json()
     assert data["cast"]["player_state"] == "PLAYING", data
+    assert _session_children(), "a playing session's Chromium and FFmpeg are found (else ended_cleanly proves nothing)"
     return data
 
 

@@ -185,22 +185,27 @@ async def raw_sender(host: str) -> AsyncIterator[RawSender]:
 # ----------------------------------------------------------------------------- discovery
 
 
+async def discovered(tv, **browser_options):
+    """The TV as pychromecast's CastBrowser finds it (by known host or by mDNS)."""
+    found = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+    browser = CastBrowser(SimpleCastListener(lambda uuid, service: trio.from_thread.run_sync(found.set, trio_token=token)), **browser_options)
+    browser.start_discovery()
+    try:
+        with trio.fail_after(15):
+            await found.wait()
+    finally:
+        await trio.to_thread.run_sync(browser.stop_discovery)
+    return browser.devices[tv.uuid]
+
+
 async def test_pychromecast_finds_the_tv_by_host_with_its_name_uuid_and_model():
     async with open_virtual_tv("127.0.42.2", "Living Room TV") as tv:
         info = await trio.to_thread.run_sync(dial.get_device_info, tv.host)
         assert (info.friendly_name, info.uuid, info.model_name, info.manufacturer) == ("Living Room TV", tv.uuid, "pagecast virtual TV", "pagecast")
         assert info.cast_type == "cast" and info.multizone_supported is False
 
-        found = trio.Event()
-        token = trio.lowlevel.current_trio_token()
-        browser = CastBrowser(SimpleCastListener(lambda uuid, service: trio.from_thread.run_sync(found.set, trio_token=token)), known_hosts=[tv.host])
-        browser.start_discovery()
-        try:
-            with trio.fail_after(10):
-                await found.wait()
-        finally:
-            await trio.to_thread.run_sync(browser.stop_discovery)
-        device = browser.devices[tv.uuid]
+        device = await discovered(tv, known_hosts=[tv.host])
         assert (device.friendly_name, device.model_name, device.cast_type, device.host, device.port) == ("Living Room TV", "pagecast virtual TV", "cast", tv.host, 8009)
 
         async with sender(tv) as (cast, _):
@@ -233,17 +238,7 @@ async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
     from zeroconf import Zeroconf
 
     async with open_virtual_tv("127.0.42.23", "Announced TV", mdns=True) as tv:
-        found = trio.Event()
-        token = trio.lowlevel.current_trio_token()
-        zc = await trio.to_thread.run_sync(Zeroconf)
-        browser = CastBrowser(SimpleCastListener(lambda uuid, service: trio.from_thread.run_sync(found.set, trio_token=token)), zc)
-        browser.start_discovery()
-        try:
-            with trio.fail_after(15):
-                await found.wait()
-        finally:
-            await trio.to_thread.run_sync(browser.stop_discovery)
-        device = browser.devices[tv.uuid]
+        device = await discovered(tv, zeroconf_instance=await trio.to_thread.run_sync(Zeroconf))
         assert (device.friendly_name, device.model_name, device.host, device.port) == ("Announced TV", "pagecast virtual TV", tv.host, 8009)
 
 

@@ -245,10 +245,11 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if supervisor.directory.unreachable:
             await supervisor.directory.refresh_static()  # a TV switched on since the last poll shows up now
         found = supervisor.directory.list()
+        owners = {d.uuid: supervisor.by_device(d) for d in found}
         screens: dict[str, Any] = {}
 
         async def look(device) -> None:
-            owner = supervisor.by_device(device)
+            owner = owners[device.uuid]
             if owner is not None and owner.watcher is not None and owner.watcher.screen is not None:
                 screens[device.uuid] = owner.watcher.screen
             else:
@@ -259,7 +260,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
                 nursery.start_soon(look, device)
         out = []
         for device in found:
-            owner = supervisor.by_device(device)
+            owner = owners[device.uuid]
             screen = screens.get(device.uuid)
             out.append({
                 **device.public(),

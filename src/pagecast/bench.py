@@ -1164,8 +1164,7 @@ class Bench:
         q = PRESETS["1080p"]
         spec = EncodeSpec(width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps, segment_duration=q.segment_duration, audio=False)
         ffmpeg = Settings.from_env({}).ffmpeg
-        argv = _video_args(ffmpeg, spec, backend)
-        argv = [str(clip) if a == "/dev/fd/3" else a for a in argv]
+        argv = [str(clip) if a == "/dev/fd/3" else a for a in ffmpeg_args(ffmpeg, spec, 3, None, backend=backend)]
         # The session's output options make a fragmented stream on a pipe; a plain file here.
         argv = argv[: argv.index("-max_interleave_delta")] + ["-f", "mp4", "-y", str(out)]
         t0 = time.monotonic()
@@ -1354,13 +1353,6 @@ class Bench:
             self.out(f"  pagecast logged {len(warnings)} warning(s)/error(s) during the run; first: {warnings[0][:200]}")
         if errors:
             self.out(f"  sections that failed: {', '.join(errors)}")
-
-
-def _video_args(ffmpeg: str, spec: Any, backend: str) -> list[str]:
-    """The session's FFmpeg command line for ``backend``, its frames read from fd 3."""
-    from .encode import ffmpeg_args
-
-    return ffmpeg_args(ffmpeg, spec, 3, None, backend=backend)
 
 
 def _s(ms: float | None) -> float | None:
