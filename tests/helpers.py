@@ -54,7 +54,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def page_server():
-    from pagecast.bench import serve_http
+    from pagecast.lowlevel.httpserve import serve_http
 
     with serve_http(_Handler, "test-page-server") as url:
         yield url
@@ -137,7 +137,7 @@ class MediaHandler(http.server.BaseHTTPRequestHandler):
 def media_server(root: Path):
     """Base URL of the media server: ``/live/<token>/index.m3u8``, ``/clip.mp4`` (3 s of
     progressive fragmented MP4), anything else 404."""
-    from pagecast.bench import serve_http
+    from pagecast.lowlevel.httpserve import serve_http
 
     subprocess.run(
         [
@@ -171,8 +171,8 @@ async def running_service(nursery, tmp_path: Path, **overrides):
 
     import trio
 
-    from pagecast.service import Service
-    from pagecast.settings import Settings
+    from pagecast.server.service import Service
+    from pagecast.core.settings import Settings
 
     settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False, **overrides})
     svc = Service(settings)

@@ -12,7 +12,7 @@ import trio
 
 from helpers import running_service
 
-from pagecast.cast import DMR_APP_ID
+from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
 
 YOUTUBE = "233637DE"

@@ -1,4 +1,4 @@
-"""pagecast.cdp against a scripted fake DevTools server, plus one real Chromium."""
+"""pagecast.lowlevel.cdp against a scripted fake DevTools server, plus one real Chromium."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import trio
 import trio_websocket
 
-from pagecast.cdp import CdpConnectionClosed, CdpError, CdpTimeout, open_cdp
-from pagecast.proc import LineTail, open_child, pump_lines
-from pagecast.settings import Settings
+from pagecast.lowlevel.cdp import CdpConnectionClosed, CdpError, CdpTimeout, open_cdp
+from pagecast.lowlevel.proc import LineTail, open_child, pump_lines
+from pagecast.core.settings import Settings
 
 
 class FakeBrowser:

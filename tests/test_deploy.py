@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from pagecast.settings import Settings
+from pagecast.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from pagecast.probe import open_player_browser
+from pagecast.lowlevel.browser import open_player_browser
 
 PLAY_SECONDS = 22
 

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from pagecast.encode import EncodeError, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, run_encoder
+from pagecast.core.errors import EncodeError
+from pagecast.core.ffmpeg import EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from pagecast.session.encode import run_encoder
 
 SPEC = EncodeSpec(width=320, height=180, fps=10, bitrate_kbps=500, segment_duration=1.0, x264_preset="ultrafast")
 
@@ -89,7 +91,7 @@ async def test_sparse_frames_get_a_keyframe_at_every_segment_boundary(jpegs):
 async def test_cancelled_encoder_stops_ffmpeg_politely(jpegs, caplog):
     import logging
 
-    caplog.set_level(logging.DEBUG, logger="pagecast.proc")
+    caplog.set_level(logging.DEBUG, logger="pagecast.lowlevel.proc")
     send, recv = trio.open_memory_channel(1)
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: run_encoder(SPEC, "ffmpeg", recv, Collect(), task_status=task_status))

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from pagecast.fmp4 import (
+from pagecast.core.fmp4 import (
     BoxReader,
     Fmp4Error,
     Fmp4Splitter,

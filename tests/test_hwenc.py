@@ -9,11 +9,10 @@ import httpx
 import pytest
 import trio
 
-from pagecast.encode import EncodeSpec, ffmpeg_args
-from pagecast.hwenc import (
-    AUTO_ORDER, HARDWARE, LIBX264, NVENC, QSV, V4L2M2M, VAAPI, EncoderChoice, explain, parse_order, probe, probe_all,
-)
-from pagecast.settings import ConfigError, Settings
+from pagecast.core.ffmpeg import EncodeSpec, ffmpeg_args
+from pagecast.core.encoders import AUTO_ORDER, HARDWARE, LIBX264, NVENC, QSV, V4L2M2M, VAAPI, explain, parse_order
+from pagecast.session.encoder_probe import EncoderChoice, probe, probe_all
+from pagecast.core.settings import ConfigError, Settings
 
 SPEC = EncodeSpec(1920, 1080, 30, 6000, segment_duration=1.0)
 
@@ -128,7 +127,7 @@ async def test_health_reports_the_chosen_encoder_and_every_probe(client):
 @pytest.fixture
 async def hw_client(nursery, tmp_path):
     """A service whose encoder is h264_vaapi, set without a probe: it fails on this machine."""
-    from pagecast.service import Service
+    from pagecast.server.service import Service
 
     settings = Settings.from_env({}, host="127.0.0.1", port=0, runtime_dir=str(tmp_path / "runtime"), load_timeout=10.0, mdns=False)
     svc = Service(settings, encoders=EncoderChoice.unprobed(VAAPI))

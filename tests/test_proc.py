@@ -13,7 +13,7 @@ import psutil
 import pytest
 import trio
 
-from pagecast.proc import LineTail, StopPolicy, open_child, spawn
+from pagecast.lowlevel.proc import LineTail, StopPolicy, open_child, spawn
 
 FAST = StopPolicy(polite_timeout=0.3, term_timeout=0.3)
 IGNORE_TERM = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"]
@@ -83,7 +83,7 @@ async def test_children_die_when_pagecast_is_sigkilled():
         """
         import sys, trio
         sys.path.insert(0, %r)
-        from pagecast.proc import spawn
+        from pagecast.lowlevel.proc import spawn
         async def main():
             child = spawn(["sleep", "60"], name="sleep", stderr=False)
             print(child.pid, flush=True)

@@ -7,8 +7,8 @@ import pytest
 import trio
 import trio.testing
 
-from pagecast.fmp4 import Fmp4Splitter, Fragment, InitInfo
-from pagecast.publish import Publisher, PublisherEnded
+from pagecast.core.fmp4 import Fmp4Splitter, Fragment, InitInfo
+from pagecast.session.publish import Publisher, PublisherEnded
 
 from helpers import ffmpeg_fmp4
 

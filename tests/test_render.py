@@ -16,8 +16,11 @@ import psutil
 import pytest
 import trio
 
-from pagecast.render import IDLE_STEP, Auth, Frame, PageSpec, RenderError, run_renderer, window_geometry
-from pagecast.settings import Settings
+from pagecast.core.errors import RenderError
+from pagecast.core.geometry import window_geometry
+from pagecast.core.request import Auth
+from pagecast.session.render import IDLE_STEP, Frame, PageSpec, run_renderer
+from pagecast.core.settings import Settings
 
 pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")
 

@@ -102,8 +102,8 @@ async def test_sigkill_of_the_service_leaves_no_ffmpeg_or_chromium(serve, pages)
 
 
 def test_runtime_dirs_left_by_a_dead_service_are_removed_at_start(tmp_path):
-    from pagecast.service import prepare_runtime_dir
-    from pagecast.settings import Settings
+    from pagecast.server.service import prepare_runtime_dir
+    from pagecast.core.settings import Settings
 
     dead = tmp_path / "999999999"
     (dead / "chromium-x").mkdir(parents=True)

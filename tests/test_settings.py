@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pagecast.settings import ConfigError, Settings, settings_markdown
+from pagecast.core.settings import ConfigError, Settings, settings_markdown
 
 DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
 

@@ -24,8 +24,8 @@ from pychromecast.socket_client import ConnectionStatusListener
 
 from helpers import live_url
 
-from pagecast.api import find_players_dir
-from pagecast.proc import LineTail, open_child, pump_lines
+from pagecast.lowlevel.binaries import find_players_dir
+from pagecast.lowlevel.proc import LineTail, open_child, pump_lines
 from pagecast.virtual_tv import BindError, open_virtual_tv
 from pagecast.virtual_tv.castv2 import (
     NS_CONNECTION,

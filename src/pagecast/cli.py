@@ -11,7 +11,7 @@ import time
 
 import trio
 
-from .settings import ConfigError, Settings
+from .core.settings import ConfigError, Settings
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pagecast: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings)
-    from .service import Service
+    from .server.service import Service
 
     service = Service(settings)
     if args.command == "serve":
@@ -118,13 +118,14 @@ async def _run_virtual_tv(open_virtual_tv, host: str, player: str, task_status=t
 
 
 async def _demo_cast(service, device: str, tv, seconds: float | None) -> None:
-    from .validate import BadRequest, parse_start
+    from .core.errors import Refused
+    from .core.request import parse_start
 
     local = f"http://127.0.0.1:{service.port}"
     req = parse_start({"url": f"{local}/demo/dashboard", "device": device, "keep_on": True}, service.settings, {})
     try:
         session = await service.supervisor.start(req)
-    except BadRequest as exc:
+    except Refused as exc:
         print(f"\npagecast demo: cannot cast to {device}: {exc}\n", file=sys.stderr, flush=True)
         service.shutdown()
         return

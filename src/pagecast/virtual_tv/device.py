@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import trio
 
-from ..groups import flatten, reraise_alone
+from ..lowlevel.groups import flatten, reraise_alone
 from .castv2 import (
     BROADCAST_ID,
     NS_CONNECTION,
@@ -88,9 +88,9 @@ class VirtualTV:
         self.player = player
         self.mdns = mdns
         if ffmpeg is None and player == "ffmpeg":
-            from ..settings import Settings
+            from ..lowlevel.binaries import find_binary
 
-            ffmpeg = Settings.from_env().ffmpeg
+            ffmpeg = find_binary("ffmpeg")
         self._ffmpeg = ffmpeg or "ffmpeg"
         self._chromium = chromium
         self._apps = dict(KNOWN_APPS)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import trio
 
+from ..lowlevel.binaries import player_file
 from .net import abort
 
 if TYPE_CHECKING:
@@ -177,15 +178,7 @@ async def serve_http(listener: trio.SocketListener, handler: Handler, ssl_contex
 
 
 def _players_file(name: str) -> Path | None:
-    from ..api import (  # late: the service's API may import this package
-        PLAYER_FILES,
-        find_players_dir,
-    )
-
-    players = find_players_dir()
-    if players is None or name not in PLAYER_FILES:
-        return None
-    return players / PLAYER_FILES[name]
+    return player_file(name)
 
 
 class DeviceSite:

@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from ..groups import flatten
+from ..lowlevel.groups import flatten
 from .castv2 import Message
 from .links import SenderLink
 from .players import Playback, PlayerError

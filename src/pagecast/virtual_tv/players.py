@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import trio
 
-from ..cdp import CdpException
-from ..probe import open_player_browser
-from ..proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from ..lowlevel.browser import open_player_browser
+from ..lowlevel.cdp import CdpException
+from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 from .status import (
     HLS_MANIFEST_PLAYLIST,
     HLS_NETWORK_MASTER_PLAYLIST,

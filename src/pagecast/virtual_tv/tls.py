@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from ..proc import LineTail, open_child, pump_lines
+from ..lowlevel.proc import LineTail, open_child, pump_lines
 
 
 async def make_server_context(directory: Path, common_name: str, openssl: str = "openssl") -> ssl.SSLContext:

@@ -1,10 +1,10 @@
-"""FFmpeg as the encoder: sparse JPEG frames in, fragmented MP4 (H.264 + silent AAC) out.
+"""FFmpeg as the encoder actor: sparse JPEG frames in, fragmented MP4 (H.264 + silent AAC) out.
 
 Frames arrive only when the page changed. They are handed to FFmpeg in an IVF container
-(a 32-byte header, then per frame a 12-byte header with its own timestamp), which lets
-FFmpeg encode a variable frame rate: an idle dashboard costs one frame per segment, not
-thirty per second. To keep a steady cadence for players, the last frame is repeated at
-every segment boundary, where FFmpeg places a keyframe, so every segment starts with one.
+(see ``core/ffmpeg.py``), which lets FFmpeg encode a variable frame rate: an idle dashboard
+costs one frame per segment, not thirty per second. To keep a steady cadence for players,
+the last frame is repeated at every segment boundary, where FFmpeg places a keyframe, so
+every segment starts with one.
 """
 
 from __future__ import annotations
@@ -12,133 +12,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
-import re
-import struct
 from collections import deque
-from dataclasses import dataclass, field
 
 import trio
 
-from .groups import first_leaf
-from .hwenc import DEFAULT_VAAPI_DEVICE, LIBX264, device_args, video_args
-from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from ..core.encoders import LIBX264
+from ..core.errors import EncodeError
+from ..core.ffmpeg import AUDIO_LEAD, AUDIO_PIPE_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from ..lowlevel.groups import first_leaf
+from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
 
-
-AUDIO_RATE = 48000
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
-AUDIO_PIPE_BYTES = 1 << 20  # > one segment of silence, so writing it ahead never blocks
-
-
-@dataclass(frozen=True)
-class Dense:
-    """Sent among the frames: repeat frames at the full rate for a while.
-
-    Native players (Chromium's, and other FFmpeg-based demuxers) probe about 20 frames
-    before they show anything; a progressive viewer that joins gets them within a second
-    instead of waiting for that many page changes."""
-
-    seconds: float = 2.0
-
-
-class EncodeError(Exception):
-    """The encoder failed; the message carries FFmpeg's last words."""
-
-
-@dataclass(frozen=True)
-class EncodeSpec:
-    width: int
-    height: int
-    fps: int
-    bitrate_kbps: int
-    segment_duration: float = 1.0
-    x264_preset: str = "veryfast"
-    crf: int = 23
-    audio: bool = True
-    min_fps: int = 0  # 0: frames only when the page changed (plus one per segment)
-    flush_frames: bool = True  # push each new frame out at once (progressive viewers); HLS needs only segments
-    hw_device: str = DEFAULT_VAAPI_DEVICE  # the render node of the VA-API and QSV backends
-
-    @property
-    def segment_ticks(self) -> int:
-        return max(1, round(self.segment_duration * self.fps))
-
-
-def ivf_header(width: int, height: int, fps: int) -> bytes:
-    """IVF file header; the time base is one tick per output frame interval."""
-    return b"DKIF" + struct.pack("<HHIHHIIII", 0, 32, int.from_bytes(b"MJPG", "little"), width, height, fps, 1, 0, 0)
-
-
-def ivf_frame(jpeg: bytes, pts: int) -> bytes:
-    return struct.pack("<IQ", len(jpeg), pts) + jpeg
-
-
-def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | None = None, *, backend: str = LIBX264) -> list[str]:
-    """The FFmpeg command line; pure so it can be checked without running anything."""
-    args = [
-        binary, "-hide_banner", "-nostats", "-loglevel", "info",
-        *device_args(backend, spec.hw_device),
-        # Video: our IVF stream from a pipe. Reading it as /dev/fd/N (not pipe:N) keeps
-        # FFmpeg's stdin free for the polite 'q' stop.
-        "-f", "ivf", "-probesize", "32", "-analyzeduration", "0",
-        "-i", f"/dev/fd/{frames_fd}",
-    ]
-    if spec.audio:
-        # Silence, written by us in step with the video (see write_frames), so that audio and
-        # video timestamps agree by construction rather than by wall-clock pacing.
-        args += ["-f", "s16le", "-ar", str(AUDIO_RATE), "-ac", "2", "-probesize", "32", "-analyzeduration", "0", "-i", f"/dev/fd/{audio_fd}"]
-    args += ["-map", "0:v"]
-    if spec.audio:
-        args += ["-map", "1:a"]
-    # The video encoder's part belongs to the backend (hwenc): device, upload, rate control,
-    # profile and keyframes; everything around it is the same for all of them.
-    args += video_args(backend, spec)
-    args += ["-fps_mode", "passthrough", "-r", str(spec.fps)]
-    if spec.audio:
-        args += ["-c:a", "aac", "-b:a", "64k"]
-    args += [
-        # Strict dts order between audio and video: a segment-cutting keyframe waits for
-        # the audio before it (which we always write ahead), whatever the CPU load.
-        "-max_interleave_delta", "0",
-        "-f", "mp4", "-movflags", "+frag_every_frame+empty_moov+default_base_moof",
-        "-flush_packets", "1",
-        "pipe:1",
-    ]
-    return args
-
-
-_LEVELS = [
-    (re.compile(r"\b(error|invalid|failed|cannot|could not)\b", re.I), logging.WARNING),
-    (re.compile(r"^\s*(frame=|size=|video:|\[libx264 @ \w+\] (frame|mb|final|8x8|coded|i16|i8|i4|ref|kb/s|Weighted))"), logging.DEBUG),
-]
-
-
-def classify_stderr(line: str) -> int:
-    """FFmpeg writes progress with \\r and the rest with \\n; give each line a sensible level."""
-    for pattern, level in _LEVELS:
-        if pattern.search(line):
-            return level
-    return logging.DEBUG
-
-
-@dataclass
-class EncoderStats:
-    frames_in: int = 0
-    frames_out: int = 0
-    repeats: int = 0
-    bytes_out: int = 0
-    started_at: float = 0.0
-    latencies: deque = field(default_factory=lambda: deque(maxlen=300))
-
-    def latency_ms(self) -> dict[str, float] | None:
-        """Capture → available to viewers, over the last few hundred frames."""
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
-        return {"p50": pick(0.5), "p95": pick(0.95), "max": round(1000 * ordered[-1], 1)}
 
 
 def _grow_pipe(fd: int) -> None:

@@ -1,5 +1,5 @@
-"""Validation of control-API requests: everything a user can get wrong is caught here,
-before any process starts, with a message that says what to fix."""
+"""A /start request: its model, and its validation. Everything a user can get wrong is caught
+here, before any process starts, with a message that says what to fix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .render import Auth
+from .errors import InvalidRequest, NotFound
 from .settings import PRESETS, Quality, Settings
 
 START_FIELDS = {"url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate", "keep_on", "if_idle", "volume"}
@@ -16,12 +16,28 @@ AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
 SECRET_QUERY_KEYS = {"token", "access_token", "auth", "key", "api_key", "apikey", "password", "secret", "signature", "sig"}
 
 
-class BadRequest(ValueError):
-    """A request the user must change; ``status`` is the HTTP status to answer with."""
+@dataclass(frozen=True)
+class Auth:
+    """Credentials for the page. Values are secrets: never logged, never in ``repr``."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    cookies: tuple[dict, ...] = field(default=(), repr=False)
+    local_storage: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    ha_token: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.cookies:
+            parts.append(f"cookies=<{len(self.cookies)} hidden>")
+        if self.local_storage:
+            parts.append(f"local_storage=<{len(self.local_storage)} hidden>")
+        if self.headers:
+            parts.append(f"headers=<{len(self.headers)} hidden>")
+        if self.ha_token:
+            parts.append("ha_token=<hidden>")
+        return f"Auth({', '.join(parts)})"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -81,31 +97,31 @@ def _expect(body: dict, key: str, kinds: tuple[type, ...], what: str) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) and bool not in kinds:
-        raise BadRequest(f"'{key}' must be {what}, got {_type_name(value)}")
+        raise InvalidRequest(f"'{key}' must be {what}, got {_type_name(value)}")
     if not isinstance(value, kinds):
-        raise BadRequest(f"'{key}' must be {what}, got {_type_name(value)}")
+        raise InvalidRequest(f"'{key}' must be {what}, got {_type_name(value)}")
     return value
 
 
 def validate_url(url: Any) -> str:
     if not isinstance(url, str) or not url.strip():
-        raise BadRequest("'url' is required: the http(s) address of the page to show, e.g. \"http://homeassistant.local:8123/lovelace/cameras\"")
+        raise InvalidRequest("'url' is required: the http(s) address of the page to show, e.g. \"http://homeassistant.local:8123/lovelace/cameras\"")
     url = url.strip()
     if len(url) > 4096:
-        raise BadRequest("'url' is longer than 4096 characters")
+        raise InvalidRequest("'url' is longer than 4096 characters")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise BadRequest(f"'url' is not a valid URL: {exc}") from None
+        raise InvalidRequest(f"'url' is not a valid URL: {exc}") from None
     if parts.scheme.lower() not in ("http", "https"):
         scheme = parts.scheme or "(none)"
-        raise BadRequest(f"'url' must start with http:// or https://; scheme {scheme!r} is not allowed (file:, chrome:, javascript: and data: pages are refused)")
+        raise InvalidRequest(f"'url' must start with http:// or https://; scheme {scheme!r} is not allowed (file:, chrome:, javascript: and data: pages are refused)")
     if not parts.hostname:
-        raise BadRequest("'url' has no host name, e.g. \"http://192.168.1.10:8123/\"")
+        raise InvalidRequest("'url' has no host name, e.g. \"http://192.168.1.10:8123/\"")
     try:
         parts.port
     except ValueError:
-        raise BadRequest("'url' has an invalid port") from None
+        raise InvalidRequest("'url' has an invalid port") from None
     return url
 
 
@@ -113,27 +129,27 @@ def parse_auth(raw: Any) -> Auth:
     if raw is None:
         return Auth()
     if not isinstance(raw, dict):
-        raise BadRequest(f"'auth' must be an object with any of {sorted(AUTH_FIELDS)}, got {_type_name(raw)}")
+        raise InvalidRequest(f"'auth' must be an object with any of {sorted(AUTH_FIELDS)}, got {_type_name(raw)}")
     unknown = set(raw) - AUTH_FIELDS
     if unknown:
-        raise BadRequest(f"'auth' has unknown field(s) {sorted(unknown)}; allowed: {sorted(AUTH_FIELDS)}")
+        raise InvalidRequest(f"'auth' has unknown field(s) {sorted(unknown)}; allowed: {sorted(AUTH_FIELDS)}")
     cookies = raw.get("cookies") or []
     if isinstance(cookies, dict):
         cookies = [{"name": k, "value": v} for k, v in cookies.items()]
     if not isinstance(cookies, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("value"), str) for c in cookies):
-        raise BadRequest("'auth.cookies' must be an object {name: value} or a list of {\"name\": …, \"value\": …, \"domain\"?: …, \"path\"?: …}")
+        raise InvalidRequest("'auth.cookies' must be an object {name: value} or a list of {\"name\": …, \"value\": …, \"domain\"?: …, \"path\"?: …}")
     ls = raw.get("local_storage") or {}
     if not isinstance(ls, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ls.items()):
-        raise BadRequest("'auth.local_storage' must be an object of string keys to string values")
+        raise InvalidRequest("'auth.local_storage' must be an object of string keys to string values")
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-        raise BadRequest("'auth.headers' must be an object of header names to string values")
+        raise InvalidRequest("'auth.headers' must be an object of header names to string values")
     for name in headers:
         if not name or any(c in name for c in " :\r\n"):
-            raise BadRequest(f"'auth.headers' has an invalid header name {name!r}")
+            raise InvalidRequest(f"'auth.headers' has an invalid header name {name!r}")
     token = raw.get("ha_token")
     if token is not None and (not isinstance(token, str) or not token.strip()):
-        raise BadRequest("'auth.ha_token' must be a Home Assistant long-lived access token (a non-empty string)")
+        raise InvalidRequest("'auth.ha_token' must be a Home Assistant long-lived access token (a non-empty string)")
     return Auth(
         cookies=tuple(dict(c) for c in cookies),
         local_storage=tuple(ls.items()),
@@ -143,46 +159,46 @@ def parse_auth(raw: Any) -> Auth:
 
 
 def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any]]) -> StartRequest:
-    """Turn a /start body (after profile expansion) into a StartRequest, or raise BadRequest."""
+    """Turn a /start body (after profile expansion) into a StartRequest, or raise InvalidRequest (NotFound for an unknown profile)."""
     if not isinstance(body, dict):
-        raise BadRequest(f"the body must be a JSON object like {{\"url\": \"http://…\"}}, got {_type_name(body)}")
+        raise InvalidRequest(f"the body must be a JSON object like {{\"url\": \"http://…\"}}, got {_type_name(body)}")
     profile_name = _expect(body, "profile", (str,), "the name of a configured profile")
     if profile_name is not None:
         if profile_name not in profiles:
             known = ", ".join(sorted(profiles)) or "none are configured (PAGECAST_PROFILES_FILE)"
-            raise BadRequest(f"unknown profile {profile_name!r}; known profiles: {known}", status=404)
+            raise NotFound(f"unknown profile {profile_name!r}; known profiles: {known}")
         merged = dict(profiles[profile_name])
         merged.update({k: v for k, v in body.items() if k != "profile"})
         body = merged
     unknown = set(body) - START_FIELDS
     if unknown:
-        raise BadRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
     url = validate_url(body.get("url"))
 
     quality_name = _expect(body, "quality", (str,), f"one of {', '.join(PRESETS)}") or settings.quality
     if quality_name not in PRESETS:
-        raise BadRequest(f"unknown quality {quality_name!r}; use one of {', '.join(PRESETS)} (and width/height/fps/bitrate to override)")
+        raise InvalidRequest(f"unknown quality {quality_name!r}; use one of {', '.join(PRESETS)} (and width/height/fps/bitrate to override)")
     quality = PRESETS[quality_name]
     overrides: dict[str, Any] = {}
     for key, lo, hi, attr in (("width", 160, 3840, "width"), ("height", 120, 2160, "height"), ("fps", 1, 60, "fps"), ("bitrate", 200, 50000, "bitrate_kbps")):
         value = _expect(body, key, (int,), f"a whole number between {lo} and {hi}")
         if value is not None:
             if not lo <= value <= hi:
-                raise BadRequest(f"'{key}' must be between {lo} and {hi}, got {value}")
+                raise InvalidRequest(f"'{key}' must be between {lo} and {hi}, got {value}")
             overrides[attr] = value
     if overrides:
         quality = replace(quality, **overrides)
     if quality.width % 2 or quality.height % 2:
-        raise BadRequest(f"width and height must be even numbers (H.264 with 4:2:0 colour), got {quality.width}×{quality.height}")
+        raise InvalidRequest(f"width and height must be even numbers (H.264 with 4:2:0 colour), got {quality.width}×{quality.height}")
 
     mode = _expect(body, "mode", (str,), "'hls' or 'fmp4'") or settings.mode
     if mode not in ("hls", "fmp4"):
-        raise BadRequest(f"unknown mode {mode!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)")
+        raise InvalidRequest(f"unknown mode {mode!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)")
 
     duration = _expect(body, "duration", (int, float), "a number of seconds")
     if duration is not None:
         if not math.isfinite(duration) or duration <= 0 or duration > 7 * 86400:
-            raise BadRequest(f"'duration' must be a number of seconds between 0 and 604800 (omit it to run until stopped), got {duration}")
+            raise InvalidRequest(f"'duration' must be a number of seconds between 0 and 604800 (omit it to run until stopped), got {duration}")
         duration = float(duration)
 
     if "device" in body and body["device"] is None:
@@ -190,26 +206,26 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
     else:
         device = _expect(body, "device", (str,), "a device name, uuid or address")
         if device is not None and not device.strip():
-            raise BadRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
+            raise InvalidRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
         device = (device or settings.default_device).strip() or None
     dsf = _expect(body, "device_scale_factor", (int, float), "a number between 0.5 and 4")
     if dsf is None:
         dsf = settings.device_scale_factor
     if not 0.5 <= dsf <= 4:
-        raise BadRequest(f"'device_scale_factor' must be between 0.5 and 4, got {dsf}")
+        raise InvalidRequest(f"'device_scale_factor' must be between 0.5 and 4, got {dsf}")
     auth = parse_auth(body.get("auth"))
     flags = {}
     for key in ("keep_on", "if_idle"):
         value = _expect(body, key, (bool,), "true or false")
         flags[key] = bool(value)
         if value is not None and device is None:
-            raise BadRequest(f"'{key}' applies to casting; give a 'device' too (GET /devices lists them)")
+            raise InvalidRequest(f"'{key}' applies to casting; give a 'device' too (GET /devices lists them)")
     volume = _expect(body, "volume", (int, float), "a number between 0.0 and 1.0")
     if volume is not None:
         if not 0 <= volume <= 1:
-            raise BadRequest(f"'volume' must be between 0.0 and 1.0, got {volume}")
+            raise InvalidRequest(f"'volume' must be between 0.0 and 1.0, got {volume}")
         if device is None:
-            raise BadRequest("'volume' applies to casting; give a 'device' too (GET /devices lists them)")
+            raise InvalidRequest("'volume' applies to casting; give a 'device' too (GET /devices lists them)")
         volume = float(volume)
     return StartRequest(
         url=url, quality=quality, mode=mode, duration=duration, device=device,

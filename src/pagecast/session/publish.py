@@ -17,7 +17,7 @@ from typing import Callable
 
 import trio
 
-from .fmp4 import DEFAULT_MAX_BOX_SIZE, Fmp4Splitter, Fragment, InitInfo
+from ..core.fmp4 import DEFAULT_MAX_BOX_SIZE, Fmp4Splitter, Fragment, InitInfo
 
 __all__ = ["Follower", "HeldFragment", "Publisher", "PublisherEnded", "Segment"]
 

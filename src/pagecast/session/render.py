@@ -43,10 +43,13 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from .cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
-from .groups import flatten, reraise_alone
-from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
-from .settings import Settings
+from ..core.errors import RenderError
+from ..core.geometry import window_geometry
+from ..core.request import Auth
+from ..core.settings import Settings
+from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
+from ..lowlevel.groups import flatten, reraise_alone
+from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
 chromium_log = logging.getLogger(__name__ + ".chromium")
@@ -91,28 +94,6 @@ _CHROMIUM_FLAGS = (
 # Public types
 
 
-@dataclass(frozen=True)
-class Auth:
-    """Credentials for the page. Values are secrets: never logged, never in ``repr``."""
-
-    cookies: tuple[dict, ...] = field(default=(), repr=False)
-    local_storage: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    ha_token: str | None = field(default=None, repr=False)
-
-    def __repr__(self) -> str:
-        parts = []
-        if self.cookies:
-            parts.append(f"cookies=<{len(self.cookies)} hidden>")
-        if self.local_storage:
-            parts.append(f"local_storage=<{len(self.local_storage)} hidden>")
-        if self.headers:
-            parts.append(f"headers=<{len(self.headers)} hidden>")
-        if self.ha_token:
-            parts.append("ha_token=<hidden>")
-        return f"Auth({', '.join(parts)})"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -135,53 +116,6 @@ class Frame:
     #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
     captured_at: float
     index: int
-
-
-class RenderError(Exception):
-    """The page cannot be streamed; the message says what went wrong and what to do about it."""
-
-
-# ---------------------------------------------------------------------------------------
-# Geometry
-
-
-def _f32(x: float) -> float:
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
-def _surface(css: int, scale: float) -> int:
-    # Chromium keeps the scale as a float and sizes the surface with a ceiling.
-    return math.ceil(_f32(css * _f32(scale)))
-
-
-def window_geometry(width: int, height: int, dsf: float) -> tuple[int, int, float]:
-    """CSS window size and scale factor for which Chromium's surface is exactly width×height."""
-    if width <= 0 or height <= 0 or not dsf > 0:
-        raise RenderError(f"invalid output size {width}×{height} at device scale factor {dsf}")
-    if dsf == 1:
-        return width, height, 1.0
-    best: tuple[float, int, int, float] | None = None
-    for cw in range(max(1, math.floor(width / dsf) - 1), math.ceil(width / dsf) + 2):
-        for ch in range(max(1, math.floor(height / dsf) - 1), math.ceil(height / dsf) + 2):
-            lo = max((width - 1) / cw, (height - 1) / ch)
-            hi = min(width / cw, height / ch)
-            if lo >= hi:
-                continue
-            candidates = [dsf] if lo < dsf <= hi else []
-            candidates += [hi, hi - (hi - lo) * 0.25, (lo + hi) / 2]
-            for scale in candidates:
-                scale = float(f"{scale:.6g}") if scale != dsf else scale
-                if _surface(cw, scale) == width and _surface(ch, scale) == height:
-                    score = abs(scale - dsf)
-                    if best is None or score < best[0]:
-                        best = (score, cw, ch, scale)
-                    break
-    if best is None or best[0] > 0.02 * dsf:
-        raise RenderError(
-            f"cannot render exactly {width}×{height} pixels at device scale factor {dsf:g}; "
-            f"pick a scale factor that divides the size (e.g. 1 or 2)"
-        )
-    return best[1], best[2], best[3]
 
 
 def _under(path: str, prefix: str) -> bool:

@@ -9,69 +9,25 @@ device, and its answer names it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 import httpx
 import trio
 
-from .settings import Settings
-from .validate import BadRequest
+from ..core.device import CAST_PORT, Device, looks_like_address, parse_eureka
+from ..core.errors import Conflict, NotFound
+from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CAST_PORT = 8009
 EUREKA_PATH = "/setup/eureka_info?params=device_info,name"
 PROBE_TIMEOUT = 3.0
 POLL_INTERVAL = 30.0
-
-
-@dataclass(frozen=True)
-class Device:
-    """A Cast device as the directory knows it."""
-
-    name: str
-    uuid: str
-    model: str
-    manufacturer: str
-    host: str
-    port: int = CAST_PORT
-    source: str = "static"  # "static", "mdns" or "address" (named by address in a /start)
-    display: bool = True
-    last_seen: float = 0.0
-
-    def public(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["address"] = f"{self.host}:{self.port}" if self.port != CAST_PORT else self.host
-        d["last_seen"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_seen)) if self.last_seen else None
-        return d
-
-
-class DeviceNotFound(BadRequest):
-    pass
-
-
-def _parse_eureka(host: str, data: dict[str, Any], source: str) -> Device:
-    info = data.get("device_info") or {}
-    udn = info.get("ssdp_udn") or data.get("ssdp_udn")
-    if not udn:
-        raise ValueError("its device info has no ssdp_udn (uuid)")
-    caps = info.get("capabilities") or {}
-    return Device(
-        name=info.get("name") or data.get("name") or host,
-        uuid=str(UUID(udn.replace("-", ""))),
-        model=info.get("model_name") or "unknown model",
-        manufacturer=info.get("manufacturer") or "unknown manufacturer",
-        host=host,
-        source=source,
-        display=bool(caps.get("display_supported", True)),
-        last_seen=time.time(),
-    )
 
 
 async def probe_host(host: str, source: str = "static", timeout: float = PROBE_TIMEOUT) -> Device:
@@ -82,7 +38,7 @@ async def probe_host(host: str, source: str = "static", timeout: float = PROBE_T
             try:
                 response = await client.get(base + EUREKA_PATH)
                 response.raise_for_status()
-                return _parse_eureka(host, response.json(), source)
+                return parse_eureka(host, response.json(), source)
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 errors.append(f"{base}: {_reason(exc)}")
     raise ConnectionError("; ".join(errors))
@@ -99,14 +55,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
         return "connection refused"
     return text
-
-
-def looks_like_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return "." in text and " " not in text and not text.endswith(".")
 
 
 class Directory:
@@ -228,11 +176,11 @@ class Directory:
             try:
                 host = (await trio.socket.getaddrinfo(spec, CAST_PORT, type=socket.SOCK_STREAM))[0][4][0]
             except (OSError, UnicodeError) as exc:
-                raise DeviceNotFound(f"device {spec!r}: cannot resolve that host name ({getattr(exc, 'strerror', None) or exc})", status=404) from None
+                raise NotFound(f"device {spec!r}: cannot resolve that host name ({getattr(exc, 'strerror', None) or exc})") from None
             try:
                 device = await probe_host(host, source="address")
             except ConnectionError as exc:
-                raise DeviceNotFound(f"no Cast device answers at {spec}: {exc}", status=409) from None
+                raise Conflict(f"no Cast device answers at {spec}: {exc}") from None
             self._add(device)
             return device
         if self.settings.cast_hosts:
@@ -247,10 +195,9 @@ class Directory:
         if self.unreachable:
             hints.append("not answering: " + ", ".join(self.unreachable))
         hint = f" ({'; '.join(hints)})" if hints else ""
-        raise DeviceNotFound(
+        raise NotFound(
             f"no Cast device {spec!r}; known devices: {known}{hint}. Give a name, uuid or address from GET /devices, "
             "or add the TV's address to PAGECAST_CAST_HOSTS",
-            status=404,
         )
 
     def _match(self, spec: str) -> Device | None:
@@ -263,9 +210,8 @@ class Directory:
             return self.devices[uid]
         by_name = [d for d in self.devices.values() if d.name.casefold() == key.casefold()]
         if len(by_name) > 1:
-            raise BadRequest(
+            raise Conflict(
                 f"{len(by_name)} devices are named {spec!r} ({', '.join(d.host for d in by_name)}); give a uuid or address instead",
-                status=409,
             )
         if by_name:
             return by_name[0]

@@ -39,9 +39,10 @@ from typing import Any
 import psutil
 import trio
 
-from .proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from ..lowlevel.httpserve import serve_http
+from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parents[1] / "static"
 PAGES = {
     "A": ("bench-dashboard.html", "A: dashboard, 16 tiles"),
     "B": ("bench-motion.html", "B: dashboard + camera tile"),
@@ -365,29 +366,11 @@ class _PageHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-class _PageServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-
 @contextlib.contextmanager
 def serve_pages() -> Iterator[str]:
     """Base URL of the bench pages; a thread serves them until the block ends."""
     with serve_http(functools.partial(_PageHandler, directory=str(STATIC)), "bench-pages") as url:
         yield url
-
-
-@contextlib.contextmanager
-def serve_http(handler, name: str) -> Iterator[str]:
-    """A threaded HTTP server on 127.0.0.1 (any free port) for the block; yields its base URL."""
-    server = _PageServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=name, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 # ---------------------------------------------------------------------------------------
@@ -737,7 +720,7 @@ class Bench:
             await pc.stop(sid)
 
     async def section_startup(self) -> None:
-        from .probe import open_player_browser
+        from ..lowlevel.browser import open_player_browser
 
         page = self.page(PAGES["A"][0])
         results: dict[str, Any] = {}
@@ -817,7 +800,7 @@ class Bench:
         }
 
     async def section_latency(self) -> None:
-        from .probe import open_player_browser
+        from ..lowlevel.browser import open_player_browser
 
         pc = self.pagecast
         page = self.page(CLOCK_PAGE)
@@ -923,9 +906,9 @@ class Bench:
     # -- section 5: one Chromium per session vs one shared Chromium ---------------------------------------
 
     async def _shell_variant(self, browsers: int, targets_per_browser: int, contexts: bool) -> dict[str, Any]:
-        from .cdp import open_cdp
-        from .render import PageSpec, chromium_argv
-        from .settings import Settings
+        from ..core.settings import Settings
+        from ..lowlevel.cdp import open_cdp
+        from ..session.render import PageSpec, chromium_argv
 
         settings = Settings.from_env()
         if not shutil.which(settings.chromium):
@@ -992,7 +975,7 @@ class Bench:
         }
 
     async def section_contexts(self) -> None:
-        from . import render
+        from ..session import render
 
         results: dict[str, Any] = {}
         for key, browsers, per, contexts in (("separate", 4, 1, False), ("shared", 1, 4, True)):
@@ -1063,7 +1046,7 @@ class Bench:
             await pc.stop(run["id"])
 
     async def section_cast(self) -> None:
-        from .virtual_tv import open_virtual_tv
+        from ..virtual_tv import open_virtual_tv
 
         results: dict[str, Any] = {"playing": {}, "remote_stop": [], "drop": {}}
         async with contextlib.AsyncExitStack() as stack:
@@ -1128,9 +1111,9 @@ class Bench:
 
     async def _capture_clip(self, path: Path, seconds: float) -> dict[str, Any]:
         """Page B as pagecast's renderer sees it, written as the IVF stream the encoder gets."""
-        from .encode import ivf_frame, ivf_header
-        from .render import PageSpec, run_renderer
-        from .settings import Settings
+        from ..core.ffmpeg import ivf_frame, ivf_header
+        from ..core.settings import Settings
+        from ..session.render import PageSpec, run_renderer
 
         settings = Settings.from_env({}, runtime_dir=str(self.workdir / "clip-runtime"))
         spec = PageSpec(url=self.page(PAGES["B"][0]), width=1920, height=1080, fps=FPS, jpeg_quality=95)
@@ -1158,8 +1141,8 @@ class Bench:
     async def _encode_clip(self, clip: Path, out: Path, backend: str) -> dict[str, Any]:
         """The clip through the session's own FFmpeg arguments for ``backend`` (same rate
         control, keyframes and bitrate cap as a 1080p session), then SSIM against the clip."""
-        from .encode import EncodeSpec, ffmpeg_args
-        from .settings import PRESETS, Settings
+        from ..core.ffmpeg import EncodeSpec, ffmpeg_args
+        from ..core.settings import PRESETS, Settings
 
         q = PRESETS["1080p"]
         spec = EncodeSpec(width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps, segment_duration=q.segment_duration, audio=False)
@@ -1360,7 +1343,7 @@ def _s(ms: float | None) -> float | None:
 
 
 def _describe(exc: BaseException) -> str:
-    from .groups import flatten
+    from ..lowlevel.groups import flatten
 
     leaves = [e for e in flatten(exc) if not isinstance(e, trio.Cancelled)] or [exc]
     return "; ".join(f"{type(e).__name__}: {e}" for e in leaves[:3])
@@ -1369,7 +1352,7 @@ def _describe(exc: BaseException) -> str:
 async def _drive_target(session: Any, lock: trio.Lock, stats: dict[str, int], clock_offset: float) -> None:
     """Tick one begin-frame-controlled target like render.py: a steady 30/s schedule (1/IDLE_STEP
     of it once the page has been quiet for IDLE_AFTER), a screenshot only after a frame with damage."""
-    from . import render
+    from ..session import render
 
     idle_after, idle_step = getattr(render, "IDLE_AFTER", math.inf), getattr(render, "IDLE_STEP", 1)
     interval = 1.0 / FPS
@@ -1413,9 +1396,9 @@ def _first_line(argv: list[str]) -> str:
 
 def source_version() -> str:
     """Which pagecast was measured: the commit, and whether src/ had local changes."""
-    from . import __version__
+    from .. import __version__
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if not (root / ".git").exists() or not shutil.which("git"):
         return f"pagecast {__version__}"
     head = _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
@@ -1435,7 +1418,7 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    from .settings import Settings
+    from ..core.settings import Settings
 
     try:
         shell = Settings.from_env().chromium

@@ -147,7 +147,7 @@ class Settings:
                 raise ConfigError(f"PAGECAST_CAST_HOSTS: {host!r} is not an address; give host names or IP addresses only, comma-separated (Cast devices always listen on 8009)")
         if self.log_format not in ("text", "json"):
             raise ConfigError("PAGECAST_LOG_FORMAT must be 'text' or 'json'")
-        from .hwenc import parse_order
+        from .encoders import parse_order
 
         try:
             parse_order(self.encoder)
@@ -221,4 +221,4 @@ def _update_docs(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    _update_docs(Path(__file__).resolve().parents[2] / "docs" / "configuration.md")
+    _update_docs(Path(__file__).resolve().parents[3] / "docs" / "configuration.md")

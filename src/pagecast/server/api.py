@@ -18,19 +18,18 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from . import __version__
-from .settings import PRESETS, Settings
-from .cast import peek
-from .supervise import Session, Supervisor
-from .validate import BadRequest, parse_start
+from .. import __version__
+from ..core.errors import BodyTooLarge, InvalidRequest, Refused, UnsupportedMediaType
+from ..core.request import parse_start
+from ..core.settings import PRESETS, Settings
+from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
+from ..session.cast import peek
+from ..session.supervisor import Session, Supervisor
+from .errors import status_for
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).parent / "static"
-PLAYER_FILES = {
-    "hls.js": "hls.js/dist/hls.min.js",
-    "shaka-player.js": "shaka-player/dist/shaka-player.compiled.js",
-}
+STATIC = Path(__file__).parents[1] / "static"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
@@ -38,15 +37,6 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
 }
 NO_CACHE = "no-cache, no-store, must-revalidate"
-
-
-def find_players_dir() -> Path | None:
-    """node_modules with the pinned players: next to the checkout, or in the working dir."""
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        candidate = base / "node_modules"
-        if (candidate / "hls.js").is_dir():
-            return candidate
-    return None
 
 
 PAD_BLOCK = 32 * 1024
@@ -149,25 +139,25 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     async def read_json() -> Any:
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
-            raise BadRequest(f"the body is {length} bytes; at most {settings.max_body_bytes} are accepted", status=413)
+            raise BodyTooLarge(f"the body is {length} bytes; at most {settings.max_body_bytes} are accepted")
         raw = await request.get_data(cache=False)
         if len(raw) > settings.max_body_bytes:
-            raise BadRequest(f"the body is larger than {settings.max_body_bytes} bytes", status=413)
+            raise BodyTooLarge(f"the body is larger than {settings.max_body_bytes} bytes")
         if not raw.strip():
             return {}
         ctype = request.mimetype
         if ctype and ctype not in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
-            raise BadRequest(f"send JSON with 'Content-Type: application/json' (got {ctype!r})", status=415)
+            raise UnsupportedMediaType(f"send JSON with 'Content-Type: application/json' (got {ctype!r})")
         try:
             return json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise BadRequest("the body is not UTF-8 text") from None
+            raise InvalidRequest("the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
-    @app.errorhandler(BadRequest)
-    async def bad_request(exc: BadRequest):
-        return error(str(exc), exc.status)
+    @app.errorhandler(Refused)
+    async def refused(exc: Refused):
+        return error(str(exc), status_for(exc))
 
     @app.errorhandler(413)
     async def too_large(exc):
@@ -210,14 +200,14 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     async def stop():
         body = await read_json()
         if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
+            raise InvalidRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
         unknown = set(body) - {"id", "device"}
         if unknown:
-            raise BadRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
+            raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
         sid, device = body.get("id"), body.get("device")
         for key, value in (("id", sid), ("device", device)):
             if value is not None and not isinstance(value, str):
-                raise BadRequest(f"'{key}' must be a string")
+                raise InvalidRequest(f"'{key}' must be a string")
         if sid is not None and supervisor.get(sid) is None:
             return error(f"no session {sid!r}", 404)
         stopped = supervisor.stop(session_id=sid, device=device)

@@ -18,15 +18,19 @@ from typing import Any, Callable
 
 import trio
 
-from .cast import CastError, CastWatcher, Handover, Stream
-from .devices import Device, Directory
-from .encode import Dense, EncodeError, EncoderStats, EncodeSpec, run_encoder
-from .groups import first_leaf
-from .hwenc import LIBX264, EncoderChoice
+from ..core.device import Device
+from ..core.encoders import LIBX264
+from ..core.errors import CastError, Conflict, EncodeError, Refused, RenderError, ShuttingDown, TooManySessions
+from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
+from ..core.request import StartRequest
+from ..core.screen import Handover, Stream
+from ..core.settings import Settings
+from ..lowlevel.groups import first_leaf
+from .cast import CastWatcher
+from .encode import run_encoder
+from .encoder_probe import EncoderChoice
 from .publish import Publisher
-from .render import PageSpec, RenderError, run_renderer
-from .settings import Settings
-from .validate import BadRequest, StartRequest
+from .render import PageSpec, run_renderer
 
 log = logging.getLogger(__name__)
 
@@ -211,14 +215,14 @@ class Session:
                 self.stop_reason = f"duration of {req.duration:g} s ended"
             if not started:
                 # Stopped (a /stop, a newer /start for the TV, shutdown) while it was connecting.
-                raise BadRequest(f"the session was stopped before it started: {self.stop_reason or 'cancelled'}", status=409)
-        except BadRequest as exc:
+                raise Conflict(f"the session was stopped before it started: {self.stop_reason or 'cancelled'}")
+        except Refused as exc:
             self._fail(str(exc))
             raise
         except (RenderError, EncodeError, CastError) as exc:
             self._fail(str(exc))
         except BaseExceptionGroup as group:
-            refused = group.subgroup(BadRequest)
+            refused = group.subgroup(Refused)
             if refused is not None:
                 self._fail(str(first_leaf(refused)))
                 raise first_leaf(refused) from None
@@ -363,9 +367,9 @@ class Supervisor:
 
     async def start(self, request: StartRequest) -> Session:
         """Start a session; returns once it runs (and holds its TV, if it casts). A device that
-        is unknown, unreachable or busy raises BadRequest and leaves nothing behind."""
+        is unknown, unreachable or busy raises a Refused error and leaves nothing behind."""
         if self._nursery is None:
-            raise BadRequest("the service is shutting down", status=503)
+            raise ShuttingDown("the service is shutting down")
         device = await self.directory.resolve(request.device) if request.device else None
         if device is None:
             return await self._start(request, None)
@@ -378,7 +382,7 @@ class Supervisor:
     async def _start(self, request: StartRequest, device: Device | None) -> Session:
         replaced = [s for s in self.active() if device is not None and s.target is not None and s.target.uuid == device.uuid]
         if len(self.active()) - len(replaced) >= self.settings.max_sessions:
-            raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
+            raise TooManySessions(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first")
         inherited = None
         for old in replaced:
             # The TV goes straight to the new stream; what it showed before the first session
@@ -389,9 +393,9 @@ class Supervisor:
         for old in replaced:
             await old.ended.wait()
         if self._nursery is None:
-            raise BadRequest("the service is shutting down", status=503)
+            raise ShuttingDown("the service is shutting down")
         if len(self.active()) >= self.settings.max_sessions:  # others started while we waited
-            raise BadRequest(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first", status=429)
+            raise TooManySessions(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first")
         session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited, encoders=self.encoders)
         self.sessions[session.id] = session
         try:

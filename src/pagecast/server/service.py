@@ -19,11 +19,11 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from ..core.settings import Settings
+from ..session.encoder_probe import EncoderChoice
+from ..session.supervisor import Supervisor
 from .api import create_app
 from .devices import Directory
-from .hwenc import EncoderChoice
-from .settings import Settings
-from .supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
