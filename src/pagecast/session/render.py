@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -45,25 +44,25 @@ import trio_websocket
 
 from ..core.errors import RenderError
 from ..core.geometry import window_geometry
+from ..core.page import EVENTS, Dismiss, Fail, PageState, http_error, interpret, navigating, settled
 from ..core.request import Auth
+from ..core.schedule import frame_time_ms, next_slot, step_after
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import flatten, reraise_alone
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
+# Re-exported: the tests and the benchmark read the renderer's tuning from here.
+from ..core.page import SETTLE_TIME as SETTLE_TIME
+from ..core.schedule import IDLE_AFTER as IDLE_AFTER, IDLE_STEP as IDLE_STEP
+
 log = logging.getLogger(__name__)
 chromium_log = logging.getLogger(__name__ + ".chromium")
 
-#: Seconds without a change after which a page is ticked only every IDLE_STEP-th slot.
-IDLE_AFTER = 0.2
-IDLE_STEP = 3
 #: Seconds Chromium may take to print its DevTools URL.
 STARTUP_TIMEOUT = 20.0
 #: Seconds one begin-frame may take once the page runs (a page frozen this long is broken).
 FRAME_TIMEOUT = 20.0
-#: After the main frame stopped loading, how long it must stay quiet (no new navigation,
-#: e.g. a script redirecting to a login page) before we call it loaded.
-SETTLE_TIME = 0.15
 #: ``expires`` of the Home Assistant token blob: far future, so the frontend never refreshes.
 _HA_EXPIRES_MS = 32503680000000  # 3000-01-01
 
@@ -116,12 +115,6 @@ class Frame:
     #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
     captured_at: float
     index: int
-
-
-def _under(path: str, prefix: str) -> bool:
-    """Whether URL path ``path`` is ``prefix`` or below it (``/login`` matches ``/login/x``, not ``/logins``)."""
-    prefix = prefix.rstrip("/")
-    return path == prefix or path.startswith(prefix + "/") or (prefix == "" and path.startswith("/"))
 
 
 def _origin(url: str) -> str:
@@ -255,17 +248,10 @@ class _Mailbox:
 # The renderer
 
 
-class _PageState:
-    def __init__(self, requested_url: str):
-        self.url = requested_url
-        self.loading = True
-        self.load_fired = False
-        self.last_activity = trio.current_time()
-        self.status: int | None = None
-        self.status_text = ""
-
-
 class _Renderer:
+    """The actor around one page: it reads DevTools events and the clock, asks ``core.page``
+    what they mean and ``core.schedule`` when to tick, and carries out the answers."""
+
     def __init__(self, spec: PageSpec, settings: Settings, frames: trio.MemorySendChannel[Frame], stats: dict, child: Child, tail: LineTail):
         self.spec = spec
         self.settings = settings
@@ -275,7 +261,7 @@ class _Renderer:
         self.mailbox = _Mailbox(frames, stats)
         self.scope = trio.CancelScope()
         self.failure: RenderError | None = None
-        self.state = _PageState(spec.url)
+        self.state = PageState(spec.url, last_activity=trio.current_time())
         self.target_id = ""
         self.session: CdpSession | None = None
         self.stderr_done = trio.Event()
@@ -296,12 +282,6 @@ class _Renderer:
             log.info("renderer failing: %s", error)
         self.scope.cancel()
 
-    def _crash_error(self, detail: str) -> RenderError:
-        return RenderError(
-            f"the page's renderer crashed ({detail}) while showing {self.spec.url}; "
-            "restart the session — if it keeps happening the page may need too much memory or have a bug"
-        )
-
     async def _exit_error(self) -> RenderError:
         # Poll rather than child.wait(): watch_process may be waiting on the pidfd already.
         with trio.move_on_after(2):
@@ -320,88 +300,24 @@ class _Renderer:
         self.fail(await self._exit_error())
 
     async def watch_events(self, cdp: CdpConnection, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        methods = (
-            "Target.targetCrashed",
-            "Target.targetDestroyed",
-            "Target.detachedFromTarget",
-            "Inspector.targetCrashed",
-            "Inspector.detached",
-            "Page.frameStartedLoading",
-            "Page.frameStoppedLoading",
-            "Page.frameRequestedNavigation",
-            "Page.frameNavigated",
-            "Page.navigatedWithinDocument",
-            "Page.loadEventFired",
-            "Page.javascriptDialogOpening",
-            "Network.responseReceived",
-        )
-        async with cdp.listen(*methods, session_id=ANY_SESSION) as events:
+        async with cdp.listen(*EVENTS, session_id=ANY_SESSION) as events:
             task_status.started()
             async for event in events:
-                if event.session_id not in (None, self.session.session_id if self.session else None):
-                    continue
-                self._on_event(event.method, event.params, event.session_id)
-
-    def _on_event(self, method: str, params: dict, session_id: str | None) -> None:
-        state = self.state
-        main = self.target_id  # a page target's main frame has the target's id
-        if method == "Target.targetCrashed" and params.get("targetId") == main:
-            self.fail(self._crash_error(f"{params.get('status', 'crashed')}, code {params.get('errorCode')}"))
-        elif method == "Inspector.targetCrashed" and session_id is not None:
-            self.fail(self._crash_error("crashed"))
-        elif method == "Target.targetDestroyed" and params.get("targetId") == main:
-            self.fail(self._crash_error("the page was closed"))
-        elif method == "Target.detachedFromTarget" and self.session and params.get("sessionId") == self.session.session_id:
-            self.fail(self._crash_error("the page was detached"))
-        elif method == "Inspector.detached" and session_id is not None:
-            self.fail(self._crash_error(params.get("reason", "detached")))
-        elif method == "Page.frameStartedLoading" and params.get("frameId") == main:
-            state.loading = True
-            state.load_fired = False
-            state.last_activity = trio.current_time()
-        elif method == "Page.frameStoppedLoading" and params.get("frameId") == main:
-            state.loading = False
-            state.last_activity = trio.current_time()
-        elif method == "Page.loadEventFired":
-            state.load_fired = True
-        elif method == "Page.frameRequestedNavigation" and params.get("frameId") == main:
-            state.last_activity = trio.current_time()
-            self._check_login(params.get("url", ""))
-        elif method == "Page.frameNavigated" and params.get("frame", {}).get("id") == main and not params["frame"].get("parentId"):
-            state.url = params["frame"].get("url", state.url)
-            state.last_activity = trio.current_time()
-            self._check_login(state.url)
-        elif method == "Page.navigatedWithinDocument" and params.get("frameId") == main:
-            state.url = params.get("url", state.url)
-            self._check_login(state.url)
-        elif method == "Network.responseReceived" and params.get("type") == "Document" and params.get("frameId") == main:
-            response = params.get("response", {})
-            state.status = response.get("status")
-            state.status_text = response.get("statusText", "")
-        elif method == "Page.javascriptDialogOpening" and self.session is not None:
-            log.info("page opened a %s dialog; dismissing it", params.get("type", "JavaScript"))
-            # A dialog blocks the page (and its frames) until answered: answer_dialogs does.
-            self._dialog_requests.append(params.get("type") != "beforeunload")
-            self._dialog_event.set()
-
-    def _check_login(self, url: str) -> None:
-        path = urlsplit(url).path
-        requested = urlsplit(self.spec.url).path
-        for login in self.spec.login_paths:
-            if login and _under(path, login) and not _under(requested, login):
-                if login.startswith("/auth/authorize"):
-                    msg = (
-                        f"{self.spec.url} redirected to the Home Assistant login page ({login}): the Home Assistant "
-                        "credentials are missing or expired — create a long-lived access token in your Home Assistant "
-                        "profile (Security tab) and pass it as the ha_token of this session"
-                    )
-                else:
-                    msg = (
-                        f"{self.spec.url} redirected to a login page ({login}): the page needs credentials that are "
-                        "missing or expired — pass valid cookies, headers or localStorage in the session's auth"
-                    )
-                self.fail(RenderError(msg))
-                return
+                self.state, outcome = interpret(
+                    self.state, event.method, event.params, event.session_id,
+                    main_target=self.target_id,
+                    our_session=self.session.session_id if self.session else None,
+                    now=trio.current_time(),
+                    requested_url=self.spec.url,
+                    login_paths=self.spec.login_paths,
+                )
+                if isinstance(outcome, Fail):
+                    self.fail(RenderError(outcome.message))
+                elif isinstance(outcome, Dismiss):
+                    log.info("page opened a %s dialog; dismissing it", outcome.kind)
+                    # A dialog blocks the page (and its frames) until answered: answer_dialogs does.
+                    self._dialog_requests.append(outcome.accept)
+                    self._dialog_event.set()
 
     async def answer_dialogs(self) -> None:
         while True:
@@ -417,13 +333,8 @@ class _Renderer:
     # -- frames -----------------------------------------------------------------------------
 
     async def _next_tick(self) -> float:
-        """Sleep until the next slot of the steady schedule; skip slots we are late for.
-        While the page is idle only every IDLE_STEP-th slot is used (see ``stream``)."""
-        self._deadline += self.interval * self.step
-        now = trio.current_time()
-        if now - self._deadline > self.interval:
-            missed = math.floor((now - self._deadline) / self.interval)
-            self._deadline += missed * self.interval
+        """Sleep until the next slot of the schedule (``core.schedule``) and return it."""
+        self._deadline = next_slot(self._deadline, trio.current_time(), self.interval, self.step)
         await trio.sleep_until(self._deadline)
         return self._deadline
 
@@ -446,10 +357,10 @@ class _Renderer:
         # The frame's time is its slot on the schedule: Chromium runs rAF and animations for
         # that instant, and the encoder gets timestamps exactly on the fps grid (OS wake-up
         # jitter, the only difference from "now", would otherwise shift frames between slots).
-        frame_time_ms = (deadline - self._clock_offset) * 1000.0
+        frame_time = frame_time_ms(deadline, self._clock_offset)
         interval_ms = self.interval * 1000.0
         issued = deadline
-        result = await self._begin_frame({"frameTimeTicks": frame_time_ms, "interval": interval_ms}, timeout)
+        result = await self._begin_frame({"frameTimeTicks": frame_time, "interval": interval_ms}, timeout)
         if result is None:
             return False, None
         self.stats["ticks"] += 1
@@ -460,7 +371,7 @@ class _Renderer:
             return damaged, None
         shot = await self._begin_frame(
             {
-                "frameTimeTicks": frame_time_ms,
+                "frameTimeTicks": frame_time,
                 "interval": interval_ms,
                 "noDisplayUpdates": True,
                 "screenshot": {"format": "jpeg", "quality": self.spec.jpeg_quality},
@@ -529,7 +440,6 @@ class _Renderer:
     async def load(self) -> None:
         """Navigate and tick frames until the page has loaded and settled (or fail)."""
         spec = self.spec
-        state = self.state
         try:
             with trio.fail_after(spec.load_timeout), _single_exception():
                 async with trio.open_nursery() as nursery:
@@ -544,9 +454,9 @@ class _Renderer:
                 f"{spec.url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
                 "everything it loads are reachable from this server, or raise load_timeout"
             ) from None
-        if state.status is not None and state.status >= 400:
-            hint = " — check the credentials (auth)" if state.status in (401, 403, 407) else " — check the URL"
-            raise RenderError(f"{state.url} answered HTTP {state.status} {state.status_text}".rstrip() + hint)
+        error = http_error(self.state)
+        if error:
+            raise RenderError(error)
         if not spec.auth.headers:
             # Network events are only needed while loading; a live dashboard would otherwise
             # send us every WebSocket message it receives.
@@ -554,16 +464,14 @@ class _Renderer:
 
     async def _navigate(self) -> None:
         spec = self.spec
-        state = self.state
-        state.loading = True
-        state.last_activity = trio.current_time()
+        self.state = navigating(self.state, trio.current_time())
         result = await self.session.execute("Page.navigate", {"url": spec.url}, timeout=None)
         error = result.get("errorText")
         if error:
             raise RenderError(f"could not load {spec.url}: {error} — check the URL and that this server can reach it")
         if result.get("isDownload"):
             raise RenderError(f"{spec.url} is a file download, not a page — check the URL")
-        while not (state.load_fired and not state.loading and trio.current_time() - state.last_activity >= SETTLE_TIME):
+        while not settled(self.state, trio.current_time()):
             await trio.sleep(self.interval / 2)
 
     async def _tick_while_loading(self, loaded: trio.Event) -> None:
@@ -582,10 +490,7 @@ class _Renderer:
         raise RenderError(f"{self.spec.url} loaded but Chromium produced no picture of it; restart the session")
 
     async def stream(self) -> None:
-        """Tick at the full rate while the page changes; after IDLE_AFTER seconds without a
-        change, tick at a third of it (a dashboard is idle most of the time, and each tick
-        costs Chromium and us a DevTools round trip). The first change restores the rate, so
-        an idle page is noticed changing at most IDLE_STEP slots late."""
+        """Tick and hand over each changed frame, at the rate ``core.schedule.step_after`` says."""
         retry = False
         quiet_since = trio.current_time()
         while True:
@@ -594,12 +499,7 @@ class _Renderer:
                 self.mailbox.put(frame)
             # A change whose read-back failed is captured on the next tick.
             retry = (damaged or retry) and frame is None
-            now = trio.current_time()
-            if damaged:
-                quiet_since = now
-                self.step = 1
-            elif now - quiet_since >= IDLE_AFTER:
-                self.step = IDLE_STEP
+            self.step, quiet_since = step_after(damaged, quiet_since, trio.current_time())
 
     async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
         with self.scope:

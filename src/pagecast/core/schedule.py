@@ -1,0 +1,40 @@
+"""When to tick a begin-frame-controlled page: a steady grid of slots at the stream's rate,
+thinned out while the page is idle. Pure: times are arguments (any one clock, in seconds), so
+the renderer and the benchmark drive Chromium by the same schedule and tests need no waiting."""
+
+from __future__ import annotations
+
+import math
+
+#: Seconds without a change after which a page is ticked only every IDLE_STEP-th slot.
+IDLE_AFTER = 0.2
+IDLE_STEP = 3
+
+
+def next_slot(deadline: float, now: float, interval: float, step: int = 1) -> float:
+    """The slot to tick at after the one at ``deadline``: ``step`` slots on, or, if that is
+    more than one ``interval`` past already, the latest slot of the grid that has begun (the
+    ones in between are skipped, never caught up on in a burst). Slots stay on the grid, so
+    frame times are exact multiples of ``interval`` apart whatever the wake-up jitter."""
+    deadline += interval * step
+    if now - deadline > interval:
+        deadline += math.floor((now - deadline) / interval) * interval
+    return deadline
+
+
+def step_after(
+    damaged: bool, quiet_since: float, now: float, *, idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP
+) -> tuple[int, float]:
+    """``(step, quiet_since)`` after a tick at ``now``: every slot while the page changes, every
+    ``idle_step``-th once it has not changed for ``idle_after`` seconds. A dashboard is idle most
+    of the time and each tick costs Chromium and us a round trip; the first change restores
+    the full rate, so an idle page is seen changing at most ``idle_step`` slots late."""
+    if damaged:
+        return 1, now
+    return (idle_step if now - quiet_since >= idle_after else 1), quiet_since
+
+
+def frame_time_ms(slot: float, clock_offset: float) -> float:
+    """Chromium's ``frameTimeTicks`` for ``slot``: its CLOCK_MONOTONIC in milliseconds, where
+    ``clock_offset`` is our clock minus ``time.monotonic()``."""
+    return (slot - clock_offset) * 1000.0

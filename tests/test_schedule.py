@@ -1,0 +1,88 @@
+"""The begin-frame schedule and the idle policy, as tables: times in, slots and steps out."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, frame_time_ms, next_slot, step_after
+
+# A quarter second is exact in binary, so slot arithmetic compares exactly.
+Q = 0.25
+
+
+@pytest.mark.parametrize(
+    "deadline, now, step, slot",
+    [
+        (10.0, 10.0, 1, 10.0 + Q),  # on time: the next slot
+        (10.0, 10.0 + Q / 2, 1, 10.0 + Q),  # early for it: sleep until it
+        (10.0, 10.0 + Q + Q / 2, 1, 10.0 + Q),  # half an interval late: tick at once, no slot skipped
+        (10.0, 10.0 + 2 * Q, 1, 10.0 + Q),  # a whole interval late: still that slot
+        (10.0, 10.0 + Q + 2.5 * Q, 1, 10.0 + 3 * Q),  # 2.5 intervals late: two slots skipped, the latest begun
+        (10.0, 10.0 + Q + 100.1 * Q, 1, 10.0 + 101 * Q),  # suspended for a while: no burst to catch up
+        (10.0, 10.0, 3, 10.0 + 3 * Q),  # idle: every third slot
+        (10.0, 10.0 + 3 * Q + 2.5 * Q, 3, 10.0 + 5 * Q),  # idle and late: back on the grid, not on the idle grid
+    ],
+)
+def test_the_next_slot_is_on_the_grid_and_slots_we_are_late_for_are_skipped(deadline, now, step, slot):
+    assert next_slot(deadline, now, Q, step) == slot
+
+
+@pytest.mark.parametrize("fps", [1, 10, 24, 30, 60])
+def test_slots_stay_on_the_fps_grid_whatever_the_wake_up_jitter(fps):
+    interval = 1.0 / fps
+    deadline = start = 1000.0
+    # Late by 0..3 intervals in turn, by amounts that are not multiples of the interval.
+    for lateness in [0.0, 0.3, 1.7, 0.01, 2.99, 0.5] * 10:
+        deadline = next_slot(deadline, deadline + interval * (1 + lateness), interval)
+        slots = (deadline - start) / interval
+        assert slots == pytest.approx(round(slots), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "damaged, quiet_since, now, result",
+    [
+        (True, 0.0, 5.0, (1, 5.0)),  # a change: full rate, quiet from now
+        (False, 5.0, 5.0 + IDLE_AFTER / 2, (1, 5.0)),  # briefly quiet: still full rate
+        (False, 5.0, 5.0 + IDLE_AFTER, (IDLE_STEP, 5.0)),  # quiet for IDLE_AFTER: idle step
+        (False, 5.0, 500.0, (IDLE_STEP, 5.0)),
+        (True, 5.0, 500.0, (1, 500.0)),  # a change after a long idle restores the full rate at once
+    ],
+)
+def test_the_page_is_ticked_less_often_once_it_has_been_quiet(damaged, quiet_since, now, result):
+    assert step_after(damaged, quiet_since, now) == result
+
+
+def test_the_idle_policy_is_tunable():
+    assert step_after(False, 0.0, 1.0, idle_after=2.0, idle_step=5) == (1, 0.0)
+    assert step_after(False, 0.0, 2.0, idle_after=2.0, idle_step=5) == (5, 0.0)
+
+
+def ticks(changes_at: set[int], count: int, idle_step: int = IDLE_STEP) -> list[int]:
+    """Slot numbers (at 1/Q fps) ticked by the renderer's loop on a page that changes in the given
+    slots, drawing instantly: a change shows at the first tick on or after its slot."""
+    deadline, quiet_since, step = 0.0, 0.0, 1
+    pending, out = set(changes_at), []
+    while len(out) < count:
+        deadline = next_slot(deadline, deadline, Q, step)
+        slot = round(deadline / Q)
+        out.append(slot)
+        damaged = any(s <= slot for s in pending)
+        pending = {s for s in pending if s > slot}
+        step, quiet_since = step_after(damaged, quiet_since, deadline, idle_after=2 * Q, idle_step=idle_step)
+    return out
+
+
+def test_a_quiet_page_drops_to_the_idle_rate_and_a_change_restores_the_full_rate():
+    # Changes in slots 1..3, quiet, a change in slot 12 (seen at the next idle tick), quiet again.
+    assert ticks({1, 2, 3, 12}, 12, idle_step=3) == [1, 2, 3, 4, 5, 8, 11, 14, 15, 16, 19, 22]
+
+
+def test_an_idle_page_is_seen_changing_at_most_idle_step_slots_late():
+    for change in range(10, 10 + IDLE_STEP):
+        seen = next(s for s in ticks({change}, 20) if s >= change)
+        assert seen - change < IDLE_STEP
+
+
+def test_frame_times_are_chromiums_monotonic_milliseconds():
+    assert frame_time_ms(1005.5, 1000.0) == 5500.0
+    assert frame_time_ms(2.0, -3.0) == 5000.0
