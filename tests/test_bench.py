@@ -7,14 +7,9 @@ import re
 
 import pytest
 
-from pagecast.bench import (
-    STATIC,
-    CpuAccount,
-    component,
-    parse_sections,
-    percentile,
-    table,
-)
+from pagecast.bench import parse_sections
+from pagecast.bench.measure import CpuAccount, component, percentile, table
+from pagecast.bench.pipelines import STATIC
 
 
 def test_cpu_account_counts_only_what_was_used_inside_the_window():
