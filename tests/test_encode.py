@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
+from collections import deque
 from types import SimpleNamespace
 
 import pytest
 import trio
 
 from pagecast.core.errors import EncodeError
-from pagecast.core.ffmpeg import EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
-from pagecast.session.encode import run_encoder
+from pagecast.core.cadence import AUDIO_LEAD
+from pagecast.core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from pagecast.session.encode import run_encoder, write_frames
 
 SPEC = EncodeSpec(width=320, height=180, fps=10, bitrate_kbps=500, segment_duration=1.0, x264_preset="ultrafast")
 
@@ -67,6 +70,51 @@ def test_progress_lines_are_debug_and_errors_are_warnings():
 
     assert classify_stderr("frame=  10 fps=0.0 q=-1.0 size=       0kB") == logging.DEBUG
     assert classify_stderr("[mjpeg @ 0x1] error in the bitstream") == logging.WARNING
+
+
+class Pipe:
+    """A send stream that keeps what was written, and when (Trio's clock)."""
+
+    def __init__(self):
+        self.writes: list[tuple[float, bytes]] = []
+
+    async def send_all(self, data: bytes) -> None:
+        self.writes.append((trio.current_time(), bytes(data)))
+        await trio.lowlevel.checkpoint()
+
+
+def ivf_frames(pipe: Pipe, t0: float) -> list[tuple[int, int, bytes]]:
+    """(ms after t0 it was written, pts, jpeg) of each IVF frame in the pipe."""
+    out = []
+    for i, (at, data) in enumerate(pipe.writes):
+        if i == 0:
+            assert data[:32] == ivf_header(320, 240, 10)
+            data = data[32:]
+        size, pts = struct.unpack("<IQ", data[:12])
+        assert len(data) == 12 + size
+        out.append((round((at - t0) * 1000), pts, data[12:]))
+    return out
+
+
+async def test_writer_carries_out_the_cadence_on_trios_clock(autojump_clock):
+    spec = EncodeSpec(320, 240, 10, 500, flush_frames=False)
+    send, recv = trio.open_memory_channel(0)
+    video, audio, stats, captures = Pipe(), Pipe(), EncoderStats(), deque()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: write_frames(spec, recv, video, audio, stats=stats, captures=captures))
+        await send.send(Dense(5.0))  # before the first frame there is nothing to repeat: ignored
+        await trio.sleep(1.0)
+        t0 = trio.current_time()
+        await send.send(SimpleNamespace(jpeg=b"A", captured_at=t0))
+        await trio.sleep(0.45)
+        await send.send(SimpleNamespace(jpeg=b"B", captured_at=t0 + 0.45))
+        await trio.sleep(0.8)
+        nursery.cancel_scope.cancel()
+    assert ivf_frames(video, t0) == [(0, 0, b"A"), (100, 1, b"A"), (450, 5, b"B"), (1000, 10, b"B"), (1100, 11, b"B")]
+    assert sum(len(data) for _, data in audio.writes) == AUDIO_FRAME_BYTES * int((1.1 + AUDIO_LEAD) * AUDIO_RATE)
+    assert [round((at - t0) * 1000) for at, _ in audio.writes] == [0, 100, 450, 1000, 1100]
+    assert list(captures) == [t0, None, t0 + 0.45, None, None]
+    assert (stats.frames_in, stats.frames_out, stats.repeats, stats.started_at) == (2, 5, 3, t0)
 
 
 async def test_sparse_frames_get_a_keyframe_at_every_segment_boundary(jpegs):

@@ -4,8 +4,8 @@
 Frames arrive only when the page changed. They are handed to FFmpeg in an IVF container
 (a 32-byte header, then per frame a 12-byte header with its own timestamp), which lets
 FFmpeg encode a variable frame rate: an idle dashboard costs one frame per segment, not
-thirty per second. To keep a steady cadence for players, the last frame is repeated at
-every segment boundary, where FFmpeg places a keyframe, so every segment starts with one.
+thirty per second. Which frame goes when (repeats at segment boundaries, where FFmpeg places
+a keyframe) is ``cadence.py``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .encoders import DEFAULT_VAAPI_DEVICE, LIBX264, device_args, video_args
 
 AUDIO_RATE = 48000
-AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
+AUDIO_FRAME_BYTES = 4  # one sample of s16le stereo
 AUDIO_PIPE_BYTES = 1 << 20  # > one segment of silence, so writing it ahead never blocks
 
 
@@ -73,7 +73,7 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
         "-i", f"/dev/fd/{frames_fd}",
     ]
     if spec.audio:
-        # Silence, written by us in step with the video (see write_frames), so that audio and
+        # Silence, written by us in step with the video (see cadence.py), so that audio and
         # video timestamps agree by construction rather than by wall-clock pacing.
         args += ["-f", "s16le", "-ar", str(AUDIO_RATE), "-ac", "2", "-probesize", "32", "-analyzeduration", "0", "-i", f"/dev/fd/{audio_fd}"]
     args += ["-map", "0:v"]

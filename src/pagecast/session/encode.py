@@ -2,23 +2,23 @@
 
 Frames arrive only when the page changed. They are handed to FFmpeg in an IVF container
 (see ``core/ffmpeg.py``), which lets FFmpeg encode a variable frame rate: an idle dashboard
-costs one frame per segment, not thirty per second. To keep a steady cadence for players,
-the last frame is repeated at every segment boundary, where FFmpeg places a keyframe, so
-every segment starts with one.
+costs one frame per segment, not thirty per second. Which frame is due when, and the silence
+written ahead of it, is ``core/cadence.py``'s decision; this loop receives, sleeps and writes.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-import math
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
+from ..core.cadence import Cadence
 from ..core.encoders import LIBX264
 from ..core.errors import EncodeError
-from ..core.ffmpeg import AUDIO_LEAD, AUDIO_PIPE_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from ..core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_PIPE_BYTES, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
 from ..lowlevel.groups import first_leaf
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
@@ -44,6 +44,54 @@ async def _polite_stop(child: Child) -> None:
         await child.stdin.aclose()
 
 
+async def write_frames(
+    spec: EncodeSpec,
+    frames: trio.MemoryReceiveChannel,
+    video: trio.abc.SendStream,
+    audio: trio.abc.SendStream | None,
+    *,
+    stats: EncoderStats,
+    captures: deque[float | None],
+) -> None:
+    """Hand frames to FFmpeg as the cadence says: each new one with its capture time as its
+    timestamp, the last one again whenever a repeat falls due first, silence ahead of each.
+
+    ``captures`` gets each written frame's capture time (None for a repeat), for latency.
+    ``run_encoder`` enlarges the audio pipe (``AUDIO_PIPE_BYTES``) so the silence never waits."""
+    frame = await frames.receive()
+    while isinstance(frame, Dense):  # nothing to repeat yet
+        frame = await frames.receive()
+    stats.started_at = frame.captured_at
+    step = Cadence.start(spec, frame.captured_at)
+    jpeg, captured_at = frame.jpeg, frame.captured_at
+    header = ivf_header(spec.width, spec.height, spec.fps)
+    while True:
+        if audio is not None and step.silence:
+            await audio.send_all(bytes(AUDIO_FRAME_BYTES * step.silence))
+        await video.send_all(header + ivf_frame(jpeg, step.pts))
+        header = b""
+        captures.append(None if step.repeat else captured_at)
+        stats.frames_out += 1
+        if step.repeat:
+            stats.repeats += 1
+        else:
+            stats.frames_in += 1
+        cadence = step.then
+        while True:
+            due = cadence.due(trio.current_time())
+            frame = None
+            with trio.move_on_at(cadence.time_of(due)):
+                frame = await frames.receive()
+            if not isinstance(frame, Dense):
+                break
+            cadence = cadence.dense(trio.current_time(), frame.seconds)
+        if frame is None:
+            step = cadence.repeat(due)
+        else:
+            step = cadence.frame(frame.captured_at)
+            jpeg, captured_at = frame.jpeg, frame.captured_at
+
+
 async def run_encoder(
     spec: EncodeSpec,
     ffmpeg: str,
@@ -52,13 +100,15 @@ async def run_encoder(
     *,
     stats: EncoderStats | None = None,
     backend: str = LIBX264,
+    on_stderr: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
 
     ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``render.Frame``).
     Raises EncodeError if FFmpeg dies on its own. Cancelling stops FFmpeg politely ('q'),
-    then SIGTERM, then SIGKILL, and always reaps it.
+    then SIGTERM, then SIGKILL, and always reaps it. Each stderr line goes to ``on_stderr``
+    if given (the startup probe keeps them to explain a failure), else to the log.
     """
     stats = stats if stats is not None else EncoderStats()
     tail = LineTail(keep=15)
@@ -74,20 +124,19 @@ async def run_encoder(
     ) as child:
         captures: deque[float | None] = deque(maxlen=4 * spec.fps)
         pipes = list(child.extra_fds.values())
-        frames_out = pipes[0]
         audio_out = pipes[1] if spec.audio else None
         if audio_out is not None:
             _grow_pipe(audio_out.fileno())
 
         stopping = False
 
-        def on_line(line: str) -> None:
+        def log_line(line: str) -> None:
             log.log(classify_stderr(line), "ffmpeg: %s", line)
 
         async def pump_stderr() -> None:
             assert child.stderr is not None
             with trio.CancelScope(shield=True):  # drained until EOF, so FFmpeg never blocks on it
-                await pump_lines(child.stderr, tail, on_line)
+                await pump_lines(child.stderr, tail, on_stderr or log_line)
 
         async def read_output() -> None:
             assert child.stdout is not None
@@ -107,73 +156,9 @@ async def run_encoder(
             if not stopping:
                 raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")
 
-        async def write_frames() -> None:
-            """Hand frames to FFmpeg with their capture times as timestamps, repeating the last
-            one at each segment boundary (a keyframe), one tick after each keyframe and, with
-            ``flush_frames``, after each new frame (FFmpeg's MP4 muxer holds a sample until the
-            next one gives its duration, and a segment is complete only when the next one's
-            keyframe is out), and at the full
-            rate for a while after a Dense request. Before each frame, silence is written up to
-            AUDIO_LEAD past it: FFmpeg muxes audio only as far as the video goes, so when a
-            keyframe cuts a segment every earlier audio sample is there to be muxed before it,
-            and audio and video segment boundaries agree (players that trim to the segment,
-            like Shaka, see no gap). The audio pipe is enlarged so these writes never wait."""
-            seg = spec.segment_ticks
-            gap = max(1, round(spec.fps / spec.min_fps)) if spec.min_fps else None
-            frame = await frames.receive()
-            while isinstance(frame, Dense):
-                frame = await frames.receive()
-            t0 = frame.captured_at
-            stats.started_at = t0
-            audio_samples = 0
-
-            async def silence_until(seconds: float) -> None:
-                nonlocal audio_samples
-                target = int(seconds * AUDIO_RATE)
-                if audio_out is not None and target > audio_samples:
-                    await audio_out.send_all(bytes(4 * (target - audio_samples)))
-                    audio_samples = target
-
-            last_jpeg, last_pts = frame.jpeg, 0
-            pending = True  # the last frame sits in the MP4 muxer until another video frame follows
+        async def feed_frames() -> None:
             try:
-                await silence_until(AUDIO_LEAD)
-                await frames_out.send_all(ivf_header(spec.width, spec.height, spec.fps) + ivf_frame(frame.jpeg, 0))
-                captures.append(frame.captured_at)
-                stats.frames_in += 1
-                stats.frames_out += 1
-                dense_until = 0.0
-                while True:
-                    due = (last_pts // seg + 1) * seg
-                    if gap is not None:
-                        due = min(due, last_pts + gap)
-                    if pending or trio.current_time() < dense_until:
-                        due = min(due, last_pts + 1)
-                    due_at = t0 + due / spec.fps
-                    frame = None
-                    with trio.move_on_at(due_at):
-                        frame = await frames.receive()
-                    if isinstance(frame, Dense):
-                        dense_until = max(dense_until, trio.current_time() + frame.seconds)
-                        continue
-                    if frame is None:
-                        # A repeat: a segment boundary, the tick after a new frame, or dense.
-                        pending = due % seg == 0
-                        await silence_until(due / spec.fps + AUDIO_LEAD)
-                        await frames_out.send_all(ivf_frame(last_jpeg, due))
-                        captures.append(None)
-                        last_pts = due
-                        stats.repeats += 1
-                        stats.frames_out += 1
-                        continue
-                    stats.frames_in += 1
-                    pts = max(last_pts + 1, math.floor((frame.captured_at - t0) * spec.fps + 0.5))
-                    await silence_until(pts / spec.fps + AUDIO_LEAD)
-                    await frames_out.send_all(ivf_frame(frame.jpeg, pts))
-                    captures.append(frame.captured_at)
-                    last_jpeg, last_pts = frame.jpeg, pts
-                    pending = spec.flush_frames
-                    stats.frames_out += 1
+                await write_frames(spec, frames, pipes[0], audio_out, stats=stats, captures=captures)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
 
@@ -181,7 +166,7 @@ async def run_encoder(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pump_stderr)
                 nursery.start_soon(read_output)
-                nursery.start_soon(write_frames)
+                nursery.start_soon(feed_frames)
                 task_status.started()
                 try:
                     await trio.sleep_forever()
