@@ -1,3 +1,6 @@
+"""The live stream in memory: the pure segment ring, playlist and viewer cursors
+(``core.playlist``), then the publisher's Trio waits and progressive followers."""
+
 import json
 import re
 import shutil
@@ -8,6 +11,7 @@ import trio
 import trio.testing
 
 from pagecast.core.fmp4 import Fmp4Splitter, Fragment, InitInfo
+from pagecast.core.playlist import Cursor, SegmentRing
 from pagecast.session.publish import Publisher, PublisherEnded
 
 from helpers import ffmpeg_fmp4
@@ -52,14 +56,27 @@ class FakeClock:
         return self.t
 
 
-def feed(pub: Publisher, stream: Stream, frags=None, clock: FakeClock | None = None, step: float = 0.1,
+def ring(clock=None, wallclock=None, **options) -> SegmentRing:
+    """A ring on fake clocks: the core reads no clock of its own."""
+    return SegmentRing(clock=clock or FakeClock(), wallclock=wallclock or FakeClock(1_700_000_000.0), **options)
+
+
+def drain(cursor: Cursor) -> list[bytes]:
+    """Every chunk the cursor has for now."""
+    out = []
+    while (chunk := cursor.step()) is not None:
+        out.append(chunk)
+    return out
+
+
+def feed(r: SegmentRing, stream: Stream, frags=None, clock: FakeClock | None = None, step: float = 0.1,
          init: bool = True) -> None:
     if init:
-        pub.feed(stream.init.data)
+        r.feed(stream.init.data)
     for frag in stream.frags if frags is None else frags:
         if clock is not None:
             clock.t += step
-        pub.feed(frag.data)
+        r.feed(frag.data)
 
 
 def segments(playlist: str) -> list[int]:
@@ -87,13 +104,351 @@ def probe_frames(data: bytes) -> list[dict]:
 # ---- segmentation and the playlist ----------------------------------------------------------
 
 
-async def test_not_live_until_next_keyframe_completes_first_segment(short):
-    pub = Publisher()
-    feed(pub, short, short.frags[: short.keys[1]])
-    assert not pub.live and segments(pub.playlist()) == []
-    pub.feed(short.frags[short.keys[1]].data)
-    assert pub.live
-    assert segments(pub.playlist()) == [0]
+def test_not_live_until_next_keyframe_completes_first_segment(short):
+    r = ring()
+    feed(r, short, short.frags[: short.keys[1]])
+    assert not r.live and segments(r.playlist()) == []
+    r.feed(short.frags[short.keys[1]].data)
+    assert r.live
+    assert segments(r.playlist()) == [0]
+
+
+def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris(short):
+    wall = FakeClock(1_700_000_000.25)
+    r = ring(wallclock=wall, hold_back=3.0)
+    r.feed(short.init.data)
+    for frag in short.frags:
+        wall.t += 0.1
+        r.feed(frag.data)
+    text = r.playlist()
+    lines = text.splitlines()
+    assert lines[:4] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:1"]
+    assert "#EXT-X-SERVER-CONTROL:HOLD-BACK=3.000" in lines
+    assert tag(text, "EXT-X-MEDIA-SEQUENCE") == "0"
+    assert "ENDLIST" not in text and "PLAYLIST-TYPE" not in text and "DISCONTINUITY" not in text
+    assert lines.index('#EXT-X-MAP:URI="init-0.mp4"') < lines.index("seg-0.m4s")
+    assert segments(text) == [0, 1, 2, 3, 4]  # the 6th is still open
+    pdts = re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)
+    assert pdts[0] == "2023-11-14T22:13:20.350Z"  # wallclock when the first fragment arrived
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p) for p in pdts)
+    assert all(re.fullmatch(r"\d+\.\d{3},", d) for d in re.findall(r"^#EXTINF:(.*)$", text, re.M))
+    assert all(d == pytest.approx(1.0, abs=0.05) for d in extinfs(text))
+    assert r.init(0) == short.init.data
+    assert r.segment(0) == b"".join(f.data for f in short.frags[: short.keys[1]])
+
+
+def test_program_date_time_follows_media_time_not_arrival_jitter(short):
+    """Shaka places segments by PROGRAM-DATE-TIME: jittery arrival times would open gaps."""
+    import datetime
+    import random
+
+    wall = FakeClock(1_700_000_000.0)
+    r = ring(wallclock=wall)
+    r.feed(short.init.data)
+    rng = random.Random(7)
+    for frag in short.frags:
+        wall.t += 0.1 + rng.uniform(-0.08, 0.08)
+        r.feed(frag.data)
+    text = r.playlist()
+    pdts = [datetime.datetime.fromisoformat(p.replace("Z", "+00:00")).timestamp() for p in re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)]
+    durations = extinfs(text)
+    for (a, b), d in zip(zip(pdts, pdts[1:]), durations):
+        assert b - a == pytest.approx(d, abs=0.0015)
+
+
+def test_segment_is_decodable_by_ffprobe(short):
+    r = ring()
+    feed(r, short)
+    frames = probe_frames(r.init(0) + r.segment(2))
+    assert len(frames) == 10
+    assert frames[0]["key_frame"] == 1 and sum(f["key_frame"] for f in frames) == 1
+    assert float(frames[0]["pts_time"]) == pytest.approx(2.0, abs=0.05)
+
+
+def test_end_publishes_open_segment_without_endlist(short):
+    r = ring()
+    feed(r, short)
+    assert segments(r.playlist()) == [0, 1, 2, 3, 4]
+    r.end()
+    text = r.playlist()
+    assert segments(text) == [0, 1, 2, 3, 4, 5]
+    assert "ENDLIST" not in text
+    assert extinfs(text)[-1] == pytest.approx(1.0, abs=0.05)  # from sample durations
+    assert len(probe_frames(r.init(0) + r.segment(5))) == 10
+    r.feed(short.frags[0].data)  # late output after end is ignored
+    assert r.stats["segments_produced"] == 6
+
+
+def test_sparse_video_segments_include_audio_only_fragments(sparse):
+    r = ring()
+    feed(r, sparse)
+    r.end()
+    assert extinfs(r.playlist()) == pytest.approx([1.0, 1.0, 1.0, 1.0], abs=0.05)
+    seg = r.segment(1)
+    assert seg == b"".join(f.data for f in sparse.frags[sparse.keys[1]: sparse.keys[2]])
+    frames = probe_frames(r.init(0) + seg)
+    assert len(frames) == 2 and frames[0]["key_frame"] == 1
+
+
+def test_fragments_before_first_keyframe_are_dropped(short):
+    r = ring()
+    feed(r, short, short.frags[3:])
+    assert r.stats["fragments_dropped"] == short.keys[1] - 3
+    assert segments(r.playlist()) == [0, 1, 2, 3]
+    assert r.segment(0) == b"".join(f.data for f in short.frags[short.keys[1]: short.keys[2]])
+
+
+def test_feeding_arbitrary_chunks_gives_identical_segments(short):
+    whole, chunked = ring(wallclock=FakeClock()), ring(wallclock=FakeClock())
+    feed(whole, short)
+    for i in range(0, len(short.raw), 333):
+        chunked.feed(short.raw[i:i + 333])
+    assert chunked.playlist() == whole.playlist()
+    assert all(chunked.segment(n) == whole.segment(n) for n in range(5))
+
+
+def test_target_duration_covers_longest_segment_and_never_decreases():
+    stream = Stream(ffmpeg_fmp4(6, 10, keyframes="0,1,3.6,4.6,5.6"))
+    r = ring()
+    feed(r, stream, stream.frags[: stream.keys[2]])
+    assert tag(r.playlist(), "EXT-X-TARGETDURATION") == "1"
+    r.feed(stream.frags[stream.keys[2]].data)
+    text = r.playlist()
+    assert extinfs(text) == pytest.approx([1.0, 2.6], abs=0.05)
+    assert tag(text, "EXT-X-TARGETDURATION") == "3"
+    feed(r, stream, stream.frags[stream.keys[2] + 1:], init=False)
+    assert tag(r.playlist(), "EXT-X-TARGETDURATION") == "3"
+    assert ring(segment_duration=2.0).target_duration == 2
+
+
+def test_playlist_window_holds_at_least_40_seconds(long):
+    r = ring(window=40.0)
+    feed(r, long)
+    text = r.playlist()
+    durations = extinfs(text)
+    assert sum(durations) >= 40.0
+    assert sum(durations[1:]) < 40.0  # and not more than needed
+    assert int(tag(text, "EXT-X-MEDIA-SEQUENCE")) == segments(text)[0] > 0
+    assert segments(text) == list(range(segments(text)[0], 49))
+
+
+def test_playlist_window_holds_at_least_three_target_durations(short):
+    r = ring(window=1.0)
+    feed(r, short)
+    assert sum(extinfs(r.playlist())) >= 3 * r.target_duration
+    assert len(segments(r.playlist())) == 3
+
+
+def test_segment_stays_fetchable_after_leaving_playlist(short):
+    clock = FakeClock()
+    r = ring(window=2.0, clock=clock)  # 3 x target: 3 segments listed
+    feed(r, short, short.frags[: short.keys[4] + 1], clock=clock)
+    assert segments(r.playlist()) == [1, 2, 3]
+    removed_at = clock.t
+    playlist_duration = sum(extinfs(r.playlist()))
+    seg0 = r.segment(0)
+    assert seg0 is not None and r.stats["segments_held"] == 4
+    keep = r.segments()[0].duration + playlist_duration
+    clock.t = removed_at + keep - 0.01
+    assert r.segment(0) == seg0
+    clock.t = removed_at + keep + 0.01
+    assert r.segment(0) is None
+    assert r.stats["segments_held"] == 3 and r.stats["segments_expired"] == 1
+    assert r.segment(1) is not None
+
+
+def test_max_bytes_drops_oldest_unlisted_segments_first(long):
+    r = ring(window=10.0)
+    feed(r, long)
+    sizes = {s.sequence: len(s.data) for s in r.segments()}
+    listed = segments(r.playlist())
+    assert min(sizes) < listed[0]  # some delisted segments are still held
+    budget = sum(sizes[n] for n in listed) + len(long.init.data) + 400_000
+    small = ring(window=10.0, max_bytes=budget)
+    feed(small, long)
+    assert small.stats["bytes_held"] <= budget
+    assert segments(small.playlist()) == listed  # listed ones survive
+    assert small.stats["segments_evicted"] > 0
+    assert small.segment(min(sizes)) is None
+
+    tiny = ring(window=10.0, max_bytes=1)
+    feed(tiny, long)
+    assert tiny.stats["segments_held"] == 1  # never drops the newest segment
+    assert segments(tiny.playlist()) == [48]
+
+
+def test_encoder_restart_continues_media_sequence_with_discontinuity(short):
+    r = ring()
+    feed(r, short)
+    r.begin_generation()
+    feed(r, short)
+    text = r.playlist()
+    assert segments(text) == list(range(11))
+    lines = text.splitlines()
+    disc = lines.index("#EXT-X-DISCONTINUITY")
+    assert lines[disc + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
+    assert lines[disc + 4] == "seg-6.m4s"  # the old generation's open segment was published on restart
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
+    assert r.init(0) == r.init(1) == short.init.data
+    assert r.stats["generation"] == 1
+    frames = probe_frames(r.init(1) + r.segment(6))
+    assert frames[0]["key_frame"] == 1 and float(frames[0]["pts_time"]) == pytest.approx(0.0, abs=0.05)
+
+
+def test_restart_discards_partial_output_of_the_old_encoder(short):
+    r = ring()
+    feed(r, short)
+    r.feed(short.frags[-1].data[:100])
+    r.begin_generation()
+    feed(r, short)
+    assert segments(r.playlist()) == list(range(11))
+
+
+def test_new_init_without_begin_generation_starts_a_new_generation(short):
+    r = ring()
+    r.feed(short.raw + short.raw)
+    text = r.playlist()
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1 and 'URI="init-1.mp4"' in text
+
+
+def test_discontinuity_sequence_counts_discontinuities_that_slid_out(short):
+    r = ring(window=2.0)  # 3 segments listed
+    for _ in range(3):
+        r.begin_generation()
+        feed(r, short)
+    r.end()
+    text = r.playlist()
+    assert segments(text) == [15, 16, 17]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "2"
+    assert "#EXT-X-DISCONTINUITY\n" not in text
+    assert text.count("#EXT-X-MAP") == 1 and 'URI="init-2.mp4"' in text
+
+    r = ring(window=2.0)
+    feed(r, short)
+    r.begin_generation()
+    feed(r, short, short.frags[: short.keys[2] + 1])
+    text = r.playlist()
+    assert segments(text) == [5, 6, 7]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
+    lines = text.splitlines()
+    assert lines[lines.index("#EXT-X-DISCONTINUITY") + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
+    feed(r, short, short.frags[short.keys[2] + 1: short.keys[3] + 1], init=False)
+    text = r.playlist()
+    assert segments(text) == [6, 7, 8]
+    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "1"
+    assert "#EXT-X-DISCONTINUITY\n" not in text and 'URI="init-1.mp4"' in text
+
+
+def test_old_init_is_dropped_once_no_held_segment_uses_it(short):
+    clock = FakeClock()
+    r = ring(window=2.0, clock=clock)
+    feed(r, short, clock=clock)
+    r.begin_generation()
+    feed(r, short, clock=clock)
+    assert r.init(0) is not None
+    clock.t += 100
+    assert r.init(0) is None
+    assert r.init(1) == short.init.data
+
+
+def test_stats_and_latest_fragment_time(short):
+    clock = FakeClock()
+    r = ring(clock=clock)
+    assert r.latest_fragment_time() is None
+    feed(r, short, clock=clock)
+    stats = r.stats
+    assert stats["fragments"] == len(short.frags)
+    assert stats["segments_produced"] == stats["segments_held"] == 5
+    assert stats["generation"] == 0 and stats["viewers"] == 0 and stats["live"]
+    assert stats["bytes_held"] == len(short.init.data) + sum(len(f.data) for f in short.frags)
+    assert r.latest_fragment_time() == clock.t
+    assert r.latest_fragment().fragment == short.frags[-1]
+
+
+# ---- progressive viewers' cursors --------------------------------------------------------------
+
+
+def test_cursor_has_nothing_before_the_first_keyframe_then_the_init_and_each_fragment(short):
+    r = ring()
+    cursor = r.cursor()
+    assert drain(cursor) == [] and r.stats["viewers"] == 1
+    r.feed(short.init.data)
+    assert drain(cursor) == []
+    r.feed(short.frags[0].data)
+    assert drain(cursor) == [short.init.data, short.frags[0].data]
+    feed(r, short, short.frags[1:4], init=False)
+    assert drain(cursor) == [f.data for f in short.frags[1:4]]
+    assert not cursor.closed
+    r.end()
+    assert drain(cursor) == [] and cursor.closed and r.stats["viewers"] == 0
+
+
+def test_cursor_starts_at_latest_keyframe(short):
+    r = ring()
+    feed(r, short, short.frags[: short.keys[2] + 3])
+    assert drain(r.cursor()) == [short.init.data] + [f.data for f in short.frags[short.keys[2]: short.keys[2] + 3]]
+
+
+def test_slow_cursor_skips_to_latest_keyframe():
+    stream = Stream(ffmpeg_fmp4(12, 5))
+    clock = FakeClock()
+    r = ring(clock=clock, follow_max_lag=4.0)
+    feed(r, stream, stream.frags[:3], clock=clock)
+    cursor = r.cursor()
+    assert cursor.step() == stream.init.data
+    assert cursor.step() == stream.frags[0].data
+    feed(r, stream, stream.frags[3:], clock=clock, init=False)  # ~10 s later, nobody read
+    assert cursor.step() == stream.frags[stream.keys[-1]].data
+    assert r.stats["follower_skips"] == 1 and cursor.skips == 1
+    r.end()
+    assert drain(cursor) == [f.data for f in stream.frags[stream.keys[-1] + 1:]]
+    assert cursor.closed and r.stats["viewers"] == 0
+
+
+def test_cursor_within_lag_gets_every_fragment(short):
+    clock = FakeClock()
+    r = ring(clock=clock, follow_max_lag=4.0)
+    feed(r, short, short.frags[:1], clock=clock)
+    cursor = r.cursor()
+    cursor.step()
+    feed(r, short, short.frags[1:30], clock=clock, init=False)  # ~3 s behind
+    assert drain(cursor) == [f.data for f in short.frags[:30]]
+    assert r.stats["follower_skips"] == 0
+
+
+def test_cursor_finishes_on_generation_change_after_draining(short):
+    r = ring()
+    feed(r, short, short.frags[:5])
+    cursor = r.cursor()
+    assert cursor.step() == short.init.data
+    r.feed(short.frags[5].data)
+    r.begin_generation()
+    feed(r, short)
+    assert drain(cursor) == [f.data for f in short.frags[:6]]
+    assert cursor.closed and r.stats["viewers"] == 0
+    fresh = r.cursor()  # a reconnecting viewer gets the new generation
+    assert fresh.step() == short.init.data
+    assert fresh.step() == short.frags[short.keys[-1]].data
+
+
+def test_cursor_counts_as_a_viewer_until_closed_finished_or_dropped(short):
+    r = ring()
+    feed(r, short, short.frags[:3])
+    closed, finished, dropped = r.cursor(), r.cursor(), r.cursor()
+    assert r.stats["viewers"] == 3
+    closed.close()
+    closed.close()
+    assert r.stats["viewers"] == 2 and closed.step() is None
+    del dropped
+    assert r.stats["viewers"] == 1
+    r.end()
+    drain(finished)
+    assert r.stats["viewers"] == 0
+    assert r.cursor().step() is None and r.stats["viewers"] == 0  # after the end: finished at once
+
+
+# ---- the publisher's waits and followers (Trio) ---------------------------------------------------
 
 
 async def test_wait_live_returns_once_first_segment_is_published(short):
@@ -134,260 +489,21 @@ async def test_wait_live_raises_if_stream_ends_before_going_live():
         await pub.wait_live()
 
 
-async def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris(short):
-    wall = FakeClock(1_700_000_000.25)
-    pub = Publisher(wallclock=wall, hold_back=3.0)
-    pub.feed(short.init.data)
-    for frag in short.frags:
-        wall.t += 0.1
-        pub.feed(frag.data)
-    text = pub.playlist()
-    lines = text.splitlines()
-    assert lines[:4] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-TARGETDURATION:1"]
-    assert "#EXT-X-SERVER-CONTROL:HOLD-BACK=3.000" in lines
-    assert tag(text, "EXT-X-MEDIA-SEQUENCE") == "0"
-    assert "ENDLIST" not in text and "PLAYLIST-TYPE" not in text and "DISCONTINUITY" not in text
-    assert lines.index('#EXT-X-MAP:URI="init-0.mp4"') < lines.index("seg-0.m4s")
-    assert segments(text) == [0, 1, 2, 3, 4]  # the 6th is still open
-    pdts = re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)
-    assert pdts[0] == "2023-11-14T22:13:20.350Z"  # wallclock when the first fragment arrived
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p) for p in pdts)
-    assert all(re.fullmatch(r"\d+\.\d{3},", d) for d in re.findall(r"^#EXTINF:(.*)$", text, re.M))
-    assert all(d == pytest.approx(1.0, abs=0.05) for d in extinfs(text))
-    assert pub.init(0) == short.init.data
-    assert pub.segment(0) == b"".join(f.data for f in short.frags[: short.keys[1]])
-
-
-async def test_program_date_time_follows_media_time_not_arrival_jitter(short):
-    """Shaka places segments by PROGRAM-DATE-TIME: jittery arrival times would open gaps."""
-    import datetime
-    import random
-
-    wall = FakeClock(1_700_000_000.0)
-    pub = Publisher(wallclock=wall)
-    pub.feed(short.init.data)
-    rng = random.Random(7)
-    for frag in short.frags:
-        wall.t += 0.1 + rng.uniform(-0.08, 0.08)
-        pub.feed(frag.data)
-    text = pub.playlist()
-    pdts = [datetime.datetime.fromisoformat(p.replace("Z", "+00:00")).timestamp() for p in re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)]
-    durations = extinfs(text)
-    for (a, b), d in zip(zip(pdts, pdts[1:]), durations):
-        assert b - a == pytest.approx(d, abs=0.0015)
-
-
-async def test_segment_is_decodable_by_ffprobe(short):
+async def test_wait_keyframe_returns_at_the_first_keyframe_fragment_before_going_live(short):
     pub = Publisher()
-    feed(pub, short)
-    frames = probe_frames(pub.init(0) + pub.segment(2))
-    assert len(frames) == 10
-    assert frames[0]["key_frame"] == 1 and sum(f["key_frame"] for f in frames) == 1
-    assert float(frames[0]["pts_time"]) == pytest.approx(2.0, abs=0.05)
-
-
-async def test_end_publishes_open_segment_without_endlist(short):
-    pub = Publisher()
-    feed(pub, short)
-    assert segments(pub.playlist()) == [0, 1, 2, 3, 4]
-    pub.end()
-    text = pub.playlist()
-    assert segments(text) == [0, 1, 2, 3, 4, 5]
-    assert "ENDLIST" not in text
-    assert extinfs(text)[-1] == pytest.approx(1.0, abs=0.05)  # from sample durations
-    assert len(probe_frames(pub.init(0) + pub.segment(5))) == 10
-    pub.feed(short.frags[0].data)  # late output after end is ignored
-    assert pub.stats["segments_produced"] == 6
-
-
-async def test_sparse_video_segments_include_audio_only_fragments(sparse):
-    pub = Publisher()
-    feed(pub, sparse)
-    pub.end()
-    assert extinfs(pub.playlist()) == pytest.approx([1.0, 1.0, 1.0, 1.0], abs=0.05)
-    seg = pub.segment(1)
-    assert seg == b"".join(f.data for f in sparse.frags[sparse.keys[1]: sparse.keys[2]])
-    frames = probe_frames(pub.init(0) + seg)
-    assert len(frames) == 2 and frames[0]["key_frame"] == 1
-
-
-async def test_fragments_before_first_keyframe_are_dropped(short):
-    pub = Publisher()
-    feed(pub, short, short.frags[3:])
-    assert pub.stats["fragments_dropped"] == short.keys[1] - 3
-    assert segments(pub.playlist()) == [0, 1, 2, 3]
-    assert pub.segment(0) == b"".join(f.data for f in short.frags[short.keys[1]: short.keys[2]])
-
-
-async def test_feeding_arbitrary_chunks_gives_identical_segments(short):
-    whole, chunked = Publisher(wallclock=FakeClock()), Publisher(wallclock=FakeClock())
-    feed(whole, short)
-    for i in range(0, len(short.raw), 333):
-        chunked.feed(short.raw[i:i + 333])
-    assert chunked.playlist() == whole.playlist()
-    assert all(chunked.segment(n) == whole.segment(n) for n in range(5))
-
-
-async def test_target_duration_covers_longest_segment_and_never_decreases():
-    stream = Stream(ffmpeg_fmp4(6, 10, keyframes="0,1,3.6,4.6,5.6"))
-    pub = Publisher()
-    feed(pub, stream, stream.frags[: stream.keys[2]])
-    assert tag(pub.playlist(), "EXT-X-TARGETDURATION") == "1"
-    pub.feed(stream.frags[stream.keys[2]].data)
-    text = pub.playlist()
-    assert extinfs(text) == pytest.approx([1.0, 2.6], abs=0.05)
-    assert tag(text, "EXT-X-TARGETDURATION") == "3"
-    feed(pub, stream, stream.frags[stream.keys[2] + 1:], init=False)
-    assert tag(pub.playlist(), "EXT-X-TARGETDURATION") == "3"
-    assert Publisher(segment_duration=2.0).target_duration == 2
-
-
-async def test_playlist_window_holds_at_least_40_seconds(long):
-    pub = Publisher(window=40.0)
-    feed(pub, long)
-    text = pub.playlist()
-    durations = extinfs(text)
-    assert sum(durations) >= 40.0
-    assert sum(durations[1:]) < 40.0  # and not more than needed
-    assert int(tag(text, "EXT-X-MEDIA-SEQUENCE")) == segments(text)[0] > 0
-    assert segments(text) == list(range(segments(text)[0], 49))
-
-
-async def test_playlist_window_holds_at_least_three_target_durations(short):
-    pub = Publisher(window=1.0)
-    feed(pub, short)
-    assert sum(extinfs(pub.playlist())) >= 3 * pub.target_duration
-    assert len(segments(pub.playlist())) == 3
-
-
-async def test_segment_stays_fetchable_after_leaving_playlist(short):
-    clock = FakeClock()
-    pub = Publisher(window=2.0, clock=clock)  # 3 x target: 3 segments listed
-    feed(pub, short, short.frags[: short.keys[4] + 1], clock=clock)
-    assert segments(pub.playlist()) == [1, 2, 3]
-    removed_at = clock.t
-    playlist_duration = sum(extinfs(pub.playlist()))
-    seg0 = pub.segment(0)
-    assert seg0 is not None and pub.stats["segments_held"] == 4
-    keep = pub.segments()[0].duration + playlist_duration
-    clock.t = removed_at + keep - 0.01
-    assert pub.segment(0) == seg0
-    clock.t = removed_at + keep + 0.01
-    assert pub.segment(0) is None
-    assert pub.stats["segments_held"] == 3 and pub.stats["segments_expired"] == 1
-    assert pub.segment(1) is not None
-
-
-async def test_max_bytes_drops_oldest_unlisted_segments_first(long):
-    pub = Publisher(window=10.0)
-    feed(pub, long)
-    sizes = {s.sequence: len(s.data) for s in pub.segments()}
-    listed = segments(pub.playlist())
-    assert min(sizes) < listed[0]  # some delisted segments are still held
-    budget = sum(sizes[n] for n in listed) + len(long.init.data) + 400_000
-    small = Publisher(window=10.0, max_bytes=budget)
-    feed(small, long)
-    assert small.stats["bytes_held"] <= budget
-    assert segments(small.playlist()) == listed  # listed ones survive
-    assert small.stats["segments_evicted"] > 0
-    assert small.segment(min(sizes)) is None
-
-    tiny = Publisher(window=10.0, max_bytes=1)
-    feed(tiny, long)
-    assert tiny.stats["segments_held"] == 1  # never drops the newest segment
-    assert segments(tiny.playlist()) == [48]
-
-
-async def test_encoder_restart_continues_media_sequence_with_discontinuity(short):
-    pub = Publisher()
-    feed(pub, short)
-    pub.begin_generation()
-    feed(pub, short)
-    text = pub.playlist()
-    assert segments(text) == list(range(11))
-    lines = text.splitlines()
-    disc = lines.index("#EXT-X-DISCONTINUITY")
-    assert lines[disc + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
-    assert lines[disc + 4] == "seg-6.m4s"  # the old generation's open segment was published on restart
-    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
-    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
-    assert pub.init(0) == pub.init(1) == short.init.data
-    assert pub.stats["generation"] == 1
-    frames = probe_frames(pub.init(1) + pub.segment(6))
-    assert frames[0]["key_frame"] == 1 and float(frames[0]["pts_time"]) == pytest.approx(0.0, abs=0.05)
-
-
-async def test_restart_discards_partial_output_of_the_old_encoder(short):
-    pub = Publisher()
-    feed(pub, short)
-    pub.feed(short.frags[-1].data[:100])
-    pub.begin_generation()
-    feed(pub, short)
-    assert segments(pub.playlist()) == list(range(11))
-
-
-async def test_new_init_without_begin_generation_starts_a_new_generation(short):
-    pub = Publisher()
-    pub.feed(short.raw + short.raw)
-    text = pub.playlist()
-    assert text.count("#EXT-X-DISCONTINUITY\n") == 1 and 'URI="init-1.mp4"' in text
-
-
-async def test_discontinuity_sequence_counts_discontinuities_that_slid_out(short):
-    pub = Publisher(window=2.0)  # 3 segments listed
-    for _ in range(3):
-        pub.begin_generation()
-        feed(pub, short)
-    pub.end()
-    text = pub.playlist()
-    assert segments(text) == [15, 16, 17]
-    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "2"
-    assert "#EXT-X-DISCONTINUITY\n" not in text
-    assert text.count("#EXT-X-MAP") == 1 and 'URI="init-2.mp4"' in text
-
-    pub = Publisher(window=2.0)
-    feed(pub, short)
-    pub.begin_generation()
-    feed(pub, short, short.frags[: short.keys[2] + 1])
-    text = pub.playlist()
-    assert segments(text) == [5, 6, 7]
-    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
-    lines = text.splitlines()
-    assert lines[lines.index("#EXT-X-DISCONTINUITY") + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
-    feed(pub, short, short.frags[short.keys[2] + 1: short.keys[3] + 1], init=False)
-    text = pub.playlist()
-    assert segments(text) == [6, 7, 8]
-    assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") == "1"
-    assert "#EXT-X-DISCONTINUITY\n" not in text and 'URI="init-1.mp4"' in text
-
-
-async def test_old_init_is_dropped_once_no_held_segment_uses_it(short):
-    clock = FakeClock()
-    pub = Publisher(window=2.0, clock=clock)
-    feed(pub, short, clock=clock)
-    pub.begin_generation()
-    feed(pub, short, clock=clock)
-    assert pub.init(0) is not None
-    clock.t += 100
-    assert pub.init(0) is None
-    assert pub.init(1) == short.init.data
-
-
-async def test_stats_and_latest_fragment_time(short):
-    clock = FakeClock()
-    pub = Publisher(clock=clock)
-    assert pub.latest_fragment_time() is None
-    feed(pub, short, clock=clock)
-    stats = pub.stats
-    assert stats["fragments"] == len(short.frags)
-    assert stats["segments_produced"] == stats["segments_held"] == 5
-    assert stats["generation"] == 0 and stats["viewers"] == 0 and stats["live"]
-    assert stats["bytes_held"] == len(short.init.data) + sum(len(f.data) for f in short.frags)
-    assert pub.latest_fragment_time() == clock.t
-    assert pub.latest_fragment().fragment == short.frags[-1]
-
-
-# ---- progressive followers ------------------------------------------------------------------
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pub.wait_keyframe)
+        await trio.testing.wait_all_tasks_blocked()
+        pub.feed(short.init.data)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(nursery.child_tasks) == 1
+        pub.feed(short.frags[0].data)
+    assert not pub.live
+    ended = Publisher()
+    ended.feed(short.init.data)
+    ended.end()
+    with pytest.raises(PublisherEnded):
+        await ended.wait_keyframe()
 
 
 async def collect(pub: Publisher, out: list, limit: int | None = None) -> None:
@@ -418,17 +534,6 @@ async def test_follower_waits_for_first_keyframe_then_gets_init(short):
     assert pub.stats["viewers"] == 0
 
 
-async def test_follower_starts_at_latest_keyframe(short):
-    pub = Publisher()
-    feed(pub, short, short.frags[: short.keys[2] + 3])
-    got: list[bytes] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(collect, pub, got)
-        await trio.testing.wait_all_tasks_blocked()
-        assert got == [short.init.data] + [f.data for f in short.frags[short.keys[2]: short.keys[2] + 3]]
-        nursery.cancel_scope.cancel()
-
-
 async def test_many_followers_each_get_the_whole_stream(short):
     pub = Publisher()
     outs: list[list[bytes]] = [[] for _ in range(5)]
@@ -448,44 +553,7 @@ async def test_many_followers_each_get_the_whole_stream(short):
     assert len(frames) == 60 and frames[0]["key_frame"] == 1
 
 
-async def test_slow_follower_skips_to_latest_keyframe():
-    stream = Stream(ffmpeg_fmp4(12, 5))
-    clock = FakeClock()
-    pub = Publisher(clock=clock, follow_max_lag=4.0)
-    feed(pub, stream, stream.frags[:3], clock=clock)
-    follower = pub.follow()
-    assert await follower.__anext__() == stream.init.data
-    assert await follower.__anext__() == stream.frags[0].data
-    feed(pub, stream, stream.frags[3:], clock=clock, init=False)  # ~10 s later, nobody read
-    latest_key = stream.frags[stream.keys[-1]]
-    assert await follower.__anext__() == latest_key.data
-    assert pub.stats["follower_skips"] == 1 and follower.skips == 1
-    rest = [chunk async for chunk in _until_end(pub, follower)]
-    assert rest == [f.data for f in stream.frags[stream.keys[-1] + 1:]]
-    assert pub.stats["viewers"] == 0
-
-
-async def _until_end(pub, follower):
-    pub.end()
-    async for chunk in follower:
-        yield chunk
-
-
-async def test_follower_within_lag_gets_every_fragment(short):
-    clock = FakeClock()
-    pub = Publisher(clock=clock, follow_max_lag=4.0)
-    feed(pub, short, short.frags[:1], clock=clock)
-    follower = pub.follow()
-    await follower.__anext__()
-    feed(pub, short, short.frags[1:30], clock=clock, init=False)  # ~3 s behind
-    got = [await follower.__anext__() for _ in range(29)]
-    assert got == [f.data for f in short.frags[:29]]
-    assert pub.stats["follower_skips"] == 0
-    await follower.aclose()
-    assert pub.stats["viewers"] == 0
-
-
-async def test_follower_finishes_on_generation_change_after_draining(short):
+async def test_follower_iteration_ends_at_a_generation_change_and_async_with_closes_it(short):
     pub = Publisher()
     feed(pub, short, short.frags[:5])
     follower = pub.follow()

@@ -1,23 +1,19 @@
 """In-memory live publisher: FFmpeg's fMP4 output in, HLS playlist/segments and progressive fMP4 out.
 
-One ``Publisher`` lives for a whole cast session. Encoder restarts become new
-*generations* (new init segment, ``#EXT-X-DISCONTINUITY`` in the playlist) while the
-media sequence carries on, so players already following the playlist keep going.
-Nothing touches the disk.
+The stream itself (segments, generations, retention, the playlist) is ``core.playlist``'s
+``SegmentRing``; this adds what needs Trio: waiting for the first segment or keyframe, and
+progressive viewers that wait for the next fragment. Nothing touches the disk.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
-from ..core.fmp4 import DEFAULT_MAX_BOX_SIZE, Fmp4Splitter, Fragment, InitInfo
+from ..core.playlist import HeldFragment, Segment, SegmentRing
 
 __all__ = ["Follower", "HeldFragment", "Publisher", "PublisherEnded", "Segment"]
 
@@ -26,377 +22,37 @@ class PublisherEnded(Exception):
     """The stream ended before it ever went live."""
 
 
-@dataclass(frozen=True, slots=True)
-class HeldFragment:
-    """A fragment as received: ``received_at`` is ``clock()`` when it was fed (for latency)."""
+class Publisher(SegmentRing):
+    """A session's live stream, with waits. ``feed`` is synchronous and meant for the task
+    reading the encoder's stdout; every other method may be called from any task of the same
+    Trio run. Options are ``SegmentRing``'s; the clocks default to the system's."""
 
-    index: int
-    generation: int
-    fragment: Fragment
-    received_at: float
-    wallclock: float
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time, **options: Any) -> None:
+        self._change = trio.Event()
+        super().__init__(clock=clock, wallclock=wallclock, **options)
 
+    def _on_change(self) -> None:
+        self._change.set()
+        self._change = trio.Event()
 
-@dataclass(slots=True, eq=False)
-class Segment:
-    """A published HLS segment: every fragment from one keyframe fragment to the next."""
-
-    sequence: int
-    generation: int
-    discontinuity: int
-    """Discontinuity sequence number: how many generation changes precede this segment."""
-    data: bytes
-    start: float
-    duration: float
-    wallclock: float
-    fragments: int
-    expires_at: float | None = None
-    """Set when the segment leaves the playlist; it is dropped from memory after this."""
-
-
-def _iso8601(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Publisher:
-    """Keeps the live stream in memory and serves it as LIVE HLS and as progressive fMP4.
-
-    ``feed`` is synchronous and meant for the task reading the encoder's stdout; every
-    other method may be called from any task of the same Trio run.
-
-    ``segment_duration`` is the encoder's keyframe interval (the floor for the target
-    duration); ``window`` the minimum playlist length in seconds; ``clock`` (monotonic)
-    drives retention and follower lag, ``wallclock`` the PROGRAM-DATE-TIME tags.
-    ``hold_back`` is written as given (RFC 8216 wants ≥ 3 target durations; hls.js and
-    Shaka use it as their live offset). ``follow_max_lag``: seconds a follower may fall
-    behind before it jumps to the latest keyframe.
-    """
-
-    def __init__(
-        self,
-        *,
-        segment_duration: float = 1.0,
-        window: float = 40.0,
-        clock: Callable[[], float] = time.monotonic,
-        wallclock: Callable[[], float] = time.time,
-        max_bytes: int = 256 * 2**20,
-        hold_back: float | None = None,
-        follow_max_lag: float = 4.0,
-        max_box_size: int = DEFAULT_MAX_BOX_SIZE,
-    ) -> None:
-        self.segment_duration = segment_duration
-        self.window = window
-        self.max_bytes = max_bytes
-        self.hold_back = hold_back
-        self.follow_max_lag = follow_max_lag
-        self._clock = clock
-        self._wallclock = wallclock
-        self._anchors: dict[int, float] = {}
-        self._splitter = Fmp4Splitter(max_box_size)
-
-        self._generation = -1
-        self._gen_open = False
-        self._inits: dict[int, InitInfo] = {}
-        self._segments: deque[Segment] = deque()
-        self._listed_from = 0
-        self._next_sequence = 0
-        self._last_published: tuple[int, int] | None = None  # (generation, discontinuity)
-        self._target = max(1, math.ceil(segment_duration))
-        self._open: list[HeldFragment] | None = None
-        self._open_bytes = 0
-        self._segment_bytes = 0
-        self._log: deque[HeldFragment] = deque()
-        self._next_index = 0
-        self._latest: HeldFragment | None = None
-
-        self.live = False
-        self.ended = False
-        self._live_event = trio.Event()
-        self._keyframe_event = trio.Event()
-        self._has_keyframe = False
-        self._changed = trio.Event()
-
-        self._fragments = 0
-        self._fragments_dropped = 0
-        self._segments_produced = 0
-        self._segments_expired = 0
-        self._segments_evicted = 0
-        self._viewers = 0
-        self._follower_skips = 0
-
-    # ---- input -------------------------------------------------------------------------
-
-    def begin_generation(self) -> None:
-        """An encoder (re)starts: publish what the old one left, expect a new init next."""
-        if self.ended:
-            return
-        self._close_open(None)
-        self._splitter.reset()
-        self._gen_open = False
-        self._notify()
-
-    def feed(self, data: bytes) -> int:
-        """Consume encoder output; returns how many video frames became available to viewers.
-        Raises ``Fmp4Error`` on a corrupt stream (restart the encoder and call
-        ``begin_generation``). Ignored after ``end()``."""
-        if self.ended:
-            return 0
-        frames = 0
-        for item in self._splitter.feed(data):
-            if isinstance(item, InitInfo):
-                self._start_generation(item)
-            else:
-                self._add_fragment(item)
-                frames += item.video_samples
-        self._expire()
-        self._evict()
-        return frames
-
-    def end(self) -> None:
-        """The stream is over: publish the open segment, finish followers, wake waiters."""
-        if self.ended:
-            return
-        self._close_open(None)
-        self._splitter.reset()
-        self.ended = True
-        self._gen_open = False
-        self._live_event.set()
-        self._keyframe_event.set()
-        self._notify()
-
-    def _start_generation(self, init: InitInfo) -> None:
-        self._close_open(None)
-        self._generation += 1
-        self._gen_open = True
-        self._inits[self._generation] = init
-        self._notify()
-
-    def _add_fragment(self, fragment: Fragment) -> None:
-        held = HeldFragment(self._next_index, self._generation, fragment, self._clock(), self._wallclock())
-        self._fragments += 1
-        if fragment.keyframe:
-            self._has_keyframe = True
-            self._keyframe_event.set()
-            self._close_open(fragment.video_start)
-            self._open = [held]
-            self._open_bytes = len(fragment.data)
-        elif self._open is not None:
-            self._open.append(held)
-            self._open_bytes += len(fragment.data)
-        else:
-            self._fragments_dropped += 1  # nothing decodable to attach it to yet
-            return
-        self._next_index += 1
-        self._latest = held
-        self._log.append(held)
-        open_start = self._open[0].index
-        horizon = held.received_at - self.follow_max_lag
-        while self._log and self._log[0].index < open_start and self._log[0].received_at < horizon:
-            self._log.popleft()
-        self._notify()
-
-    def _close_open(self, next_start: float | None) -> None:
-        """Publish the open segment (if any). ``next_start``: video start of the next one."""
-        frags, self._open = self._open, None
-        self._open_bytes = 0
-        if not frags:
-            return
-        first = frags[0].fragment
-        start = first.video_start or 0.0
-        ends = [h.fragment.video_end for h in frags if h.fragment.video_end is not None]
-        if next_start is not None and next_start > start:
-            duration = next_start - start
-        else:
-            duration = (max(ends) - start) if ends else 0.0
-        duration = max(round(duration, 3), 0.001)
-        generation = frags[0].generation
-        if self._last_published is None:
-            discontinuity = 0
-        else:
-            last_gen, last_disc = self._last_published
-            discontinuity = last_disc + (generation != last_gen)
-        self._last_published = (generation, discontinuity)
-        data = b"".join(h.fragment.data for h in frags)
-        # PROGRAM-DATE-TIME follows the media clock, anchored once per generation: players
-        # (Shaka) place segments by it, and arrival-time jitter would open gaps between them.
-        anchor = self._anchors.setdefault(generation, frags[0].wallclock - start)
-        segment = Segment(
-            self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(frags)
-        )
-        if not self._segments:
-            self._listed_from = segment.sequence
-        self._segments.append(segment)
-        self._segment_bytes += len(data)
-        self._next_sequence += 1
-        self._segments_produced += 1
-        self._target = max(self._target, math.floor(duration + 0.5))
-        self._relist()
-        if not self.live:
-            self.live = True
-            self._live_event.set()
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    # ---- retention ---------------------------------------------------------------------
-
-    def _listed(self) -> list[Segment]:
-        if not self._segments:
-            return []
-        first = self._segments[0].sequence
-        return list(self._segments)[max(0, self._listed_from - first):]
-
-    def _relist(self) -> None:
-        """Slide the window: the newest segments covering ``window`` and 3 target durations."""
-        need = max(self.window, 3 * self._target)
-        total = 0.0
-        start = self._listed_from
-        for segment in reversed(self._segments):
-            if segment.sequence < self._listed_from:
-                break
-            total += segment.duration
-            start = segment.sequence
-            if total >= need:
-                break
-        if start > self._listed_from:
-            self._delist_until(start)
-
-    def _delist_until(self, sequence: int) -> None:
-        self._listed_from = sequence
-        now = self._clock()
-        playlist_duration = sum(s.duration for s in self._listed())
-        for segment in self._segments:
-            if segment.sequence >= sequence:
-                break
-            if segment.expires_at is None:
-                # RFC 8216 6.2.2: keep it for its duration + the playlist's after removal
-                segment.expires_at = now + segment.duration + playlist_duration
-
-    def _expire(self) -> None:
-        now = self._clock()
-        while self._segments:
-            first = self._segments[0]
-            if first.expires_at is None or first.expires_at > now:
-                break
-            self._drop_oldest()
-            self._segments_expired += 1
-        self._drop_unused_inits()
-
-    def _evict(self) -> None:
-        """Enforce ``max_bytes``: oldest first (unlisted ones are the oldest); keep the newest."""
-        evicted = False
-        while len(self._segments) > 1 and self.bytes_held > self.max_bytes:
-            self._drop_oldest()
-            self._segments_evicted += 1
-            evicted = True
-        if evicted:
-            if self._segments and self._listed_from < self._segments[0].sequence:
-                self._listed_from = self._segments[0].sequence
-            self._drop_unused_inits()
-
-    def _drop_oldest(self) -> None:
-        segment = self._segments.popleft()
-        self._segment_bytes -= len(segment.data)
-
-    def _drop_unused_inits(self) -> None:
-        used = {s.generation for s in self._segments}
-        used.add(self._generation)
-        for generation in [g for g in self._inits if g not in used]:
-            del self._inits[generation]
-
-    # ---- output ------------------------------------------------------------------------
+    async def _wait_for(self, ready: Callable[[], bool]) -> None:
+        await trio.lowlevel.checkpoint()
+        while not ready():
+            await self._change.wait()
 
     async def wait_keyframe(self) -> None:
         """Return once a progressive viewer could start (a keyframe fragment exists): a
         progressive stream is live a segment earlier than a playlist."""
-        await self._keyframe_event.wait()
-        if not self._has_keyframe:
+        await self._wait_for(lambda: self.has_keyframe or self.ended)
+        if not self.has_keyframe:
             raise PublisherEnded("stream ended before its first keyframe")
 
     async def wait_live(self) -> None:
         """Return once the first segment is published; raise ``PublisherEnded`` if the stream
         ended without ever going live."""
-        if not self.live and not self.ended:
-            await self._live_event.wait()
-        else:
-            await trio.lowlevel.checkpoint()
+        await self._wait_for(lambda: self.live or self.ended)
         if not self.live:
             raise PublisherEnded("stream ended before the first segment was complete")
-
-    @property
-    def generation(self) -> int | None:
-        """Current generation (0 for the first encoder run), None before the first init."""
-        return None if self._generation < 0 else self._generation
-
-    @property
-    def init_info(self) -> InitInfo | None:
-        """The current generation's init (tracks, ``codecs`` for a master playlist)."""
-        return self._inits.get(self._generation)
-
-    @property
-    def target_duration(self) -> int:
-        return self._target
-
-    @property
-    def bytes_held(self) -> int:
-        return self._segment_bytes + self._open_bytes + sum(len(i.data) for i in self._inits.values())
-
-    def playlist(self) -> str:
-        """The LIVE HLS media playlist (sliding window, no ENDLIST, ever)."""
-        self._expire()
-        listed = self._listed()
-        lines = [
-            "#EXTM3U",
-            "#EXT-X-VERSION:7",
-            "#EXT-X-INDEPENDENT-SEGMENTS",
-            f"#EXT-X-TARGETDURATION:{self._target}",
-        ]
-        if self.hold_back is not None:
-            lines.append(f"#EXT-X-SERVER-CONTROL:HOLD-BACK={self.hold_back:.3f}")
-        lines.append(f"#EXT-X-MEDIA-SEQUENCE:{listed[0].sequence if listed else self._next_sequence}")
-        if listed and listed[0].discontinuity:
-            lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{listed[0].discontinuity}")
-        previous: Segment | None = None
-        for segment in listed:
-            if previous is None or previous.generation != segment.generation:
-                if previous is not None:
-                    lines.append("#EXT-X-DISCONTINUITY")
-                lines.append(f'#EXT-X-MAP:URI="init-{segment.generation}.mp4"')
-            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso8601(segment.wallclock)}")
-            lines.append(f"#EXTINF:{segment.duration:.3f},")
-            lines.append(f"seg-{segment.sequence}.m4s")
-            previous = segment
-        return "\n".join(lines) + "\n"
-
-    def init(self, generation: int) -> bytes | None:
-        """``init-<generation>.mp4``; kept while the generation is current or has held segments."""
-        self._expire()
-        info = self._inits.get(generation)
-        return None if info is None else info.data
-
-    def segment(self, sequence: int) -> bytes | None:
-        """``seg-<sequence>.m4s``, listed or recently delisted; None once gone (or not yet made)."""
-        self._expire()
-        if not self._segments:
-            return None
-        i = sequence - self._segments[0].sequence
-        if 0 <= i < len(self._segments):
-            return self._segments[i].data
-        return None
-
-    def segments(self) -> list[Segment]:
-        """Held segments, oldest first (including delisted ones still kept for late fetches)."""
-        self._expire()
-        return list(self._segments)
-
-    def latest_fragment(self) -> HeldFragment | None:
-        return self._latest
-
-    def latest_fragment_time(self) -> float | None:
-        """``clock()`` when the newest fragment was fed, for capture→publish latency."""
-        return None if self._latest is None else self._latest.received_at
 
     def follow(self) -> Follower:
         """Progressive fMP4 for one viewer; use as ``async for chunk in publisher.follow()``.
@@ -406,34 +62,9 @@ class Publisher:
         """
         return Follower(self)
 
-    @property
-    def stats(self) -> dict:
-        self._expire()
-        listed = self._listed()
-        return {
-            "live": self.live,
-            "ended": self.ended,
-            "generation": self.generation,
-            "fragments": self._fragments,
-            "fragments_dropped": self._fragments_dropped,
-            "segments_produced": self._segments_produced,
-            "segments_held": len(self._segments),
-            "segments_listed": len(listed),
-            "segments_expired": self._segments_expired,
-            "segments_evicted": self._segments_evicted,
-            "playlist_duration": round(sum(s.duration for s in listed), 3),
-            "media_sequence": listed[0].sequence if listed else self._next_sequence,
-            "target_duration": self._target,
-            "bytes_held": self.bytes_held,
-            "open_fragments": len(self._open) if self._open else 0,
-            "viewers": self._viewers,
-            "follower_skips": self._follower_skips,
-            "latest_fragment_time": self.latest_fragment_time(),
-        }
-
 
 class Follower:
-    """One viewer's progressive fMP4: the init, then fragments from the latest keyframe on.
+    """One viewer's progressive fMP4 (``core.playlist.Cursor``), waiting for each next fragment.
 
     Waits for the first keyframe fragment if there is none yet. Finishes (after the
     fragments already received) when the generation changes or the stream ends: a
@@ -443,19 +74,11 @@ class Follower:
 
     def __init__(self, publisher: Publisher) -> None:
         self._pub = publisher
-        self._generation: int | None = None
-        self._next = 0
-        self._closed = False
-        self.skips = 0
-        publisher._viewers += 1
+        self._cursor = publisher.cursor()
 
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._pub._viewers -= 1
-
-    def __del__(self) -> None:
-        self._close()
+    @property
+    def skips(self) -> int:
+        return self._cursor.skips
 
     def __aiter__(self) -> Follower:
         return self
@@ -464,60 +87,22 @@ class Follower:
         return self
 
     async def __aexit__(self, *exc_info) -> None:
-        self._close()
+        self._cursor.close()
 
     async def aclose(self) -> None:
-        self._close()
+        self._cursor.close()
 
     async def __anext__(self) -> bytes:
-        if self._closed:
+        cursor = self._cursor
+        if cursor.closed:
             raise StopAsyncIteration
         try:
             await trio.lowlevel.checkpoint()
-            while True:
-                chunk = self._step()
-                if chunk is not None:
-                    return chunk
-                await self._pub._changed.wait()
-        except BaseException:
-            self._close()
-            raise
-
-    def _skip_to(self, index: int) -> None:
-        self._next = index
-        self.skips += 1
-        self._pub._follower_skips += 1
-
-    def _step(self) -> bytes | None:
-        """The next chunk, None to wait; raises StopAsyncIteration when finished."""
-        pub = self._pub
-        same_gen_open = pub._open is not None and pub._open[0].generation == self._generation
-        if self._generation is None:
-            if pub.ended:
-                raise StopAsyncIteration
-            if pub._open is None:
-                return None
-            self._generation = pub._open[0].generation
-            self._next = pub._open[0].index
-            return pub._inits[self._generation].data
-        log = pub._log
-        base = log[0].index if log else pub._next_index
-        if self._next < base:
-            if not same_gen_open:
-                raise StopAsyncIteration
-            self._skip_to(pub._open[0].index)
-        if self._next - base < len(log):
-            held = log[self._next - base]
-            if held.generation != self._generation:
-                raise StopAsyncIteration
-            if log[-1].received_at - held.received_at > pub.follow_max_lag:
-                if same_gen_open and pub._open[0].index > self._next:
-                    self._skip_to(pub._open[0].index)
-                    held = log[self._next - base]
-                elif log[-1].generation != self._generation:
+            while (chunk := cursor.step()) is None:
+                if cursor.closed:
                     raise StopAsyncIteration
-            self._next += 1
-            return held.fragment.data
-        if pub.ended or not pub._gen_open or pub._generation != self._generation:
-            raise StopAsyncIteration
-        return None
+                await self._pub._change.wait()
+            return chunk
+        except BaseException:
+            cursor.close()
+            raise
