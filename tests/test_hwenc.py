@@ -3,6 +3,8 @@ software. This machine has no GPU, so every hardware backend fails here, for a s
 
 from __future__ import annotations
 
+import json
+import subprocess
 from functools import partial
 
 import httpx
@@ -11,7 +13,8 @@ import trio
 
 from pagecast.core.ffmpeg import EncodeSpec, ffmpeg_args
 from pagecast.core.encoders import AUTO_ORDER, HARDWARE, LIBX264, NVENC, QSV, V4L2M2M, VAAPI, explain, parse_order
-from pagecast.session.encoder_probe import EncoderChoice, probe, probe_all
+from pagecast.lowlevel import proc
+from pagecast.session.encoder_probe import PROBE_JPEG, EncoderChoice, probe, probe_all, probe_spec
 from pagecast.core.settings import ConfigError, Settings
 
 SPEC = EncodeSpec(1920, 1080, 30, 6000, segment_duration=1.0)
@@ -96,9 +99,42 @@ async def test_the_probe_on_this_machine_finds_only_software_and_says_why():
     assert "NVIDIA" in results[NVENC].reason or "not in this FFmpeg build" in results[NVENC].reason
 
 
+@pytest.mark.parametrize("backend", [LIBX264, VAAPI])
+async def test_the_probe_runs_the_sessions_own_ffmpeg_command(backend, monkeypatch):
+    ran = []
+    spawn = proc.spawn
+
+    def recording_spawn(argv, **kwargs):
+        def build(fds):
+            ran.append((fds, list(argv(fds) if callable(argv) else argv)))
+            return ran[-1][1]
+
+        return spawn(build, **kwargs)
+
+    monkeypatch.setattr(proc, "spawn", recording_spawn)
+    result = await probe("ffmpeg", backend)
+    assert result.ok == (backend == LIBX264), result
+    [(fds, argv)] = ran
+    assert argv == ffmpeg_args("ffmpeg", probe_spec(), frames_fd=fds[0], audio_fd=fds[1], backend=backend)
+
+
+def test_the_probe_frame_is_a_jpeg_of_the_probe_size():
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "json", "-"],
+        input=PROBE_JPEG, capture_output=True, check=True,
+    )
+    spec = probe_spec()
+    assert json.loads(out.stdout)["streams"] == [{"codec_name": "mjpeg", "width": spec.width, "height": spec.height}]
+
+
 async def test_a_test_encode_that_hangs_is_cut_short():
     r = await probe("ffmpeg", LIBX264, timeout=0.01)
     assert not r.ok and "did not finish within" in r.reason
+
+
+async def test_an_ffmpeg_that_cannot_run_is_a_reason_not_an_error():
+    r = await probe("/nonexistent/ffmpeg", LIBX264)
+    assert not r.ok and r.reason.startswith("cannot run FFmpeg:") and "/nonexistent/ffmpeg" in r.reason
 
 
 async def test_auto_picks_libx264_here_and_a_forced_backend_that_fails_falls_back_with_a_note():

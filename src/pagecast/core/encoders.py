@@ -8,8 +8,8 @@ segment boundary) and nowhere else. Only the video-encoder part of the command l
 differs; inputs and the fMP4 output are ``ffmpeg.ffmpeg_args``'s.
 
 A device node that exists proves nothing (no driver, wrong driver, no permission, an
-encoder block without H.264 High), so each candidate is tried with a tiny encode through
-its own arguments at startup; ``auto`` takes the best one that worked.
+encoder block without H.264 High), so at startup each candidate encodes a few frames
+through the sessions' own encoder and command; ``auto`` takes the best one that worked.
 """
 
 from __future__ import annotations
@@ -186,8 +186,6 @@ def explain(backend: str, stderr: str, problem: str | None = None) -> str:
     if backend == V4L2M2M and ("could not find a valid device" in low or "can't configure encoder" in low):
         return "no V4L2 memory-to-memory H.264 encoder (/dev/video*)"
     return "test encode failed"
-
-
 
 
 def choose(order: tuple[str, ...], results: dict[str, ProbeResult], setting: str) -> tuple[str, str | None]:

@@ -8,20 +8,25 @@ one that worked.
 
 from __future__ import annotations
 
+import base64
 import glob
 import logging
 import os
 import re
 import time
+from collections import deque
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
 
-from ..core.encoders import (
-    AUTO_ORDER, DEFAULT_VAAPI_DEVICE, LIBX264, NVENC, PROBE_TIMEOUT, QSV, V4L2M2M, VAAPI, ProbeResult, choose, device_args, explain, parse_order, video_args,
-)
+from ..core.encoders import AUTO_ORDER, DEFAULT_VAAPI_DEVICE, LIBX264, NVENC, PROBE_TIMEOUT, QSV, V4L2M2M, VAAPI, ProbeResult, choose, explain, parse_order
+from ..core.errors import EncodeError
 from ..core.ffmpeg import EncodeSpec
-from ..lowlevel.proc import LineTail, StopPolicy, open_child, pump_lines
+from ..lowlevel.groups import first_leaf
+from ..lowlevel.proc import open_child
+from .encode import run_encoder
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +54,43 @@ def probe_spec(hw_device: str = DEFAULT_VAAPI_DEVICE) -> EncodeSpec:
     return EncodeSpec(width=320, height=240, fps=10, bitrate_kbps=500, segment_duration=0.5, x264_preset="ultrafast", hw_device=hw_device)
 
 
-def probe_args(ffmpeg: str, backend: str, hw_device: str = DEFAULT_VAAPI_DEVICE) -> list[str]:
-    """Half a second of a test pattern through the backend's own arguments, into the same
-    fragmented MP4 a session writes, on stdout."""
-    return [
-        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning",
-        *device_args(backend, hw_device),
-        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10", "-t", "0.5",
-        *video_args(backend, probe_spec(hw_device)),
-        "-f", "mp4", "-movflags", "+frag_every_frame+empty_moov+default_base_moof", "pipe:1",
-    ]
+#: The probe's frame: a flat grey 320×240 JPEG, byte for byte what FFmpeg 5.1's ``ffmpeg -f lavfi
+#: -i color=gray:s=320x240 -frames:v 1 -f mjpeg pipe:1`` writes: its headers, then two zero
+#: bits per 8×8 block (no change, end of block). Embedded rather than made at startup: one
+#: process and one way to fail fewer, and the same test frames on every machine.
+PROBE_JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgEBAQEBAUFBQUFBQYGBgYGBgYGBgYGBgYHBwcI"
+    "CAgHBwcGBgcHCAgICAkJCQgICAgJCQoKCgwMCwsODg4RERT/xABKAAEAAAAAAAAAAAAAAAAAAAAAAQEAAAAAAAAAAAAAAAAA"
+    "AAAAEAEAAAAAAAAAAAAAAAAAAAAAEQEAAAAAAAAAAAAAAAAAAAAA/8AAEQgA8AFAAwEiAAIRAAMRAP/aAAwDAQACEQMRAD8A"
+) + bytes(450) + b"\xff\xd9"
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What ``run_encoder`` reads of a ``render.Frame``."""
+
+    jpeg: bytes
+    captured_at: float
+
+
+class _Output:
+    """The test encode's fMP4 (its first MiB is plenty to find the boxes in)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if len(self.data) < 1 << 20:
+            self.data += data
+
+
+async def _send_frames(frames: trio.MemorySendChannel, spec: EncodeSpec) -> None:
+    """A frame per tick, captured on Trio's clock as the renderer's are, for one segment and
+    the next one's first frame (a keyframe, which completes the first segment)."""
+    start = trio.current_time()
+    for i in range(spec.segment_ticks + 1):
+        await frames.send(_Frame(PROBE_JPEG, start + i / spec.fps))
+        await trio.sleep_until(start + (i + 1) / spec.fps)
 
 
 async def build_encoders(ffmpeg: str) -> set[str] | None:
@@ -79,7 +111,8 @@ async def build_encoders(ffmpeg: str) -> set[str] | None:
 
 
 async def probe(ffmpeg: str, backend: str, hw_device: str = DEFAULT_VAAPI_DEVICE, *, timeout: float = PROBE_TIMEOUT, available: set[str] | None = None) -> ProbeResult:
-    """One real test encode through ``backend``'s arguments; never raises for its failure."""
+    """One real test encode through the sessions' own encoder (``run_encoder``) with
+    ``backend``, stopped as a session stops it; never raises for its failure."""
     t0 = time.monotonic()
 
     def result(ok: bool, reason: str, detail: str = "") -> ProbeResult:
@@ -87,36 +120,34 @@ async def probe(ffmpeg: str, backend: str, hw_device: str = DEFAULT_VAAPI_DEVICE
 
     if available is not None and backend not in available:
         return result(False, "encoder not in this FFmpeg build")
-    tail = LineTail(keep=6)
-    out = bytearray()
-    try:
-        async with open_child(
-            probe_args(ffmpeg, backend, hw_device), name=f"ffmpeg probe {backend}", stdout=True, stderr=True,
-            policy=StopPolicy(polite_timeout=0, term_timeout=1.0),
-        ) as child:
-            assert child.stdout is not None and child.stderr is not None
+    spec = probe_spec(hw_device)
+    output = _Output()
+    stderr: deque[str] = deque(maxlen=15)
 
-            async def read_stdout() -> None:
-                while data := await child.stdout.receive_some(65536):
-                    if len(out) < 1 << 20:
-                        out.extend(data)
+    def keep(line: str) -> None:
+        stderr.append(line)
+        log.debug("ffmpeg probe %s: %s", backend, line)
 
-            rc = None
-            with trio.move_on_after(timeout):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(pump_lines, child.stderr, tail, lambda line: None)
-                    nursery.start_soon(read_stdout)
-                rc = await child.wait()
-    except OSError as exc:
-        return result(False, f"cannot run FFmpeg: {exc}")
-    detail = tail.text()
-    if rc is None:
+    failure: BaseException | None = None
+    with trio.move_on_after(timeout) as deadline:
+        try:
+            async with trio.open_nursery() as nursery:
+                send, receive = trio.open_memory_channel(0)
+                await nursery.start(partial(run_encoder, spec, ffmpeg, receive, output, backend=backend, on_stderr=keep))
+                await _send_frames(send, spec)
+                nursery.cancel_scope.cancel()
+        except* (EncodeError, OSError) as group:
+            failure = first_leaf(group)
+    detail = "\n".join(stderr)
+    if isinstance(failure, OSError):
+        return result(False, f"cannot run FFmpeg: {failure}")
+    if failure is not None:
+        return result(False, explain(backend, detail, device_problem(backend, hw_device)), detail)
+    if deadline.cancelled_caught:
         return result(False, f"test encode did not finish within {timeout:g} s", detail)
-    if rc == 0 and b"avcC" in out and b"moof" in out:
+    if b"avcC" in output.data and b"moof" in output.data:
         return result(True, "works")
-    if rc == 0:
-        return result(False, "the test encode produced no H.264 fragments (no parameter sets before the first frame?)", detail)
-    return result(False, explain(backend, detail, device_problem(backend, hw_device)), detail)
+    return result(False, "the test encode produced no H.264 fragments (no parameter sets before the first frame?)", detail)
 
 
 async def probe_all(ffmpeg: str, backends: tuple[str, ...], hw_device: str = DEFAULT_VAAPI_DEVICE, *, timeout: float = PROBE_TIMEOUT) -> dict[str, ProbeResult]:
