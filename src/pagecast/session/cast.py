@@ -7,27 +7,34 @@ an event on the link's channel, read by the watcher task in the session's nurser
 closed (its thread joined) when the watcher leaves, however it leaves.
 
 The watcher takes the screen (recording what the TV was doing), casts the session's stream,
-notices the TV ending it (stop on the remote, another app, standby), survives connection loss
-(reconnecting with backoff; re-casting only with ``keep_on`` and only over an idle screen), and
-when the session ends for any reason but the TV's own, gives the screen back.
+notices the TV ending it (stop on the remote, another app, standby: ``DeviceEnded``), survives
+connection loss (reconnecting with backoff; re-casting only with ``keep_on`` and only over an idle
+screen), and when the session ends for any reason but the TV's own or a handover, gives the
+screen back. What each status means and what to do about it is ``core.screen``'s decision.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+import time
+from dataclasses import replace
+from typing import Any, Awaitable, Callable, NoReturn
 from uuid import UUID
 
 import trio
 
 from ..core.device import Device
-from ..core.errors import CastError, Conflict
+from ..core.errors import CastError, Conflict, DeviceEnded
+from ..core.policy import Backoff
 from ..core.request import StartRequest
-from ..core.screen import DMR_APP_ID, IDLE_SCREEN_APP_IDS, NS_MEDIA, RELOAD_BUDGET, Handover, Media, Screen, Stream
+from ..core.screen import (
+    DMR_APP_ID, NS_MEDIA, DeviceStop, Fail, Handover, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume,
+    Screen, SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
+    left_our_app, reconnect_step, should_give_back,
+)
+from ..lowlevel.groups import flatten, reraise_alone
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +145,10 @@ class Link:
     def status(self) -> Any:
         return self.cast.status if self.cast is not None else None
 
+    @property
+    def receiver(self) -> ReceiverView | None:
+        return ReceiverView.of(self.status)
+
     async def request(
         self, what: str, send: Callable[[Callable[[bool, dict | None], None]], None], timeout: float = 10.0, expect: str | None = None,
     ) -> dict | None:
@@ -220,7 +231,10 @@ class Link:
 
 
 class CastWatcher:
-    """The session's actor for its TV; ``run`` lives in the session's nursery."""
+    """The session's actor for its TV; ``run`` lives in the session's nursery. What each thing
+    the TV says means, and what to give back, is decided in ``core.screen``; here it is carried
+    out. ``run`` ends by cancellation (the session ended), ``DeviceEnded`` (the TV ended it) or
+    ``CastError`` (the TV failed it); leaving gives the screen back when the core says so."""
 
     def __init__(
         self,
@@ -230,7 +244,6 @@ class CastWatcher:
         stream: Stream,
         *,
         session_id: str,
-        stop: Callable[[str, bool], None],
         inherited: Handover | None = None,
     ):
         self.device = device
@@ -238,7 +251,6 @@ class CastWatcher:
         self.settings = settings
         self.stream = stream
         self.session_id = session_id
-        self._stop = stop
         self.previous: Screen | None = inherited.previous if inherited else None  # what to give back
         self.screen: Screen | None = None
         self.state = "connecting"
@@ -249,29 +261,25 @@ class CastWatcher:
         self.woke_from_standby = False
         self.device_stop: str | None = None
         self.given_back: str | None = None
-        self.give_back = True
         self.started_monotonic = trio.current_time()
         self.seconds_to_playing: float | None = None
         self.playing = trio.Event()
         self.lost_at: float | None = None
         self.lost_reason: str | None = None
-        self._app_session: str | None = None
-        self._media_session: int | None = None
+        self._ours = OurCast.of_stream(stream)
         self._volume_set = inherited.volume_set if inherited else False
         # We started the receiver app (or took it over from the session we replaced): ours to
         # stop, even before a LOAD.
         self._launched = inherited is not None
-        self._standby_seen: bool | None = None
-        self._reloads: list[float] = []
+        self._handed_over = False
+        self._recasts: tuple[float, ...] = ()
         self._link: Link | None = None
 
-    def handover(self) -> Handover:
+    def hand_over(self) -> Handover:
+        """A new session takes the TV over: it gives back what this one would have, and this one
+        leaves the TV to it."""
+        self._handed_over = True
         return Handover(self.previous, self._volume_set)
-
-    def ours(self, media: Media) -> bool:
-        """Media this service streams (this session's, or one it replaced)."""
-        prefix = self.stream.url.rsplit("/streams/", 1)[0] + "/streams/"
-        return bool(media.content_id) and media.content_id.startswith(prefix)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -328,7 +336,7 @@ class CastWatcher:
                 raise Conflict(f"{d.name} ({d.host}) did not say what it is playing: {exc}") from None
             if self.previous is None:
                 self.previous = screen
-            if self.request.if_idle and screen.busy(self.ours):
+            if self.request.if_idle and screen.busy(self._ours.owns):
                 raise Conflict(f"{d.name} is showing {screen.describe()}; not interrupting it (if_idle)")
         except BaseException:
             await link.aclose()
@@ -340,20 +348,21 @@ class CastWatcher:
         does not give raises: "unknown" must not pass for "nothing playing"."""
         media = await link.get_media()
         self.screen = Screen.of(link.status, media)
-        self._standby_seen = self.screen.standby
+        self._ours = replace(self._ours, standby_seen=self.screen.standby)
         return self.screen
 
     async def _cast(self, link: Link, wait_stream: Callable[[], Awaitable[None]], first: bool = False) -> None:
         """Launch the Default Media Receiver (which wakes a TV in standby), set the volume, and
         once the stream is live, LOAD it."""
         self.state = "launching"
-        before = link.status
-        if before is not None and before.is_stand_by is True and before.is_active_input is not True:
+        before = link.receiver
+        if before is not None and before.standby is True and before.active_input is not True:
             self.woke_from_standby = True
         if before is None or before.app_id != DMR_APP_ID or not first:
             self._launched = True
             await link.launch(DMR_APP_ID)
-        self._app_session = link.status.session_id if link.status else None
+        launched = link.receiver
+        self._ours = replace(self._ours, app_session=launched.session_id if launched else None)
         if self.request.volume is not None:
             await link.set_volume(self.request.volume)
             self._volume_set = True
@@ -361,13 +370,9 @@ class CastWatcher:
         while True:
             with trio.move_on_after(0.25) as waiting:
                 await wait_stream()
-            status = link.status
-            if status is None or status.app_id != DMR_APP_ID or status.session_id != self._app_session:
-                # A person stopped casting or opened an app while the page loaded; a LOAD now
-                # would make pychromecast launch the receiver again over it.
-                what = "its idle screen" if status is None or status.app_id in IDLE_SCREEN_APP_IDS or status.app_id is None else (status.display_name or status.app_id)
-                self._device_stopped(f"the TV left our app before the stream was live (now at {what})")
-                await trio.sleep_forever()
+            left = left_our_app(link.receiver, self._ours.app_session)
+            if left is not None:
+                self._ended(left.reason)
             if not waiting.cancelled_caught:
                 break
         self.state = "loading"
@@ -380,9 +385,13 @@ class CastWatcher:
             # that still answers status requests is the TV failing, not the network.
             await link.get_status(self.settings.cast_liveness_timeout)
             raise CastError(f"{self.device.name} did not load the stream: {exc}") from None
-        self._app_session = link.status.session_id if link.status else None
-        self._media_session = media.media_session_id if media else None
-        self._standby_seen = link.status.is_stand_by if link.status else None
+        loaded = link.receiver
+        self._ours = replace(
+            self._ours,
+            app_session=loaded.session_id if loaded else None,
+            media_session=media.media_session_id if media else None,
+            standby_seen=loaded.standby if loaded else None,
+        )
         if media is not None and media.player_state != "UNKNOWN":
             self.player_state = media.player_state
         self.casts += 1
@@ -390,22 +399,32 @@ class CastWatcher:
         log.info("session %s: casting to %s (%s)", self.session_id, self.device.name, self.device.host)
 
     async def _watch(self, link: Link) -> None:
-        """Follow the device until the link is lost (LinkLost) or the session is cancelled."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._liveness, link)
-            try:
-                async for kind, value in link.events:
-                    # A link found dead meanwhile (liveness) interrupts a handler waiting on it
-                    # (a re-cast's LOAD can wait 30 s).
-                    with trio.CancelScope() as link.handling:
-                        try:
-                            await self._on_event(link, kind, value)
-                        except LinkLost as exc:
-                            link.mark_lost(str(exc))
-                    if link.lost:
-                        break
-            finally:
-                nursery.cancel_scope.cancel()
+        """Follow the device until the link is lost (LinkLost) or the session is cancelled; the
+        TV ending or failing the session raises DeviceEnded or CastError alone, not in a group."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._liveness, link)
+                try:
+                    async for kind, value in link.events:
+                        # A link found dead meanwhile (liveness) interrupts a handler waiting on it
+                        # (a re-cast's LOAD can wait 30 s).
+                        with trio.CancelScope() as link.handling:
+                            try:
+                                await self._on_event(link, kind, value)
+                            except LinkLost as exc:
+                                link.mark_lost(str(exc))
+                        if link.lost:
+                            break
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            leaves = flatten(group)
+            real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+            if len(real) == 1:
+                reraise_alone(real[0])
+            if not real:
+                reraise_alone(leaves[0])
+            raise
         raise LinkLost(link.lost or "connection closed")
 
     async def _liveness(self, link: Link) -> None:
@@ -426,97 +445,82 @@ class CastWatcher:
         if kind == "connection":
             if value in ("LOST", "DISCONNECTED", "FAILED"):
                 link.mark_lost(f"connection {value.lower()}")
-            return
-        if kind == "cast":
-            # Judge the device's current status, not the event's: events queued before our
-            # LAUNCH describe the app we replaced.
+        elif kind == "cast":
             status = link.status
             if status is None:
                 return
             self.screen = Screen.of(status, self.screen.media if self.screen else None)
-            if self._app_session is None:
-                return
-            if status.app_id != DMR_APP_ID or (status.session_id and status.session_id != self._app_session):
-                if self.screen.idle_screen:
-                    self._device_stopped("casting was stopped on the TV (our app was closed)")
-                else:
-                    self._device_stopped(f"another app took over the TV: {status.display_name or status.app_id}")
-            elif status.is_stand_by is True and self._standby_seen is False:
-                self._device_stopped("the TV went to standby")
-            self._standby_seen = status.is_stand_by
-            return
-        if kind == "media":
-            media: Media = value
-            if self.screen is not None:
-                self.screen = replace(self.screen, media=media)
-            if self._media_session is None or media.media_session_id != self._media_session:
-                return
-            if media.player_state == "BUFFERING" and self.player_state == "PLAYING":
-                self.stalls += 1
-            if media.player_state != "UNKNOWN" and (media.player_state != "IDLE" or media.idle_reason):
-                self.player_state = media.player_state
-            if media.player_state == "PLAYING":
-                self.state = "playing"
-                self.playing.set()
-                if self.seconds_to_playing is None:
-                    self.seconds_to_playing = round(trio.current_time() - self.started_monotonic, 3)
-                    log.info("session %s: playing on %s after %.2f s", self.session_id, self.device.name, self.seconds_to_playing)
-            elif media.player_state == "IDLE" and media.idle_reason:
-                # IDLE without a reason is a receiver still loading (extendedStatus LOADING).
-                await self._media_ended(link, media.idle_reason)
+            verdict = judge_receiver(ReceiverView.of(status), self._ours)
+            self._ours = verdict.ours
+            if verdict.ended is not None:
+                self._ended(verdict.ended.reason)
+        elif kind == "media":
+            await self._on_media(link, value)
 
-    async def _media_ended(self, link: Link, reason: str | None) -> None:
-        if reason == "CANCELLED":
-            self._device_stopped("stopped on the TV (remote or another sender sent STOP)")
-        elif reason == "INTERRUPTED":
-            # Also what our media gets when another app takes the screen; its receiver status
-            # follows right after, and names the app.
-            with trio.move_on_after(0.5):
-                while (status := link.status) is not None and status.app_id == DMR_APP_ID and status.session_id == self._app_session:
-                    await trio.sleep(0.05)
-            status = link.status
-            if status is not None and status.app_id != DMR_APP_ID and status.app_id not in IDLE_SCREEN_APP_IDS:
-                self._device_stopped(f"another app took over the TV: {status.display_name or status.app_id}")
-            else:
-                self._device_stopped("another sender loaded other media on the TV")
-        elif self.request.keep_on:
-            now = trio.current_time()
-            self._reloads = [t for t in self._reloads if now - t < RELOAD_BUDGET[1]]
-            if len(self._reloads) >= RELOAD_BUDGET[0]:
-                raise CastError(f"{self.device.name} stopped playing the stream {len(self._reloads) + 1} times in {RELOAD_BUDGET[1]:g} s (last: {reason})")
-            self._reloads.append(now)
-            log.warning("session %s: %s ended the stream (%s); re-casting (keep_on)", self.session_id, self.device.name, reason)
-            self._media_session = None
-            await self._cast(link, _ready)
-        else:
-            raise CastError(f"{self.device.name} stopped playing the stream: {reason or 'IDLE'} (set keep_on to re-cast)")
-
-    def _device_stopped(self, reason: str) -> None:
-        if self.device_stop is not None:
-            return
-        self.device_stop = reason
-        self.state = "stopped by the TV"
-        self.give_back = False
-        log.info(
-            "session %s: %s on %s", self.session_id, reason, self.device.name,
-            extra={"fields": {"event": "device_stop", "session": self.session_id, "device": self.device.name, "reason": reason}},
+    async def _on_media(self, link: Link, media: Media) -> None:
+        if self.screen is not None:
+            self.screen = replace(self.screen, media=media)
+        verdict = judge_media(
+            media, self._ours, self.player_state,
+            keep_on=self.request.keep_on, recasts=self._recasts, now=trio.current_time(), device=self.device.name,
         )
-        self._stop(reason, False)
+        if not verdict.mine:
+            return
+        if verdict.stalled:
+            self.stalls += 1
+        self.player_state = verdict.player_state
+        if verdict.playing:
+            self.state = "playing"
+            self.playing.set()
+            if self.seconds_to_playing is None:
+                self.seconds_to_playing = round(trio.current_time() - self.started_monotonic, 3)
+                log.info("session %s: playing on %s after %.2f s", self.session_id, self.device.name, self.seconds_to_playing)
+        then = verdict.then
+        if isinstance(then, Interrupted):
+            # The receiver status naming the app that took the screen, if one did, follows right after.
+            with trio.move_on_after(0.5):
+                while (view := link.receiver) is not None and view.runs(self._ours.app_session):
+                    await trio.sleep(0.05)
+            then = interrupted_by(link.receiver)
+        if isinstance(then, DeviceStop):
+            self._ended(then.reason)
+        elif isinstance(then, Fail):
+            raise CastError(then.message)
+        elif isinstance(then, Recast):
+            self._recasts = then.recasts
+            log.warning("session %s: %s ended the stream (%s); re-casting (keep_on)", self.session_id, self.device.name, media.idle_reason)
+            self._ours = replace(self._ours, media_session=None)
+            await self._cast(link, _ready)
+
+    def _ended(self, reason: str) -> NoReturn:
+        """The TV ended the session: record why, and end ``run`` with DeviceEnded (its leaving
+        then gives nothing back)."""
+        if self.device_stop is None:
+            self.device_stop = reason
+            self.state = "stopped by the TV"
+            log.info(
+                "session %s: %s on %s", self.session_id, reason, self.device.name,
+                extra={"fields": {"event": "device_stop", "session": self.session_id, "device": self.device.name, "reason": reason}},
+            )
+        raise DeviceEnded(self.device_stop)
 
     async def _reconnect(self, reason: str) -> Link:
-        """Reconnect with doubling waits; without keep_on, give up after ``cast_give_up``."""
+        """Reconnect with growing waits; without keep_on, a TV away for ``cast_give_up`` ends the session."""
         self.state = "reconnecting"
         self.lost_reason = reason
         self.lost_at = trio.current_time()
         self.player_state = None
         log.warning("session %s: lost %s: %s; reconnecting", self.session_id, self.device.name, reason)
-        delay = 1.0
+        backoff = Backoff(first=1.0, cap=self.settings.cast_backoff_max)
+        attempt = 0
         while True:
-            if not self.request.keep_on and trio.current_time() - self.lost_at > self.settings.cast_give_up:
-                self.give_back = False
-                self._stop(f"{self.device.name} unreachable for {self.settings.cast_give_up:g} s ({reason})", False)
-                await trio.sleep_forever()
-            await trio.sleep(delay)
+            step = reconnect_step(
+                attempt, self.lost_at, trio.current_time(), keep_on=self.request.keep_on,
+                give_up=self.settings.cast_give_up, backoff=backoff, device=self.device.name, lost_reason=reason,
+            )
+            if isinstance(step, DeviceStop):
+                self._ended(step.reason)
+            await trio.sleep(step.seconds)
             link = Link(self.device, self.settings.cast_connect_timeout)
             try:
                 await link.open()
@@ -526,37 +530,33 @@ class CastWatcher:
             except LinkLost as exc:
                 await link.aclose()
                 log.debug("session %s: %s still unreachable: %s", self.session_id, self.device.name, exc)
-            delay = min(delay * 2, self.settings.cast_backoff_max)
+            attempt += 1
 
     async def _after_reconnect(self, link: Link, wait_stream: Callable[[], Awaitable[None]]) -> None:
         screen = await self._look(link)
-        if screen.app_id == DMR_APP_ID and screen.app_session == self._app_session and screen.media is not None \
-                and screen.media.media_session_id == self._media_session and screen.media.active:
-            self.state = "playing" if screen.media.player_state == "PLAYING" else "casting"
-            return
-        our_app_idle = screen.app_id == DMR_APP_ID and (screen.media is None or not screen.media.active or self.ours(screen.media))
-        if screen.idle_screen or our_app_idle:
-            if self.request.keep_on or not self.casts:
-                log.info("session %s: %s is back at %s; re-casting (keep_on)", self.session_id, self.device.name, screen.describe())
-                self._media_session = None
-                await self._cast(link, wait_stream)
-                return
-            self._device_stopped(f"the TV dropped the stream while unreachable ({self.lost_reason}); now at {screen.describe()}")
+        then = after_reconnect(screen, self._ours, keep_on=self.request.keep_on, casts=self.casts, lost_reason=self.lost_reason)
+        if isinstance(then, Resume):
+            self.state = then.state
+        elif isinstance(then, Recast):
+            log.info("session %s: %s is back at %s; re-casting (keep_on)", self.session_id, self.device.name, screen.describe())
+            self._ours = replace(self._ours, media_session=None)
+            await self._cast(link, wait_stream)
         else:
-            self._device_stopped(f"the TV now shows {screen.describe()}; not interrupting it")
-        await trio.sleep_forever()
+            self._ended(then.reason)
 
     async def _leave(self) -> None:
-        """Give the screen back (unless the TV itself ended us), then close the link."""
+        """Give the screen back (when the core says it is ours to give), then close the link."""
         try:
-            took_screen = self.casts or self._launched or self._volume_set
-            if self.give_back and took_screen and self._link is not None:
+            took_screen = bool(self.casts or self._launched or self._volume_set)
+            if not should_give_back(took_screen, ended_by_device=self.device_stop is not None, handed_over=self._handed_over):
+                pass
+            elif self._link is None:
+                self.given_back = f"not given back: {self.device.name} was unreachable"
+            else:
                 with trio.move_on_after(self.settings.cast_restore_timeout) as scope:
                     self.given_back = await self._give_back(self._link)
                 if scope.cancelled_caught:
                     self.given_back = f"could not give the TV back within {self.settings.cast_restore_timeout:g} s"
-            elif self.give_back and took_screen:
-                self.given_back = f"not given back: {self.device.name} was unreachable"
         except (LinkLost, CastError) as exc:
             self.given_back = f"could not give the TV back: {exc}"
         finally:
@@ -569,30 +569,21 @@ class CastWatcher:
                 self.state = "done"
 
     async def _give_back(self, link: Link) -> str:
-        prev = self.previous
-        notes = []
-        status = link.status
-        if status is None or status.app_id != DMR_APP_ID or (self._app_session is not None and status.session_id != self._app_session):
-            now = "its idle screen" if status is None or status.app_id in IDLE_SCREEN_APP_IDS or status.app_id is None else (status.display_name or status.app_id)
-            return f"left as it is: the TV already shows {now}"
-        if self._volume_set and prev is not None:
-            await link.set_volume(prev.volume)
-            notes.append(f"volume back to {prev.volume:.2f}")
-        if prev is None or prev.idle_screen or (prev.app_id == DMR_APP_ID and (prev.media is None or not prev.media.active or self.ours(prev.media))):
-            await link.stop_app()
-            notes.insert(0, "back to the idle screen")
-        elif prev.app_id == DMR_APP_ID and prev.media is not None and prev.media.content_id:
-            m = prev.media
-            stream = Stream(m.content_id, m.content_type or "video/mp4", m.title or "")
-            live = (m.stream_type or "").upper() == "LIVE"
-            await link.load(stream, current_time=None if live else m.current_time)
-            notes.insert(0, f"reloaded {m.title or m.content_id!r}" + (" at its live position" if live else f" at {m.current_time:.0f} s"))
-        else:
-            await link.launch(prev.app_id)
-            notes.insert(0, f"relaunched {prev.app_name or prev.app_id}; what it was playing cannot be restored by a Cast sender")
-        if prev is not None and prev.standby is True and prev.active_input is False:
-            notes.append("the TV was in standby before; Cast cannot switch it off again")
-        return "; ".join(notes)
+        # Ask first: the status pychromecast holds can predate a LAUNCH still in flight when
+        # the session was stopped, and would say the TV is already back at its idle screen.
+        await link.get_status(self.settings.cast_liveness_timeout)
+        plan = give_back_plan(link.receiver, self.previous, self._ours, self._volume_set)
+        for action in plan.actions:
+            match action:
+                case SetVolume(level):
+                    await link.set_volume(level)
+                case StopApp():
+                    await link.stop_app()
+                case Load(stream, current_time):
+                    await link.load(stream, current_time=current_time)
+                case Launch(app_id):
+                    await link.launch(app_id)
+        return plan.note
 
 
 async def _ready() -> None:
