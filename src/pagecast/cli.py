@@ -130,7 +130,7 @@ async def _demo_cast(service, device: str, tv, seconds: float | None) -> None:
         service.shutdown()
         return
     with trio.move_on_after(60):
-        await session.ready.wait()
+        await session.wait_ready()
     if not session.active:
         print(f"\npagecast demo: the demo stream failed: {session.error or session.stop_reason}\n", file=sys.stderr, flush=True)
         service.shutdown()

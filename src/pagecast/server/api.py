@@ -20,6 +20,7 @@ from quart_trio import QuartTrio
 
 from .. import __version__
 from ..core.errors import BodyTooLarge, InvalidRequest, Refused, UnsupportedMediaType
+from ..core.lifecycle import State
 from ..core.request import parse_start
 from ..core.settings import PRESETS, Settings
 from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
@@ -130,7 +131,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         session = supervisor.get(session_id)
         if session is None:
             return error(f"no session {session_id!r}", 404)
-        if session.state != "live":
+        if session.state is not State.LIVE:
             if session.active:
                 return error(f"session {session_id} is still starting; retry in a moment", 404)
             return error(f"session {session_id} has ended ({session.error or session.stop_reason})", 404)
@@ -191,8 +192,8 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         session = await supervisor.start(req)
         if request.args.get("wait") in ("1", "true", "live"):
             with trio.move_on_after(settings.load_timeout + 15):
-                await session.ready.wait()
-            if session.state == "failed":
+                await session.wait_ready()
+            if session.state is State.FAILED:
                 return ok({**describe(session)}, status=422)
         return ok(describe(session), status=202)
 

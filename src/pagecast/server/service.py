@@ -117,10 +117,7 @@ class Service:
                 await self._shutdown.wait()
                 log.info("shutting down: stopping %d session(s)", len(self.supervisor.active()))
                 with trio.move_on_after(settings.shutdown_timeout) as scope:
-                    for session in self.supervisor.active():
-                        session.stop("service shutting down")
-                    for session in list(self.supervisor.sessions.values()):
-                        await session.ended.wait()
+                    await self.supervisor.shutdown()
                     await http_done.wait()
                 if scope.cancelled_caught:
                     log.warning("graceful shutdown took longer than %.0f s; cancelling", settings.shutdown_timeout)

@@ -1,0 +1,61 @@
+"""Restart and retry policies: pure functions of what happened and when (times are arguments),
+so "restart or give up" and "how long to wait" are tested by tables, not by waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a budget says about one more failure: restart (after ``wait`` seconds) or give up.
+    ``history`` is the failure times to keep for the next decision (this one included)."""
+
+    restart: bool
+    wait: float
+    history: tuple[float, ...]
+
+    @property
+    def failures(self) -> int:
+        """Failures inside the window, this one included."""
+        return len(self.history)
+
+
+@dataclass(frozen=True)
+class RestartBudget:
+    """At most ``limit`` restarts within ``window`` seconds; the next failure inside the window
+    gives up. Each restart waits ``backoff`` seconds first."""
+
+    limit: int
+    window: float
+    backoff: float = 0.0
+
+    def decide(self, history: Sequence[float], now: float) -> Verdict:
+        recent = tuple(t for t in history if now - t < self.window) + (now,)
+        if len(recent) > self.limit:
+            return Verdict(False, 0.0, recent)
+        return Verdict(True, self.backoff, recent)
+
+
+#: An encoder that dies is restarted inside its session, at most 3 times a minute.
+ENCODER_RESTARTS = RestartBudget(limit=3, window=60.0, backoff=0.5)
+#: With keep_on, a TV whose player stopped on an error gets the stream again, at most 3 times a minute.
+RECAST_BUDGET = RestartBudget(limit=3, window=60.0)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits that double from ``first`` up to ``cap``: attempt 0 waits ``first``."""
+
+    first: float = 1.0
+    cap: float = 30.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.first * self.factor ** max(0, attempt), self.cap)
+
+
+def gave_up(lost_at: float, now: float, limit: float | None) -> bool:
+    """Whether a device lost at ``lost_at`` has been away too long (``limit`` None: never)."""
+    return limit is not None and now - lost_at > limit

@@ -1,0 +1,333 @@
+"""The session actor: one page, streamed (and cast) until it is stopped.
+
+A session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and, when it
+casts, its Cast watcher; the publisher belongs to the session, not to the encoder, so an
+encoder restarted inside the session keeps the stream URL and continues the playlist.
+Cancelling the session's scope (a stop from the supervisor, its ``duration``, SIGTERM) or a
+part ending it (a failure; the TV ending the cast, as ``DeviceEnded``) is the only way a
+session ends, and cleanup follows from structure.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import trio
+
+from ..core.device import Device
+from ..core.encoders import LIBX264
+from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, SessionFailure
+from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
+from ..core.lifecycle import State, move
+from ..core.policy import ENCODER_RESTARTS
+from ..core.request import StartRequest, redact_url
+from ..core.screen import Handover, Stream
+from ..core.settings import Settings
+from ..lowlevel.groups import flatten
+from .cast import CastWatcher
+from .encode import run_encoder
+from .encoder_probe import EncoderChoice
+from .publish import Publisher
+from .render import PageSpec, run_renderer
+
+log = logging.getLogger(__name__)
+
+FMP4_MIN_FPS = 5
+FMP4_KEYFRAME_INTERVAL = 0.5
+
+
+class Session:
+    """One cast session. Its state is ``state`` alone; its supervisor is the only caller of
+    :meth:`stop`."""
+
+    def __init__(
+        self, request: StartRequest, settings: Settings, *, device: Device | None = None,
+        base_url: Callable[[], str] = lambda: "", inherited: Handover | None = None,
+        encoders: EncoderChoice | None = None,
+    ):
+        self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        self.request = request
+        self.settings = settings
+        self.target = device
+        self.base_url = base_url
+        self.watcher: CastWatcher | None = None
+        self._inherited = inherited
+        self._state = State.STARTING
+        self._changed = trio.Event()
+        self.error: str | None = None
+        self.stop_reason: str | None = None
+        self.started_at = time.time()
+        self.live_at: float | None = None
+        self.ended_at: float | None = None
+        self.encoder_restarts = 0
+        self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
+        self.encoder_backend: str | None = None  # known once the startup probe is done
+        self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
+        self.publisher = Publisher(
+            segment_duration=self.segment_duration,
+            window=settings.playlist_window,
+            hold_back=settings.hold_back or None,
+        )
+        self.render_stats: dict[str, Any] = {}
+        self.encoder_stats = EncoderStats()
+        self.cancel_scope = trio.CancelScope()
+        self._encoder_control: trio.MemorySendChannel | None = None  # a clone of the frames channel, for Dense
+        self._start_monotonic = trio.current_time()
+        self.startup_seconds: float | None = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _move(self, wanted: State) -> None:
+        new = move(self._state, wanted)
+        if new is not self._state:
+            self._state = new
+            self._changed.set()
+            self._changed = trio.Event()
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            await self._changed.wait()
+
+    async def wait_ended(self) -> None:
+        await self._until(lambda: self._state.ended)
+
+    async def wait_ready(self) -> None:
+        """Until the stream is live and, when casting, playing on the TV; or the session ended."""
+        await self._until(lambda: self._state.ended or (self._state is State.LIVE and (self.watcher is None or self.watcher.playing.is_set())))
+
+    @property
+    def active(self) -> bool:
+        return self._state.active
+
+    @property
+    def segment_duration(self) -> float:
+        """A progressive viewer starts at the latest keyframe: in ``fmp4`` mode keyframes come
+        every FMP4_KEYFRAME_INTERVAL so that the start is never older than that."""
+        q = self.request.quality
+        return min(q.segment_duration, FMP4_KEYFRAME_INTERVAL) if self.request.mode == "fmp4" else q.segment_duration
+
+    @property
+    def device(self) -> str | None:
+        return self.request.device
+
+    @property
+    def stream_url(self) -> str:
+        name = "live.mp4" if self.request.mode == "fmp4" else "index.m3u8"
+        return f"{self.base_url()}/streams/{self.id}/{name}"
+
+    def new_viewer(self) -> None:
+        """A progressive viewer joined: make the next couple of seconds dense (see core.ffmpeg.Dense)."""
+        if self._encoder_control is not None:
+            try:
+                self._encoder_control.send_nowait(Dense())
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # a frame is already waiting, which wakes the encoder just as well
+
+    def stop(self, reason: str) -> None:
+        """End the session (the supervisor's call). Whether the TV is given back is its
+        watcher's decision: not when the TV ended us, nor when it was handed over."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._move(State.STOPPING)
+        self.cancel_scope.cancel()
+
+    def status(self) -> dict[str, Any]:
+        pub = self.publisher.stats
+        return {
+            "id": self.id,
+            "state": str(self._state),
+            **self.request.public(),
+            "started_at": _iso(self.started_at),
+            "live_at": _iso(self.live_at),
+            "ended_at": _iso(self.ended_at),
+            "startup_seconds": self.startup_seconds,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "frames": {
+                "captured": self.render_stats.get("frames_captured", 0),
+                "dropped": self.render_stats.get("frames_dropped", 0),
+                "encoded": self.encoder_stats.frames_out,
+                "repeated": self.encoder_stats.repeats,
+            },
+            "encoder_restarts": self.encoder_restarts,
+            "encoder": {
+                "backend": self.encoder_backend,
+                "fell_back_from": (self.encoder_fallback or {}).get("from"),
+                "reason": (self.encoder_fallback or {}).get("reason"),
+                "fallbacks": 1 if self.encoder_fallback else 0,
+            },
+            "pipeline_latency_ms": self.encoder_stats.latency_ms(),
+            "segments": pub.get("segments_produced", 0),
+            "viewers": pub.get("viewers", 0),
+            "publisher": pub,
+            "cast": self.watcher.status() if self.watcher is not None else None,
+        }
+
+    # -- the actor -----------------------------------------------------------------------
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Runs until stopped, its duration ends, a part fails or the TV ends it.
+
+        Started (in the ``nursery.start`` sense) once its TV, if any, is connected and free:
+        a device that is unreachable or busy fails the /start with nothing else begun."""
+        req = self.request
+        q = req.quality
+        page = PageSpec(
+            url=req.url,
+            width=q.width,
+            height=q.height,
+            device_scale_factor=req.device_scale_factor,
+            fps=q.fps,
+            jpeg_quality=self.settings.jpeg_quality,
+            auth=req.auth,
+            load_timeout=self.settings.load_timeout,
+            login_paths=self.settings.login_paths,
+        )
+        log.info("session %s starting: %s (%s, %s)", self.id, redact_url(req.url), q.name, req.mode)
+        started = False
+        try:
+            with self.cancel_scope:
+                if req.duration is not None:
+                    self.cancel_scope.deadline = trio.current_time() + req.duration
+                async with trio.open_nursery() as nursery:
+                    if self.target is not None:
+                        self.watcher = CastWatcher(
+                            self.target, req, self.settings, Stream.for_session(self.stream_url, req.mode, _title(req.url)),
+                            session_id=self.id, inherited=self._inherited,
+                        )
+                        await nursery.start(self.watcher.run, self._until_live)
+                    task_status.started()
+                    started = True
+                    frames_send, frames_recv = trio.open_memory_channel(2)
+                    self._encoder_control = frames_send.clone()
+                    nursery.start_soon(self._encode, frames_recv)
+                    await nursery.start(self._render, page, frames_send)
+                    if req.mode == "fmp4":
+                        await self.publisher.wait_keyframe()
+                    else:
+                        await self.publisher.wait_live()
+                    if self._state is State.STARTING:
+                        self.live_at = time.time()
+                        self.startup_seconds = round(trio.current_time() - self._start_monotonic, 3)
+                        self._move(State.LIVE)
+                        log.info("session %s live after %.2f s", self.id, self.startup_seconds)
+                    if self.watcher is not None:
+                        await self.watcher.playing.wait()
+                        self._changed.set()
+                        self._changed = trio.Event()
+            if self.stop_reason is None and req.duration is not None and self.cancel_scope.cancelled_caught:
+                self.stop_reason = f"duration of {req.duration:g} s ended"
+            if not started:
+                # Stopped (a /stop, a newer /start for the TV, shutdown) while it was connecting.
+                raise Conflict(f"the session was stopped before it started: {self.stop_reason or 'cancelled'}")
+        except BaseException as exc:
+            self._ended_by(exc)
+        finally:
+            if self._encoder_control is not None:
+                self._encoder_control.close()
+            self.publisher.end()
+            self.ended_at = time.time()
+            self._move(State.STOPPED)
+            log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
+
+    def _ended_by(self, exc: BaseException) -> None:
+        """Record why the session ended and re-raise what is not ours to swallow: a refusal
+        before it started (the /start's answer) and cancellation. A bug fails this session,
+        not the service."""
+        leaves = flatten(exc)
+        refused = next((e for e in leaves if isinstance(e, Refused)), None)
+        if refused is not None:
+            self._fail(str(refused))
+            raise refused from None
+        ended = next((e for e in leaves if isinstance(e, DeviceEnded)), None)
+        failure = next((e for e in leaves if isinstance(e, SessionFailure)), None)
+        bug = next((e for e in leaves if isinstance(e, Exception) and not isinstance(e, (DeviceEnded, SessionFailure))), None)
+        if failure is not None:
+            self._fail(str(failure))
+        elif ended is not None:
+            self.stop_reason = self.stop_reason or ended.reason
+        elif bug is not None:
+            log.error("session %s crashed", self.id, exc_info=bug)
+            self._fail(f"internal error: {bug!r}")
+        rest = [e for e in leaves if not isinstance(e, Exception)]
+        if rest:
+            raise exc
+
+    def _fail(self, message: str) -> None:
+        if self._state is State.FAILED:
+            return
+        self.error = message
+        self.stop_reason = self.stop_reason or "failed"
+        self._move(State.FAILED)
+        log.warning("session %s failed: %s", self.id, message)
+
+    async def _until_live(self) -> None:
+        await self._until(lambda: self._state is not State.STARTING)
+
+    async def _render(self, page: PageSpec, frames_send, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with frames_send:
+            await run_renderer(page, self.settings, frames_send, task_status=task_status, stats=self.render_stats)
+
+    async def _encode(self, frames_recv) -> None:
+        """Run FFmpeg; restart it inside the session when it dies, within ENCODER_RESTARTS. A
+        hardware encoder that dies is replaced by libx264 at once, outside that budget: the
+        publisher continues the same stream with a discontinuity, so the TV needs no re-cast."""
+        q = self.request.quality
+        spec = EncodeSpec(
+            width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
+            segment_duration=self.segment_duration, x264_preset=self.settings.x264_preset,
+            # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
+            # page would get its audio in bursts, one per segment, and stall between them.
+            min_fps=FMP4_MIN_FPS if self.request.mode == "fmp4" else 0,
+            flush_frames=self.request.mode == "fmp4",
+            hw_device=self.settings.vaapi_device,
+        )
+        backend = self.encoder_backend = await self.encoders.backend()
+        failures: tuple[float, ...] = ()
+        async with frames_recv:
+            while True:
+                self.publisher.begin_generation()
+                try:
+                    await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend)
+                except EncodeError as exc:
+                    if backend != LIBX264:
+                        reason = _last_words(str(exc))
+                        log.warning("session %s: the %s encoder failed; continuing with libx264 in the same stream: %s", self.id, backend, reason)
+                        self.encoder_fallback = {"from": backend, "reason": reason}
+                        self.encoders.record_fallback(self.id, backend, reason)
+                        backend = self.encoder_backend = LIBX264
+                        continue
+                    verdict = ENCODER_RESTARTS.decide(failures, trio.current_time())
+                    failures = verdict.history
+                    if not verdict.restart:
+                        raise EncodeError(f"the encoder failed {verdict.failures} times in {ENCODER_RESTARTS.window:g} s; last: {exc}") from None
+                    self.encoder_restarts += 1
+                    log.warning("session %s: encoder died, restarting (%d): %s", self.id, self.encoder_restarts, exc)
+                    await trio.sleep(verdict.wait)
+
+
+def _last_words(message: str, keep: int = 600) -> str:
+    """An EncodeError's first line and FFmpeg's last lines, within ``keep`` characters."""
+    if len(message) <= keep:
+        return message
+    head = message.split(":", 1)[0]
+    return f"{head}: … {message[-(keep - len(head) - 4):]}"
+
+
+def _title(url: str) -> str:
+    parts = urlsplit(url)
+    return f"pagecast: {parts.hostname or ''}{parts.path if parts.path not in ('', '/') else ''}"
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

@@ -1,0 +1,68 @@
+"""Restart budgets and backoff, as tables: failure times in, restart or give up out."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagecast.core.policy import ENCODER_RESTARTS, Backoff, RestartBudget, gave_up
+
+
+@pytest.mark.parametrize(
+    "failures, restarts",
+    [
+        ([0.0], [True]),
+        ([0.0, 1.0, 2.0], [True, True, True]),
+        ([0.0, 1.0, 2.0, 3.0], [True, True, True, False]),  # a fourth within the minute: give up
+        ([0.0, 1.0, 2.0, 60.5], [True, True, True, True]),  # the first has left the window
+        ([0.0, 30.0, 59.9, 60.0], [True, True, True, True]),  # at 60.0 the first has just left the window
+        ([0.0, 30.0, 59.9, 59.95], [True, True, True, False]),  # ... at 59.95 it has not
+        ([0.0, 100.0, 200.0, 300.0, 400.0], [True] * 5),  # a crash every 100 s runs forever
+    ],
+)
+def test_encoder_restarts_at_most_three_a_minute(failures, restarts):
+    history: tuple[float, ...] = ()
+    got = []
+    for t in failures:
+        verdict = ENCODER_RESTARTS.decide(history, t)
+        got.append(verdict.restart)
+        history = verdict.history
+    assert got == restarts
+
+
+def test_a_verdict_counts_the_failures_inside_the_window_and_waits_the_backoff():
+    budget = RestartBudget(limit=2, window=10.0, backoff=0.5)
+    verdict = budget.decide((1.0, 2.0, 9.0), now=12.5)
+    assert (verdict.restart, verdict.wait, verdict.history, verdict.failures) == (True, 0.5, (9.0, 12.5), 2)
+    assert budget.decide(verdict.history, 13.0).restart is False
+
+
+@pytest.mark.parametrize("attempt, delay", [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (50, 30.0), (-1, 1.0)])
+def test_reconnect_waits_double_up_to_the_cap(attempt, delay):
+    assert Backoff(first=1.0, cap=30.0).delay(attempt) == delay
+
+
+@pytest.mark.parametrize(
+    "lost_at, now, limit, expected",
+    [(0.0, 59.0, 60.0, False), (0.0, 60.0, 60.0, False), (0.0, 60.1, 60.0, True), (0.0, 1e6, None, False)],
+)
+def test_a_device_away_longer_than_the_limit_is_given_up(lost_at, now, limit, expected):
+    assert gave_up(lost_at, now, limit) is expected
+
+
+@pytest.mark.parametrize(
+    "current, wanted, result",
+    [
+        ("starting", "live", "live"),
+        ("starting", "failed", "failed"),
+        ("live", "stopping", "stopping"),
+        ("stopping", "live", "stopping"),  # a stream that went live while the stop was under way
+        ("stopping", "stopped", "stopped"),
+        ("failed", "stopped", "failed"),  # the error is the last word
+        ("stopped", "failed", "stopped"),
+        ("stopped", "starting", "stopped"),
+    ],
+)
+def test_a_session_state_moves_only_forward_and_its_first_ending_wins(current, wanted, result):
+    from pagecast.core.lifecycle import State, move
+
+    assert move(State(current), State(wanted)) is State(result)
