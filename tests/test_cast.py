@@ -89,36 +89,46 @@ async def ended_cleanly(api, sid: str, within: float = 3.0) -> dict:
     return data
 
 
-async def test_a_cast_plays_on_the_tv_for_20_s_with_zero_stalls_and_stop_gives_the_screen_back(api, pages, tv):
-    started = await cast(api, pages)
-    assert started["cast"]["device"] == "Living Room TV" and started["cast"]["seconds_to_playing"] > 0
-    assert tv.media["contentType"] == "application/vnd.apple.mpegurl"
-    assert tv.media["hlsVideoSegmentFormat"] == "fmp4" and tv.media["streamType"] == "LIVE"
-    await plays_20_s_without_a_stall(api, started["id"], tv)
+async def test_two_tvs_play_at_once_in_the_ffmpeg_and_the_shaka_player_with_zero_stalls_and_independently(api, pages, tv):
+    """Shaka is the engine of Cast receivers; FFmpeg the light player. Both TVs play the cast
+    for PLAY_SECONDS without a stall, the TV ending one cast leaves the other playing, and a
+    /stop gives the screen back."""
+    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="shaka") as shaka_tv:
+        a = await cast(api, pages, device="Living Room TV")
+        b = await cast(api, pages, device="Shaka TV")
+        assert a["id"] != b["id"] and a["cast"]["seconds_to_playing"] > 0
+        for one in (tv, shaka_tv):
+            assert one.media["contentType"] == "application/vnd.apple.mpegurl"
+            assert one.media["hlsVideoSegmentFormat"] == "fmp4" and one.media["streamType"] == "LIVE"
+        devices = {d["name"]: d for d in (await api.get("/devices")).json()["devices"]}
+        assert devices["Shaka TV"]["session"] == b["id"] and devices["Living Room TV"]["session"] == a["id"]
+        assert devices["Shaka TV"]["current_app"] == "Default Media Receiver"
+        await plays_without_a_stall(api, {a["id"]: tv, b["id"]: shaka_tv})
 
-    assert (await api.post("/stop", json={"device": "Living Room TV"})).json()["stopped"] == [started["id"]]
-    done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped")
+        shaka_tv.remote_stop()
+        await wait_session(api, b["id"], lambda d: d["state"] == "stopped", timeout=5)
+        await trio.sleep(1)
+        assert (await session(api, a["id"]))["cast"]["state"] == "playing" and tv.player_state == "PLAYING"
+
+    assert (await api.post("/stop", json={"device": "Living Room TV"})).json()["stopped"] == [a["id"]]
+    done = await wait_session(api, a["id"], lambda d: d["state"] == "stopped")
     assert done["cast"]["given_back"].startswith("back to the idle screen")
     assert tv.app_id != DMR_APP_ID
 
 
-async def test_shaka_the_engine_of_cast_receivers_plays_the_cast_for_20_s_with_zero_stalls(api, pages):
-    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="shaka") as tv:
-        started = await cast(api, pages, device="Shaka TV")
-        await plays_20_s_without_a_stall(api, started["id"], tv)
-        await api.post("/stop", json={"id": started["id"]})
-        await wait_session(api, started["id"], lambda d: d["state"] == "stopped")
+PLAY_SECONDS = 15
 
 
-async def plays_20_s_without_a_stall(api, sid: str, tv) -> None:
-    before = tv.state()["stats"]
-    await trio.sleep(20)
-    after = tv.state()["stats"]
-    assert tv.player_state == "PLAYING"
-    assert after["stalls"] == 0, after
-    assert after["seconds_played"] - before["seconds_played"] >= 18, (before, after)
-    now = await session(api, sid)
-    assert now["cast"]["stalls"] == 0 and now["cast"]["state"] == "playing"
+async def plays_without_a_stall(api, tvs: dict) -> None:
+    before = {sid: one.state()["stats"] for sid, one in tvs.items()}
+    await trio.sleep(PLAY_SECONDS)
+    for sid, one in tvs.items():
+        after = one.state()["stats"]
+        assert one.player_state == "PLAYING"
+        assert after["stalls"] == 0, (one.name, after)
+        assert after["seconds_played"] - before[sid]["seconds_played"] >= PLAY_SECONDS - 2, (one.name, before[sid], after)
+        now = await session(api, sid)
+        assert now["cast"]["stalls"] == 0 and now["cast"]["state"] == "playing", now["cast"]
 
 
 @pytest.mark.parametrize("fault, reason", [
@@ -188,7 +198,7 @@ async def test_if_idle_does_not_interrupt_what_a_person_watches(api, pages, tv):
 async def test_a_session_with_a_duration_gives_back_the_app_and_the_volume(api, pages, tv):
     tv.launch_app(YOUTUBE, "YouTube")
     level = tv.volume_level
-    started = await cast(api, pages, duration=12, volume=0.2)
+    started = await cast(api, pages, duration=6, volume=0.2)
     assert tv.volume_level == pytest.approx(0.2)
     done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped", timeout=15)
     assert "duration" in done["stop_reason"]
@@ -216,20 +226,6 @@ async def test_a_new_session_takes_the_tv_over_and_gives_back_what_was_there_bef
     await api.post("/stop", json={"id": second["id"]})
     await wait_session(api, second["id"], lambda d: d["state"] == "stopped")
     assert tv.app_id == YOUTUBE
-
-
-async def test_two_tvs_play_at_once_and_independently(api, pages, tv):
-    async with open_virtual_tv(host="127.0.0.3", name="Kitchen", player="ffmpeg") as kitchen:
-        a = await cast(api, pages, device="Living Room TV")
-        b = await cast(api, pages, device="Kitchen")
-        assert a["id"] != b["id"] and kitchen.player_state == "PLAYING"
-        devices = {d["name"]: d for d in (await api.get("/devices")).json()["devices"]}
-        assert devices["Kitchen"]["session"] == b["id"] and devices["Living Room TV"]["session"] == a["id"]
-        assert devices["Kitchen"]["current_app"] == "Default Media Receiver"
-        kitchen.remote_stop()
-        await wait_session(api, b["id"], lambda d: d["state"] == "stopped", timeout=5)
-        await trio.sleep(1)
-        assert (await session(api, a["id"]))["cast"]["state"] == "playing" and tv.player_state == "PLAYING"
 
 
 async def test_launching_on_a_tv_in_standby_wakes_it(api, pages, tv):
@@ -260,7 +256,7 @@ async def test_media_a_person_was_playing_is_reloaded_at_its_live_position_when_
         await tv.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=20)
     finally:
         await trio.to_thread.run_sync(cc.disconnect, 10)
-    started = await cast(api, pages, duration=8)
+    started = await cast(api, pages, duration=5)
     assert started["cast"]["previous"]["media"]["content_id"] == theirs
     done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped", timeout=20)
     assert done["cast"]["given_back"].startswith("reloaded") and "live position" in done["cast"]["given_back"]
