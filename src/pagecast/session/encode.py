@@ -133,10 +133,15 @@ async def run_encoder(
         def log_line(line: str) -> None:
             log.log(classify_stderr(line), "ffmpeg: %s", line)
 
+        stderr_done = trio.Event()
+
         async def pump_stderr() -> None:
             assert child.stderr is not None
-            with trio.CancelScope(shield=True):  # drained until EOF, so FFmpeg never blocks on it
-                await pump_lines(child.stderr, tail, on_stderr or log_line)
+            try:
+                with trio.CancelScope(shield=True):  # drained until EOF, so FFmpeg never blocks on it
+                    await pump_lines(child.stderr, tail, on_stderr or log_line)
+            finally:
+                stderr_done.set()
 
         async def read_output() -> None:
             assert child.stdout is not None
@@ -154,6 +159,9 @@ async def run_encoder(
                             stats.latencies.append(now - captured)
                 rc = await child.wait()
             if not stopping:
+                # Its last words may still be in the stderr pipe when stdout ends: read them first.
+                with trio.move_on_after(1):
+                    await stderr_done.wait()
                 raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")
 
         async def feed_frames() -> None:
