@@ -626,3 +626,10 @@ async def test_follow_output_after_restart_reconnect_is_playable(short):
     frames = probe_frames(b"".join(got))
     assert frames[0]["key_frame"] == 1 and float(frames[0]["pts_time"]) == pytest.approx(1.0, abs=0.05)
     assert len(frames) == 50
+
+
+@pytest.mark.parametrize("setting, segment, expected", [(0.0, 1.0, 3.0), (0.0, 0.5, 3.0), (0.0, 2.0, 6.0), (0.0, 1.5, 6.0), (4.5, 1.0, 4.5)])
+def test_the_playlist_holds_players_three_target_durations_back_unless_set(setting, segment, expected):
+    from pagecast.core.playlist import hold_back_for
+
+    assert hold_back_for(setting, segment) == expected

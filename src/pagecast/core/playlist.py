@@ -55,6 +55,14 @@ def _iso8601(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def hold_back_for(setting: float, segment_duration: float) -> float:
+    """The HOLD-BACK to advertise: ``setting`` if set, else three target durations (RFC
+    8216's minimum). Without one, Shaka (the Cast receivers' engine) takes as its live offset
+    the segments the playlist holds when it loads, at most three: a player that joins a young
+    stream (one segment) sits at the live edge for good and stalls at every segment boundary."""
+    return setting if setting > 0 else 3.0 * max(1, math.ceil(segment_duration))
+
+
 class SegmentRing:
     """Keeps the live stream in memory and serves it as LIVE HLS and as progressive fMP4.
 

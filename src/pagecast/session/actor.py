@@ -23,6 +23,7 @@ from ..core.encoders import LIBX264
 from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, SessionFailure
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
+from ..core.playlist import hold_back_for
 from ..core.policy import ENCODER_RESTARTS
 from ..core.request import StartRequest, redact_url
 from ..core.screen import Handover, Stream
@@ -70,7 +71,7 @@ class Session:
         self.publisher = Publisher(
             segment_duration=self.segment_duration,
             window=settings.playlist_window,
-            hold_back=settings.hold_back or None,
+            hold_back=hold_back_for(settings.hold_back, self.segment_duration),
         )
         self.render_stats: dict[str, Any] = {}
         self.encoder_stats = EncoderStats()
