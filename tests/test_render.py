@@ -20,7 +20,8 @@ from pagecast.core.errors import RenderError
 from pagecast.core.geometry import window_geometry
 from pagecast.core.request import Auth
 from pagecast.core.schedule import IDLE_STEP
-from pagecast.session.render import Frame, PageSpec, run_renderer
+from pagecast.core.page import Frame, PageSpec
+from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
 pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")

@@ -22,7 +22,8 @@ from .pipelines import owned
 async def _shell_variant(ctx: Context, browsers: int, targets_per_browser: int, contexts: bool) -> dict[str, Any]:
     from ..core.settings import Settings
     from ..lowlevel.cdp import open_cdp
-    from ..session.render import PageSpec, chromium_argv
+    from ..core.page import PageSpec
+    from ..session.chromium import chromium_argv
 
     settings = Settings.from_env()
     if not shutil.which(settings.chromium):
@@ -90,7 +91,7 @@ async def _shell_variant(ctx: Context, browsers: int, targets_per_browser: int, 
 
 
 async def run(ctx: Context) -> None:
-    from ..session import render
+    from ..core.schedule import IDLE_AFTER, IDLE_STEP
 
     results: dict[str, Any] = {}
     for key, browsers, per, contexts in (("separate", 4, 1, False), ("shared", 1, 4, True)):
@@ -101,9 +102,8 @@ async def run(ctx: Context) -> None:
         except Unavailable as exc:
             results[key] = {"unavailable": str(exc)}
     ctx.results["contexts"] = results
-    step = getattr(render, "IDLE_STEP", 1)
     ctx.out(f"\n== 5. Four streams of page A without the encoder: one Chromium each vs one shared Chromium with a browser"
-            f" context per stream; begin-frames as render.py does ({FPS}/s, 1/{step} of that after {getattr(render, 'IDLE_AFTER', 0):g} s"
+            f" context per stream; begin-frames as render.py does ({FPS}/s, 1/{IDLE_STEP} of that after {IDLE_AFTER:g} s"
             f" without a change), JPEG only on damage")
     rows = []
     for key, label in (("separate", "(a) 4 × chromium-headless-shell"), ("shared", "(b) 1 shell, 4 browser contexts")):

@@ -22,7 +22,8 @@ async def _capture_clip(ctx: Context, path: Path, seconds: float) -> dict[str, A
     """Page B as pagecast's renderer sees it, written as the IVF stream the encoder gets."""
     from ..core.ffmpeg import ivf_frame, ivf_header
     from ..core.settings import Settings
-    from ..session.render import PageSpec, run_renderer
+    from ..core.page import PageSpec
+    from ..session.render import run_renderer
 
     settings = Settings.from_env({}, runtime_dir=str(ctx.workdir / "clip-runtime"))
     spec = PageSpec(url=ctx.page(PAGES["B"][0]), width=1920, height=1080, fps=FPS, jpeg_quality=95)

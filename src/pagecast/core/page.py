@@ -6,9 +6,11 @@ of events instead of by real Chromium, and the renderer actor only carries them 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from .request import Auth
 
 #: After the main frame stopped loading, how long it must stay quiet (no new navigation,
 #: e.g. a script redirecting to a login page) before we call it loaded.
@@ -179,3 +181,25 @@ def http_error(state: PageState) -> str | None:
         return None
     hint = " — check the credentials (auth)" if state.status in (401, 403, 407) else " — check the URL"
     return f"{state.url} answered HTTP {state.status} {state.status_text}".rstrip() + hint
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    url: str
+    width: int
+    height: int
+    device_scale_factor: float = 1.0
+    fps: int = 30
+    jpeg_quality: int = 90
+    auth: Auth = Auth()
+    load_timeout: float = 30.0
+    login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
+
+
+@dataclass(frozen=True)
+class Frame:
+    jpeg: bytes = field(repr=False)
+    #: Time (Trio's clock, ``trio.current_time()``) of the begin-frame that drew this picture:
+    #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
+    captured_at: float
+    index: int

@@ -41,6 +41,15 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class CastOptions:
+    """What a /start asks of its TV; all the Cast watcher gets of the request."""
+
+    keep_on: bool = False
+    if_idle: bool = False
+    volume: float | None = None
+
+
+@dataclass(frozen=True)
 class StartRequest:
     url: str
     quality: Quality
@@ -53,6 +62,10 @@ class StartRequest:
     keep_on: bool = False
     if_idle: bool = False
     volume: float | None = None
+
+    @property
+    def cast(self) -> CastOptions:
+        return CastOptions(keep_on=self.keep_on, if_idle=self.if_idle, volume=self.volume)
 
     def public(self) -> dict[str, Any]:
         return {

@@ -24,7 +24,7 @@ from ..core.lifecycle import State
 from ..core.request import parse_start
 from ..core.settings import PRESETS, Settings
 from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
-from ..session.cast import peek
+from ..session.cast_link import peek
 from ..session.supervisor import Session, Supervisor
 from .errors import status_for
 

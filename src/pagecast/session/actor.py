@@ -201,7 +201,7 @@ class Session:
                 async with trio.open_nursery() as nursery:
                     if self.target is not None:
                         self.watcher = CastWatcher(
-                            self.target, req, self.settings, Stream.for_session(self.stream_url, req.mode, _title(req.url)),
+                            self.target, req.cast, self.settings, Stream.for_session(self.stream_url, req.mode, _title(req.url)),
                             session_id=self.id, inherited=self._inherited,
                         )
                         await nursery.start(self.watcher.run, self._until_live)

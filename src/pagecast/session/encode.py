@@ -105,7 +105,7 @@ async def run_encoder(
 ) -> None:
     """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
 
-    ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``render.Frame``).
+    ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``core.page.Frame``).
     Raises EncodeError if FFmpeg dies on its own. Cancelling stops FFmpeg politely ('q'),
     then SIGTERM, then SIGKILL, and always reaps it. Each stderr line goes to ``on_stderr``
     if given (the startup probe keeps them to explain a failure), else to the log.

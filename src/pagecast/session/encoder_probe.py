@@ -67,7 +67,7 @@ PROBE_JPEG = base64.b64decode(
 
 @dataclass(frozen=True)
 class _Frame:
-    """What ``run_encoder`` reads of a ``render.Frame``."""
+    """What ``run_encoder`` reads of a ``core.page.Frame``."""
 
     jpeg: bytes
     captured_at: float

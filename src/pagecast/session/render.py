@@ -24,146 +24,35 @@ so that the surface is exactly the output size.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import shutil
 import signal
-import struct
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
+from ..core.credentials import cookie_params, origin, storage_script
 from ..core.errors import RenderError
 from ..core.geometry import window_geometry
-from ..core.page import EVENTS, Dismiss, Fail, PageState, http_error, interpret, navigating, settled
-from ..core.request import Auth
+from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
 from ..core.schedule import frame_time_ms, next_slot, step_after
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import flatten, reraise_alone
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
-
-# Re-exported: the tests and the benchmark read the renderer's tuning from here.
-from ..core.page import SETTLE_TIME as SETTLE_TIME
-from ..core.schedule import IDLE_AFTER as IDLE_AFTER, IDLE_STEP as IDLE_STEP
+from .chromium import chromium_argv, chromium_log, devtools_url, last_lines
+from .mailbox import Mailbox
 
 log = logging.getLogger(__name__)
-chromium_log = logging.getLogger(__name__ + ".chromium")
 
-#: Seconds Chromium may take to print its DevTools URL.
-STARTUP_TIMEOUT = 20.0
 #: Seconds one begin-frame may take once the page runs (a page frozen this long is broken).
 FRAME_TIMEOUT = 20.0
-#: ``expires`` of the Home Assistant token blob: far future, so the frontend never refreshes.
-_HA_EXPIRES_MS = 32503680000000  # 3000-01-01
-
-_CHROMIUM_FLAGS = (
-    "--headless",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-default-apps",
-    "--mute-audio",
-    "--hide-scrollbars",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--autoplay-policy=no-user-gesture-required",
-    "--enable-begin-frame-control",
-    "--run-all-compositor-stages-before-draw",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-)
-
-
-# ---------------------------------------------------------------------------------------
-# Public types
-
-
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    url: str
-    width: int
-    height: int
-    device_scale_factor: float = 1.0
-    fps: int = 30
-    jpeg_quality: int = 90
-    auth: Auth = Auth()
-    load_timeout: float = 30.0
-    login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
-
-
-@dataclass(frozen=True)
-class Frame:
-    jpeg: bytes = field(repr=False)
-    #: Time (Trio's clock, ``trio.current_time()``) of the begin-frame that drew this picture:
-    #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
-    captured_at: float
-    index: int
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
-# ---------------------------------------------------------------------------------------
-# Auth scripts
-
-
-def _storage_script(spec: PageSpec) -> str:
-    """JS run before any page script: set localStorage for the page's origin only."""
-    auth = spec.auth
-    items = [[k, v] for k, v in auth.local_storage]
-    ha = None
-    if auth.ha_token:
-        ha = {
-            "access_token": auth.ha_token,
-            "token_type": "Bearer",
-            "expires_in": 1800,
-            "refresh_token": "",
-            "expires": _HA_EXPIRES_MS,
-        }
-    return (
-        "(() => {\n"
-        f"  const origin = new URL({json.dumps(spec.url)}).origin;\n"
-        "  if (location.origin !== origin) return;\n"
-        "  try {\n"
-        f"    for (const [k, v] of {json.dumps(items)}) localStorage.setItem(k, v);\n"
-        f"    const ha = {json.dumps(ha)};\n"
-        "    if (ha) localStorage.setItem('hassTokens', JSON.stringify(Object.assign(ha, {hassUrl: origin, clientId: origin + '/'})));\n"
-        "  } catch (e) {}\n"
-        "})();"
-    )
-
-
-def _cookie_params(spec: PageSpec) -> list[dict[str, Any]]:
-    cookies = []
-    for cookie in spec.auth.cookies:
-        c = dict(cookie)
-        if "name" not in c or "value" not in c:
-            raise RenderError("each cookie needs a 'name' and a 'value'")
-        if not c.get("url") and not c.get("domain"):
-            c["url"] = spec.url
-        cookies.append(c)
-    return cookies
-
-
 # ---------------------------------------------------------------------------------------
 # Helpers
 
@@ -187,63 +76,6 @@ def _single_exception() -> Iterator[None]:
         raise
 
 
-def _last_lines(tail: LineTail, n: int = 6) -> str:
-    lines = [line for line in tail.lines if "DevTools listening" not in line][-n:]
-    return " | ".join(lines) if lines else "(no output)"
-
-
-class _Mailbox:
-    """Hands frames to the consumer without ever blocking capture: if the consumer is behind,
-    the older undelivered frame is replaced by the newer one (counted as dropped)."""
-
-    def __init__(self, frames: trio.MemorySendChannel[Frame], stats: dict):
-        self._frames = frames
-        self._stats = stats
-        self._pending: Frame | None = None
-        self._wakeup = trio.Event()
-        self._sending: trio.CancelScope | None = None
-        self.closed = False
-
-    def put(self, frame: Frame) -> None:
-        if self.closed:
-            return
-        if self._sending is not None:
-            # The forwarder is blocked on an older frame: take it back, send this one.
-            self._stats["frames_dropped"] += 1
-            self._sending.cancel()
-        elif self._pending is not None:
-            self._stats["frames_dropped"] += 1
-        else:
-            try:
-                self._frames.send_nowait(frame)
-                return
-            except trio.WouldBlock:
-                pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                log.debug("frame consumer is gone; not sending frames any more")
-                self.closed = True
-                return
-        self._pending = frame
-        self._wakeup.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            while self._pending is not None:
-                frame = self._pending
-                with trio.CancelScope() as self._sending:
-                    try:
-                        await self._frames.send(frame)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        log.debug("frame consumer is gone; not sending frames any more")
-                        self.closed = True
-                        return
-                self._sending = None
-                if self._pending is frame:
-                    self._pending = None
-
-
 # ---------------------------------------------------------------------------------------
 # The renderer
 
@@ -258,7 +90,7 @@ class _Renderer:
         self.stats = stats
         self.child = child
         self.tail = tail
-        self.mailbox = _Mailbox(frames, stats)
+        self.mailbox = Mailbox(frames, stats)
         self.scope = trio.CancelScope()
         self.failure: RenderError | None = None
         self.state = PageState(spec.url, last_activity=trio.current_time())
@@ -291,7 +123,7 @@ class _Renderer:
             await self.stderr_done.wait()
         rc = self.child.returncode
         how = "is not answering" if rc is None else f"exited unexpectedly ({self.child!r})"
-        return RenderError(f"Chromium {how} while showing {self.spec.url}; its last output: {_last_lines(self.tail)}")
+        return RenderError(f"Chromium {how} while showing {self.spec.url}; its last output: {last_lines(self.tail)}")
 
     # -- background watchers -----------------------------------------------------------------
 
@@ -423,10 +255,10 @@ class _Renderer:
         await s.execute("Network.enable", {"maxTotalBufferSize": 1 << 20, "maxResourceBufferSize": 1 << 18})
         log.debug(
             "auth for %s: %d cookies, %d localStorage items, %d headers, HA token: %s",
-            _origin(self.spec.url), len(auth.cookies), len(auth.local_storage), len(auth.headers), "yes" if auth.ha_token else "no",
+            origin(self.spec.url), len(auth.cookies), len(auth.local_storage), len(auth.headers), "yes" if auth.ha_token else "no",
         )
         if auth.cookies:
-            cookies = _cookie_params(self.spec)
+            cookies = cookie_params(self.spec.url, self.spec.auth)
             try:
                 await s.execute("Network.setCookies", {"cookies": cookies})
             except CdpError as exc:
@@ -435,7 +267,7 @@ class _Renderer:
         if auth.headers:
             await s.execute("Network.setExtraHTTPHeaders", {"headers": dict(auth.headers)})
         if auth.local_storage or auth.ha_token:
-            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": _storage_script(self.spec)})
+            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": storage_script(self.spec.url, self.spec.auth)})
 
     async def load(self) -> None:
         """Navigate and tick frames until the page has loaded and settled (or fail)."""
@@ -533,43 +365,6 @@ class _Renderer:
         raise RenderError("the renderer stopped unexpectedly")  # pragma: no cover
 
 
-# ---------------------------------------------------------------------------------------
-# Chromium
-
-
-def chromium_argv(settings: Settings, spec: PageSpec, profile: Path) -> list[str]:
-    _, _, scale = window_geometry(spec.width, spec.height, spec.device_scale_factor)
-    argv = [settings.chromium, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-    if scale != 1:
-        argv.append(f"--force-device-scale-factor={scale!r}")
-    if not settings.chromium_sandbox:
-        argv.append("--no-sandbox")
-    argv.append("about:blank")
-    return argv
-
-
-async def _devtools_url(child: Child, tail: LineTail, settings: Settings) -> str:
-    assert child.stderr is not None
-    with trio.move_on_after(STARTUP_TIMEOUT):
-        while True:
-            try:
-                data = await child.stderr.receive_some(65536)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                data = b""
-            if not data:
-                with trio.move_on_after(2):
-                    await child.wait()
-                raise RenderError(
-                    f"Chromium ({settings.chromium}) exited before it was ready ({child!r}); "
-                    f"its last output: {_last_lines(tail)} — check PAGECAST_CHROMIUM and PAGECAST_CHROMIUM_SANDBOX"
-                )
-            for line in tail.feed(data):
-                chromium_log.debug("%s", line)
-                if "DevTools listening on " in line:
-                    return line.split("DevTools listening on ", 1)[1].strip()
-    raise RenderError(f"Chromium ({settings.chromium}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {_last_lines(tail)}")
-
-
 async def run_renderer(
     spec: PageSpec,
     settings: Settings,
@@ -639,7 +434,7 @@ async def run_renderer(
                 env={**os.environ, "TMPDIR": str(profile)},
             ) as child:
                 tail = LineTail(keep=40)
-                ws_url.append(await _devtools_url(child, tail, settings))
+                ws_url.append(await devtools_url(child, tail, settings))
                 renderer = _Renderer(spec, settings, frames, stats, child, tail)
                 async with trio.open_nursery() as nursery:
 
@@ -656,6 +451,6 @@ async def run_renderer(
                     except CdpException:
                         raise await renderer._exit_error() from None
                     except (OSError, trio_websocket.HandshakeError) as exc:
-                        raise RenderError(f"cannot connect to Chromium's DevTools ({exc}); its last output: {_last_lines(tail)}") from None
+                        raise RenderError(f"cannot connect to Chromium's DevTools ({exc}); its last output: {last_lines(tail)}") from None
     finally:
         shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""Launching the headless shell for a page: its command line, and waiting for its DevTools URL."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import trio
+
+from ..core.errors import RenderError
+from ..core.geometry import window_geometry
+from ..core.page import PageSpec
+from ..core.settings import Settings
+from ..lowlevel.proc import Child, LineTail
+
+chromium_log = logging.getLogger("pagecast.session.render.chromium")
+
+#: Seconds Chromium may take to print its DevTools URL.
+STARTUP_TIMEOUT = 20.0
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--autoplay-policy=no-user-gesture-required",
+    "--enable-begin-frame-control",
+    "--run-all-compositor-stages-before-draw",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+)
+
+
+def last_lines(tail: LineTail, n: int = 6) -> str:
+    lines = [line for line in tail.lines if "DevTools listening" not in line][-n:]
+    return " | ".join(lines) if lines else "(no output)"
+
+
+def chromium_argv(settings: Settings, spec: PageSpec, profile: Path) -> list[str]:
+    _, _, scale = window_geometry(spec.width, spec.height, spec.device_scale_factor)
+    argv = [settings.chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    if scale != 1:
+        argv.append(f"--force-device-scale-factor={scale!r}")
+    if not settings.chromium_sandbox:
+        argv.append("--no-sandbox")
+    argv.append("about:blank")
+    return argv
+
+
+async def devtools_url(child: Child, tail: LineTail, settings: Settings) -> str:
+    assert child.stderr is not None
+    with trio.move_on_after(STARTUP_TIMEOUT):
+        while True:
+            try:
+                data = await child.stderr.receive_some(65536)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                data = b""
+            if not data:
+                with trio.move_on_after(2):
+                    await child.wait()
+                raise RenderError(
+                    f"Chromium ({settings.chromium}) exited before it was ready ({child!r}); "
+                    f"its last output: {last_lines(tail)} — check PAGECAST_CHROMIUM and PAGECAST_CHROMIUM_SANDBOX"
+                )
+            for line in tail.feed(data):
+                chromium_log.debug("%s", line)
+                if "DevTools listening on " in line:
+                    return line.split("DevTools listening on ", 1)[1].strip()
+    raise RenderError(f"Chromium ({settings.chromium}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {last_lines(tail)}")
