@@ -28,7 +28,7 @@ from ..core.screen import (
     Screen, SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
     left_our_app, reconnect_step, should_give_back,
 )
-from ..lowlevel.groups import flatten, reraise_alone
+from ..lowlevel.groups import one_error
 from .cast_link import Link, LinkLost
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class CastWatcher:
     async def _watch(self, link: Link) -> None:
         """Follow the device until the link is lost (LinkLost) or the session is cancelled; the
         TV ending or failing the session raises DeviceEnded or CastError alone, not in a group."""
-        try:
+        with one_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._liveness, link)
                 try:
@@ -220,14 +220,6 @@ class CastWatcher:
                             break
                 finally:
                     nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            leaves = flatten(group)
-            real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-            if len(real) == 1:
-                reraise_alone(real[0])
-            if not real:
-                reraise_alone(leaves[0])
-            raise
         raise LinkLost(link.lost or "connection closed")
 
     async def _liveness(self, link: Link) -> None:

@@ -30,8 +30,6 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import trio
@@ -44,7 +42,7 @@ from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_
 from ..core.schedule import frame_time_ms, next_slot, step_after
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
-from ..lowlevel.groups import flatten, reraise_alone
+from ..lowlevel.groups import one_error
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 from .chromium import chromium_argv, chromium_log, devtools_url, last_lines
 from .mailbox import Mailbox
@@ -55,25 +53,6 @@ log = logging.getLogger(__name__)
 FRAME_TIMEOUT = 20.0
 # ---------------------------------------------------------------------------------------
 # Helpers
-
-
-@contextmanager
-def _single_exception() -> Iterator[None]:
-    """Our callers want a RenderError, not an ExceptionGroup from our internal nurseries."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = flatten(group)
-        for wanted in (RenderError, KeyboardInterrupt):
-            found = [e for e in leaves if isinstance(e, wanted)]
-            if found:
-                reraise_alone(found[0])
-        real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-        if len(real) == 1:
-            reraise_alone(real[0])
-        if not real:
-            reraise_alone(leaves[0])
-        raise
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,7 +252,7 @@ class _Renderer:
         """Navigate and tick frames until the page has loaded and settled (or fail)."""
         spec = self.spec
         try:
-            with trio.fail_after(spec.load_timeout), _single_exception():
+            with trio.fail_after(spec.load_timeout), one_error(RenderError, KeyboardInterrupt):
                 async with trio.open_nursery() as nursery:
                     # Tick while loading: with begin-frame control nothing runs rAF or paints
                     # between our frames, so the page has to be driven while it loads.
@@ -422,7 +401,7 @@ async def run_renderer(
             log.debug("Browser.close failed: %r", exc)
 
     try:
-        with _single_exception():
+        with one_error(RenderError, KeyboardInterrupt):
             async with open_child(
                 chromium_argv(settings, spec, profile),
                 name="chromium",
