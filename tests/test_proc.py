@@ -112,6 +112,18 @@ async def test_children_die_when_pagecast_is_sigkilled():
         proc.wait()
 
 
+def test_a_child_whose_owner_died_before_its_death_signal_was_armed_exits_instead_of_running():
+    """The window a SIGKILL of the owner can hit: after the fork, before setpriv armed the
+    death signal. The child then finds it has another parent, and exits at once."""
+    from pagecast.lowlevel.proc import _if_parent_alive
+
+    not_its_parent = os.getpid() + 1_000_000
+    started = time.monotonic()
+    result = subprocess.run([*_if_parent_alive(not_its_parent), "sleep", "60"], timeout=10)
+    assert result.returncode == 137 and time.monotonic() - started < 5
+    assert subprocess.run([*_if_parent_alive(os.getpid()), "true"], timeout=10).returncode == 0
+
+
 def test_line_tail_splits_progress_lines_and_keeps_the_last():
     tail = LineTail(keep=3)
     lines = tail.feed(b"frame=1\rframe=2\rframe=")

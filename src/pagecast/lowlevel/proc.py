@@ -236,7 +236,7 @@ def spawn(
         if not shutil.which(full_argv[0]):
             raise FileNotFoundError(f"{name}: cannot run {full_argv[0]!r}: not found or not executable")
         if _SETPRIV:
-            full_argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *full_argv]
+            full_argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *_if_parent_alive(os.getpid()), *full_argv]
         popen = subprocess.Popen(
             full_argv,
             stdin=child_stdin,
@@ -267,6 +267,13 @@ def spawn(
     )
     log.debug("started %r: %s", child, " ".join(full_argv))
     return child
+
+
+def _if_parent_alive(parent: int) -> list[str]:
+    """The death signal is armed only once setpriv has run: a parent that died before that
+    (a SIGKILL right after the fork) would leave the child running. So, armed, the child
+    checks that its parent is still ``parent`` before it becomes the real program."""
+    return ["/bin/sh", "-c", f'[ "$PPID" = {parent} ] || exit 137; exec "$@"', "sh"]
 
 
 @asynccontextmanager
