@@ -57,7 +57,7 @@ def _iso8601(t: float) -> str:
 
 def hold_back_for(setting: float, segment_duration: float) -> float:
     """The HOLD-BACK to advertise: ``setting`` if set, else three target durations (RFC
-    8216's minimum). Without one, Shaka (the Cast receivers' engine) takes as its live offset
+    8216's minimum). Without one, Shaka (the engine Cast receivers are moving to) takes as its live offset
     the segments the playlist holds when it loads, at most three: a player that joins a young
     stream (one segment) sits at the live edge for good and stalls at every segment boundary."""
     return setting if setting > 0 else 3.0 * max(1, math.ceil(segment_duration))

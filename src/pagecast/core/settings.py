@@ -63,7 +63,7 @@ class Settings:
     playlist_window: float = field(default=40.0, metadata={"help": "Seconds of segments listed in the live HLS playlist (at least 40 is recommended)."})
     hold_back: float = field(
         default=0.0,
-        metadata={"help": "Seconds advertised as `EXT-X-SERVER-CONTROL:HOLD-BACK`: how far behind the live edge hls.js, Shaka and Cast receivers play. 0: three target durations (3 s), RFC 8216's minimum; without it, a player that joins a young stream sits at its live edge and stalls at every segment."},
+        metadata={"help": "Seconds advertised as `EXT-X-SERVER-CONTROL:HOLD-BACK`: how far behind the live edge hls.js and Shaka (also as a Cast receiver's engine) play. 0: three target durations (3 s), RFC 8216's minimum; without it, a player that joins a young stream sits at its live edge and stalls at every segment."},
     )
     jpeg_quality: int = field(default=90, metadata={"help": "JPEG quality (1–100) of captured frames handed from Chromium to FFmpeg."})
     x264_preset: str = field(default="veryfast", metadata={"help": "libx264 preset used by the encoder."})
