@@ -12,7 +12,7 @@ import pytest
 from pagecast.core.policy import Backoff
 from pagecast.core.screen import (
     DMR_APP_ID, DeviceStop, Fail, GiveBack, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume, Screen,
-    SetVolume, StopApp, Stream, Wait, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
+    SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
     left_our_app, reconnect_step, should_give_back,
 )
 
@@ -190,7 +190,7 @@ def test_a_lost_tv_is_retried_with_growing_waits_and_without_keep_on_given_up(at
     got = []
     for attempt, now in enumerate(attempts_at):
         step = reconnect_step(attempt, 0.0, now, keep_on=keep_on, give_up=10.0, backoff=BACKOFF, device="TV", lost_reason="connection lost")
-        got.append(step.seconds if isinstance(step, Wait) else step.reason)
+        got.append(step.reason if isinstance(step, DeviceStop) else step)
     assert got == steps
 
 

@@ -265,18 +265,14 @@ class Resume:
     state: str
 
 
-@dataclass(frozen=True)
-class Wait:
-    """Try to reconnect after ``seconds``."""
-
-    seconds: float
-
-
 # --- what a status means --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ReceiverVerdict:
+    """What a receiver status meant: ``ours`` as it stands after it (the standby last seen),
+    and ``ended`` when the TV ended the session with it."""
+
     ours: OurCast
     ended: DeviceStop | None = None
 
@@ -362,12 +358,12 @@ def interrupted_by(view: ReceiverView | None) -> DeviceStop:
 
 def reconnect_step(
     attempt: int, lost_at: float, now: float, *, keep_on: bool, give_up: float, backoff: Backoff, device: str, lost_reason: str,
-) -> Wait | DeviceStop:
-    """Before reconnect ``attempt`` (0, 1, …): wait by ``backoff``; without keep_on, a TV
-    away longer than ``give_up`` seconds is gone for good."""
+) -> float | DeviceStop:
+    """Before reconnect ``attempt`` (0, 1, …): the seconds to wait first, by ``backoff``; without
+    keep_on, a TV away longer than ``give_up`` seconds is gone for good."""
     if gave_up(lost_at, now, None if keep_on else give_up):
         return DeviceStop(f"{device} unreachable for {give_up:g} s ({lost_reason})")
-    return Wait(backoff.delay(attempt))
+    return backoff.delay(attempt)
 
 
 def after_reconnect(screen: Screen, ours: OurCast, *, keep_on: bool, casts: int, lost_reason: str | None) -> Resume | Recast | DeviceStop:

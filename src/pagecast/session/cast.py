@@ -315,7 +315,7 @@ class CastWatcher:
             )
             if isinstance(step, DeviceStop):
                 self._ended(step.reason)
-            await trio.sleep(step.seconds)
+            await trio.sleep(step)
             link = Link(self.device, self.settings.cast_connect_timeout)
             try:
                 await link.open()
