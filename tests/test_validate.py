@@ -79,7 +79,18 @@ def test_secrets_never_appear_in_the_public_view():
     shown = repr(req.public()) + repr(req.auth)
     for secret in ("pw", "abc", "tok123", "zzz"):
         assert secret not in shown.replace("***", "")
-    assert redact_url("http://u:p@h/p?access_token=1&x=2") == "http://***@h/p?access_token=***&x=2"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://u:p@h/p?access_token=1&x=2", "http://***@h/p?access_token=***&x=***"),
+    ("https://ha.local:8123/lovelace/cams?kiosk&auth_sig=AbC#token=XyZ", "https://ha.local:8123/lovelace/cams?kiosk&auth_sig=***#***"),
+    ("http://user@h/", "http://***@h/"),
+    ("http://h/a/b?empty=", "http://h/a/b?empty=***"),
+    ("http://h/plain", "http://h/plain"),
+    ("http://[::1]:8123/p?t=1", "http://[::1]:8123/p?t=***"),
+])
+def test_a_shown_url_keeps_host_and_path_and_hides_query_values_user_info_and_fragment(url, shown):
+    assert redact_url(url) == shown
 
 
 def test_a_start_without_device_casts_to_the_default_device_and_null_means_stream_only():

@@ -172,7 +172,9 @@ async def open_pagecast(workdir: Path, flags: Sequence[str] = ()) -> AsyncIterat
                 await trio.sleep(0.05)
         if not found:
             raise RuntimeError(f"pagecast serve did not start ({child!r}): {tail.text()[-1500:]}")
-        async with httpx.AsyncClient(base_url=found[0], timeout=90) as client:
+        token = os.environ.get("PAGECAST_API_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(base_url=found[0], timeout=90, headers=headers) as client:
             pc = Pagecast(child, found[0], client, tail, warnings)
             try:
                 yield pc

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .request import Auth
+from .request import Auth, redact_url
 
 #: After the main frame stopped loading, how long it must stay quiet (no new navigation,
 #: e.g. a script redirecting to a login page) before we call it loaded.
@@ -180,7 +180,7 @@ def http_error(state: PageState) -> str | None:
     if state.status is None or state.status < 400:
         return None
     hint = " — check the credentials (auth)" if state.status in (401, 403, 407) else " — check the URL"
-    return f"{state.url} answered HTTP {state.status} {state.status_text}".rstrip() + hint
+    return f"{redact_url(state.url)} answered HTTP {state.status} {state.status_text}".rstrip() + hint
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,11 @@ class PageSpec:
     auth: Auth = Auth()
     load_timeout: float = 30.0
     login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as errors and logs show it (``redact_url``); only navigation uses ``url``."""
+        return redact_url(self.url)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,16 @@ here, before any process starts, with a message that says what to fix."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import InvalidRequest, NotFound
 from .settings import PRESETS, Quality, Settings
 
 START_FIELDS = {"url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate", "keep_on", "if_idle", "volume"}
 AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
-SECRET_QUERY_KEYS = {"token", "access_token", "auth", "key", "api_key", "apikey", "password", "secret", "signature", "sig"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ class StartRequest:
 
 
 def redact_url(url: str) -> str:
-    """The URL as it may be logged or shown: no password, no token-like query values."""
+    """The URL as it may be shown or logged: scheme, host and path, with every query value, the
+    user info and the fragment hidden (a dashboard URL often carries a token in any of them).
+    The one redaction of a URL; only the renderer's navigation uses the raw URL."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -94,11 +96,20 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    query = "&".join(
+        key + ("=***" if value or "=" in pair else "")
+        for pair in parts.query.split("&") if pair
+        for key, _, value in [pair.partition("=")]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
+
+
+_URL_IN_TEXT = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+""")
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` (a program's output, an error) with every URL in it shown by ``redact_url``."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def _type_name(value: Any) -> str:

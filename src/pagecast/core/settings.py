@@ -87,6 +87,11 @@ class Settings:
     )
     vaapi_device: str = field(default="/dev/dri/renderD128", metadata={"help": "DRM render node used by the `h264_vaapi` and `h264_qsv` encoders (a second GPU is `/dev/dri/renderD129`)."})
     max_sessions: int = field(default=4, metadata={"help": "Most concurrent sessions; a further /start gets 429."})
+    api_token: str = field(
+        default="",
+        repr=False,
+        metadata={"help": "If set, the control endpoints (`/start`, `/stop`, `/status`, `/sessions/<id>`, `/devices`) need `Authorization: Bearer <token>`. Streams, watch pages and `/health` stay open: TVs cannot send headers, and session ids are unguessable."},
+    )
     max_body_bytes: int = field(default=65536, metadata={"help": "Largest accepted request body of the control API, in bytes."})
     profiles_file: str = field(
         default="",

@@ -6,6 +6,7 @@ session's in-memory publisher.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -34,10 +35,12 @@ STATIC = Path(__file__).parents[1] / "static"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Range",
+    "Access-Control-Allow-Headers": "Content-Type, Range, Authorization",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
 }
 NO_CACHE = "no-cache, no-store, must-revalidate"
+#: What PAGECAST_API_TOKEN guards (handler names); streams, watch pages and /health stay open.
+CONTROL_ENDPOINTS = {"start", "stop", "status", "session_status", "devices"}
 
 
 PAD_BLOCK = 32 * 1024
@@ -155,6 +158,22 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
             raise InvalidRequest("the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+    @app.before_request
+    async def authorize():
+        """With PAGECAST_API_TOKEN set, the control endpoints need it as a bearer token."""
+        if not settings.api_token or request.endpoint not in CONTROL_ENDPOINTS or request.method == "OPTIONS":
+            return None
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            why = f"{request.path} needs 'Authorization: Bearer <token>' with this service's API token (PAGECAST_API_TOKEN)"
+        elif not hmac.compare_digest(given.strip().encode(), settings.api_token.encode()):
+            why = "the token in 'Authorization: Bearer …' does not match this service's API token (PAGECAST_API_TOKEN)"
+        else:
+            return None
+        response = error(why, 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pagecast"'
+        return response
 
     @app.errorhandler(Refused)
     async def refused(exc: Refused):

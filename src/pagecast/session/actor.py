@@ -50,7 +50,7 @@ class Session:
         base_url: Callable[[], str] = lambda: "", inherited: Handover | None = None,
         encoders: EncoderChoice | None = None,
     ):
-        self.id = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        self.id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")  # ~94 random bits: stream URLs are open
         self.request = request
         self.settings = settings
         self.target = device

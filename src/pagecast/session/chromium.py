@@ -10,6 +10,7 @@ import trio
 from ..core.errors import RenderError
 from ..core.geometry import window_geometry
 from ..core.page import PageSpec
+from ..core.request import redact_urls_in
 from ..core.settings import Settings
 from ..lowlevel.proc import Child, LineTail
 
@@ -43,7 +44,7 @@ CHROMIUM_FLAGS = (
 
 def last_lines(tail: LineTail, n: int = 6) -> str:
     lines = [line for line in tail.lines if "DevTools listening" not in line][-n:]
-    return " | ".join(lines) if lines else "(no output)"
+    return redact_urls_in(" | ".join(lines)) if lines else "(no output)"
 
 
 def chromium_argv(settings: Settings, spec: PageSpec, profile: Path) -> list[str]:
@@ -73,7 +74,7 @@ async def devtools_url(child: Child, tail: LineTail, settings: Settings) -> str:
                     f"its last output: {last_lines(tail)} — check PAGECAST_CHROMIUM and PAGECAST_CHROMIUM_SANDBOX"
                 )
             for line in tail.feed(data):
-                chromium_log.debug("%s", line)
+                chromium_log.debug("%s", redact_urls_in(line))
                 if "DevTools listening on " in line:
                     return line.split("DevTools listening on ", 1)[1].strip()
     raise RenderError(f"Chromium ({settings.chromium}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {last_lines(tail)}")

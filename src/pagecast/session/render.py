@@ -39,6 +39,7 @@ from ..core.credentials import cookie_params, origin, storage_script
 from ..core.errors import RenderError
 from ..core.geometry import window_geometry
 from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
+from ..core.request import redact_urls_in
 from ..core.schedule import frame_time_ms, next_slot, step_after
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
@@ -102,7 +103,7 @@ class _Renderer:
             await self.stderr_done.wait()
         rc = self.child.returncode
         how = "is not answering" if rc is None else f"exited unexpectedly ({self.child!r})"
-        return RenderError(f"Chromium {how} while showing {self.spec.url}; its last output: {last_lines(self.tail)}")
+        return RenderError(f"Chromium {how} while showing {self.spec.shown_url}; its last output: {last_lines(self.tail)}")
 
     # -- background watchers -----------------------------------------------------------------
 
@@ -119,7 +120,7 @@ class _Renderer:
                     main_target=self.target_id,
                     our_session=self.session.session_id if self.session else None,
                     now=trio.current_time(),
-                    requested_url=self.spec.url,
+                    requested_url=self.spec.shown_url,
                     login_paths=self.spec.login_paths,
                 )
                 if isinstance(outcome, Fail):
@@ -262,7 +263,7 @@ class _Renderer:
                     loaded.set()
         except trio.TooSlowError:
             raise RenderError(
-                f"{spec.url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
+                f"{spec.shown_url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
                 "everything it loads are reachable from this server, or raise load_timeout"
             ) from None
         error = http_error(self.state)
@@ -279,9 +280,9 @@ class _Renderer:
         result = await self.session.execute("Page.navigate", {"url": spec.url}, timeout=None)
         error = result.get("errorText")
         if error:
-            raise RenderError(f"could not load {spec.url}: {error} — check the URL and that this server can reach it")
+            raise RenderError(f"could not load {spec.shown_url}: {error} — check the URL and that this server can reach it")
         if result.get("isDownload"):
-            raise RenderError(f"{spec.url} is a file download, not a page — check the URL")
+            raise RenderError(f"{spec.shown_url} is a file download, not a page — check the URL")
         while not settled(self.state, trio.current_time()):
             await trio.sleep(self.interval / 2)
 
@@ -298,7 +299,7 @@ class _Renderer:
                 if frame is not None:
                     return frame
         assert scope.cancelled_caught
-        raise RenderError(f"{self.spec.url} loaded but Chromium produced no picture of it; restart the session")
+        raise RenderError(f"{self.spec.shown_url} loaded but Chromium produced no picture of it; restart the session")
 
     async def stream(self) -> None:
         """Tick and hand over each changed frame, at the rate ``core.schedule.step_after`` says."""
@@ -327,17 +328,17 @@ class _Renderer:
                 nursery.start_soon(self.mailbox.run)
                 log.info(
                     "rendering %s at %d×%d (scale %g), %d fps",
-                    self.spec.url, self.spec.width, self.spec.height, self.spec.device_scale_factor, self.spec.fps,
+                    self.spec.shown_url, self.spec.width, self.spec.height, self.spec.device_scale_factor, self.spec.fps,
                 )
                 task_status.started()
                 await self.stream()
             except CdpConnectionClosed:
                 self.fail(await self._exit_error())
             except CdpError as exc:
-                self.fail(RenderError(f"Chromium refused {exc.method} ({exc.message}) for {self.spec.url}; restart the session"))
+                self.fail(RenderError(f"Chromium refused {exc.method} ({exc.message}) for {self.spec.shown_url}; restart the session"))
             except CdpTimeout as exc:
                 self.fail(RenderError(
-                    f"the page {self.spec.url} stopped drawing ({exc}); a script may be stuck — restart the session"
+                    f"the page {self.spec.shown_url} stopped drawing ({exc}); a script may be stuck — restart the session"
                 ))
         if self.failure is not None:
             raise self.failure
@@ -419,7 +420,7 @@ async def run_renderer(
 
                     async def pump() -> None:
                         try:
-                            await pump_lines(child.stderr, tail, lambda line: chromium_log.debug("%s", line))
+                            await pump_lines(child.stderr, tail, lambda line: chromium_log.debug("%s", redact_urls_in(line)))
                         finally:
                             renderer.stderr_done.set()
 

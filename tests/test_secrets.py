@@ -1,0 +1,76 @@
+"""A URL's secrets (user info, query values, fragment) appear in no answer, status or log line,
+whatever way the session fails; only the renderer's navigation sees the raw URL."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import psutil
+import pytest
+import trio
+
+from helpers import running_service
+
+MARKER = "Zq9sEcReT"
+
+
+def secret_url(base: str, path: str) -> str:
+    """``base`` + ``path`` with the marker in each place a URL carries a secret."""
+    host = base.split("://", 1)[1]
+    return f"http://viewer:{MARKER}pw@{host}{path}?token={MARKER}tok&view=kitchen#{MARKER}frag"
+
+
+@pytest.fixture
+async def quick(nursery, tmp_path):
+    """A service whose pages time out after 2 s."""
+    async with running_service(nursery, tmp_path, load_timeout=2.0) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            yield client
+
+
+async def fail_and_collect(client, url: str, caplog, then=None) -> tuple[str, dict]:
+    """Start a session of ``url`` and wait for its failure; everything a user or a log reader
+    could see of it, as one text, and its status."""
+    caplog.set_level(logging.DEBUG)
+    answer = await client.post("/start?wait=1", json={"url": url, "quality": "720p"})
+    sid = answer.json()["id"]
+    if then is not None:
+        await then()
+    with trio.fail_after(20):
+        while (status := (await client.get(f"/sessions/{sid}")).json())["state"] != "failed":
+            await trio.sleep(0.1)
+    seen = "\n".join([answer.text, (await client.get("/status")).text, (await client.get(f"/sessions/{sid}")).text, caplog.text])
+    return seen, status
+
+
+def _kill_the_pages_renderer() -> None:
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(p.cmdline()):
+                p.kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.mark.parametrize("how, path, says", [
+    ("an HTTP error", "/missing", "answered HTTP 404"),
+    ("a login page", "/ha/lovelace", "login page"),
+    ("a page that never loads", "/hang", "did not finish loading within 2 s"),
+    ("a renderer crash", "/dashboard.html", "crashed"),
+])
+async def test_no_answer_status_or_log_line_shows_a_urls_secrets_when_a_session_fails(quick, pages, caplog, how, path, says):
+    then = None
+    if how == "a renderer crash":
+        async def then():
+            _kill_the_pages_renderer()
+    seen, status = await fail_and_collect(quick, secret_url(pages, path), caplog, then)
+    assert says in status["error"], status["error"]
+    assert MARKER not in seen, f"{how}: the secret shows in {[line for line in seen.splitlines() if MARKER in line][:3]}"
+    assert path.split("?")[0] in status["url"] and "view=***" in status["url"]  # what is left still says which page
+
+
+async def test_a_host_that_does_not_resolve_fails_without_showing_the_urls_secrets(quick, caplog):
+    seen, status = await fail_and_collect(quick, secret_url("http://no-such-host.invalid", "/dash"), caplog)
+    assert "could not load" in status["error"] and "no-such-host.invalid/dash" in status["error"]
+    assert MARKER not in seen
