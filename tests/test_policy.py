@@ -66,3 +66,24 @@ def test_a_session_state_moves_only_forward_and_its_first_ending_wins(current, w
     from pagecast.core.lifecycle import State, move
 
     assert move(State(current), State(wanted)) is State(result)
+
+
+@pytest.mark.parametrize(
+    "events, now, hung",
+    [
+        ([], 100.0, False),  # nothing went in: nothing owed
+        ([("in", 0.0)], 4.9, False),
+        ([("in", 0.0)], 5.1, True),
+        ([("in", 0.0), ("in", 4.0)], 5.1, True),  # the first unanswered input counts
+        ([("in", 0.0), ("out", 1.0)], 100.0, False),
+        ([("in", 0.0), ("out", 1.0), ("in", 2.0)], 6.9, False),
+        ([("in", 0.0), ("out", 1.0), ("in", 2.0)], 7.1, True),
+    ],
+)
+def test_a_child_that_takes_input_and_answers_nothing_for_the_bound_is_hung(events, now, hung):
+    from pagecast.core.policy import Answering
+
+    state = Answering()
+    for kind, t in events:
+        state = state.fed(t) if kind == "in" else state.answered()
+    assert state.hung(now, bound=5.0) is hung

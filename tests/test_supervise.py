@@ -51,6 +51,38 @@ async def test_encoder_restart_keeps_the_stream_and_continues_the_playlist(clien
     await client.post("/stop", json={"id": sid})
 
 
+async def test_a_hung_encoder_is_killed_and_replaced_and_the_stream_continues(nursery, tmp_path, pages):
+    """FFmpeg stopped (SIGSTOP) takes frames and writes nothing: after encoder_hang_timeout it
+    is killed and restarted like a dead one, and the playlist goes on with a discontinuity."""
+    import httpx
+
+    from helpers import running_service
+
+    async with running_service(nursery, tmp_path, encoder_hang_timeout=2.0) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            sid = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()["id"]
+            [hung] = _children("ffmpeg")
+            os.kill(hung.pid, signal.SIGSTOP)
+            stopped_at = trio.current_time()
+            with trio.fail_after(15):
+                while True:
+                    status = (await client.get(f"/sessions/{sid}")).json()
+                    playlist = (await client.get(f"/streams/{sid}/index.m3u8")).text
+                    if status["encoder_restarts"] == 1 and '#EXT-X-MAP:URI="init-1.mp4"' in playlist.split("#EXT-X-DISCONTINUITY")[-1] \
+                            and playlist.count("seg-") >= 3:
+                        break
+                    await trio.sleep(0.2)
+            replaced_after = trio.current_time() - stopped_at
+            assert status["state"] == "live"
+            try:
+                assert hung.status() == psutil.STATUS_ZOMBIE  # killed, awaiting its reaper at most
+            except psutil.NoSuchProcess:
+                pass
+            assert [p.pid for p in _children("ffmpeg")] != [hung.pid]
+            assert 2.0 <= replaced_after < 10, replaced_after
+            await client.post("/stop", json={"id": sid})
+
+
 async def test_a_renderer_crash_fails_only_its_own_session(client, pages):
     first = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
     browsers_of_first = {p.pid for p in _children("chromium")}

@@ -59,3 +59,21 @@ class Backoff:
 def gave_up(lost_at: float, now: float, limit: float | None) -> bool:
     """Whether a device lost at ``lost_at`` has been away too long (``limit`` None: never)."""
     return limit is not None and now - lost_at > limit
+
+
+@dataclass(frozen=True)
+class Answering:
+    """Whether a child that should answer input with output still does: ``waiting_since`` is
+    when the first input it has not answered yet went in (None: all answered). A child that
+    is SIGSTOPped, or stuck, takes input (until its pipe is full) and answers nothing."""
+
+    waiting_since: float | None = None
+
+    def fed(self, now: float) -> "Answering":
+        return self if self.waiting_since is not None else Answering(now)
+
+    def answered(self) -> "Answering":
+        return Answering()
+
+    def hung(self, now: float, bound: float) -> bool:
+        return self.waiting_since is not None and now - self.waiting_since > bound

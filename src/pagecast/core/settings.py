@@ -86,6 +86,10 @@ class Settings:
         metadata={"help": "H.264 encoder: `auto` (the best that passes a test encode at startup, in the order `h264_nvenc`, `h264_qsv`, `h264_vaapi`, `h264_v4l2m2m`, then `libx264`), one of those names (short forms `nvenc`, `qsv`, `vaapi`, `v4l2m2m`, `x264` too) to force it, or a comma-separated order to try. A forced encoder that fails its test encode is replaced by `libx264`, with a warning and a note in `/health`; one that fails during a session is replaced by `libx264` within that session."},
     )
     vaapi_device: str = field(default="/dev/dri/renderD128", metadata={"help": "DRM render node used by the `h264_vaapi` and `h264_qsv` encoders (a second GPU is `/dev/dri/renderD129`)."})
+    encoder_hang_timeout: float = field(
+        default=5.0,
+        metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). 0: never."},
+    )
     max_sessions: int = field(default=4, metadata={"help": "Most concurrent sessions; a further /start gets 429."})
     api_token: str = field(
         default="",

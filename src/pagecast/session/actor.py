@@ -297,7 +297,10 @@ class Session:
             while True:
                 self.publisher.begin_generation()
                 try:
-                    await run_encoder(spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend)
+                    await run_encoder(
+                        spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
+                        hang_timeout=self.settings.encoder_hang_timeout,
+                    )
                 except EncodeError as exc:
                     if backend != LIBX264:
                         reason = _last_words(str(exc))

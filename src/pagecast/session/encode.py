@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import signal
 from collections import deque
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ from ..core.cadence import Cadence
 from ..core.encoders import LIBX264
 from ..core.errors import EncodeError
 from ..core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_PIPE_BYTES, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from ..core.policy import Answering
 from ..lowlevel.groups import first_leaf
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
@@ -101,12 +103,14 @@ async def run_encoder(
     stats: EncoderStats | None = None,
     backend: str = LIBX264,
     on_stderr: Callable[[str], None] | None = None,
+    hang_timeout: float = 0.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
 
     ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``core.page.Frame``).
-    Raises EncodeError if FFmpeg dies on its own. Cancelling stops FFmpeg politely ('q'),
+    Raises EncodeError if FFmpeg dies on its own, or (``hang_timeout`` > 0) takes frames for
+    that long without writing anything: a hung FFmpeg is killed at once. Cancelling stops FFmpeg politely ('q'),
     then SIGTERM, then SIGKILL, and always reaps it. Each stderr line goes to ``on_stderr``
     if given (the startup probe keeps them to explain a failure), else to the log.
     """
@@ -129,6 +133,8 @@ async def run_encoder(
             _grow_pipe(audio_out.fileno())
 
         stopping = False
+        answering = Answering()
+        hung = False
 
         def log_line(line: str) -> None:
             log.log(classify_stderr(line), "ffmpeg: %s", line)
@@ -144,6 +150,7 @@ async def run_encoder(
                 stderr_done.set()
 
         async def read_output() -> None:
+            nonlocal answering
             assert child.stdout is not None
             with trio.CancelScope(shield=True):  # drained until EOF, even while we stop FFmpeg
                 while True:
@@ -151,6 +158,7 @@ async def run_encoder(
                     if not data:
                         break
                     stats.bytes_out += len(data)
+                    answering = answering.answered()
                     published = sink.feed(data) or 0
                     now = trio.current_time()
                     for _ in range(min(published, len(captures))):
@@ -164,9 +172,27 @@ async def run_encoder(
                     await stderr_done.wait()
                 raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")
 
+        class Watched:
+            """The frames pipe: every write is input that FFmpeg owes output for (marked before
+            the write, which a stopped FFmpeg never lets finish)."""
+
+            async def send_all(self, data: bytes) -> None:
+                nonlocal answering
+                answering = answering.fed(trio.current_time())
+                await pipes[0].send_all(data)
+
+        async def watch_answers() -> None:
+            nonlocal hung
+            while not answering.hung(trio.current_time(), hang_timeout):
+                await trio.sleep(min(0.5, hang_timeout / 4))
+            hung = True
+            raise EncodeError(
+                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed: {tail.text()[-500:] or 'no output'}"
+            )
+
         async def feed_frames() -> None:
             try:
-                await write_frames(spec, frames, pipes[0], audio_out, stats=stats, captures=captures)
+                await write_frames(spec, frames, Watched(), audio_out, stats=stats, captures=captures)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
 
@@ -175,12 +201,16 @@ async def run_encoder(
                 nursery.start_soon(pump_stderr)
                 nursery.start_soon(read_output)
                 nursery.start_soon(feed_frames)
+                if hang_timeout > 0:
+                    nursery.start_soon(watch_answers)
                 task_status.started()
                 try:
                     await trio.sleep_forever()
                 finally:
                     with trio.CancelScope(shield=True):
                         stopping = True
+                        if hung:
+                            child.signal_group(signal.SIGKILL)  # a stopped process ignores 'q' and SIGTERM
                         await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
         except BaseExceptionGroup as group:
             # FFmpeg's death is one error, not a group: callers restart on EncodeError.
