@@ -443,3 +443,17 @@ async def test_local_storage_is_only_given_to_the_page_origin(site, settings):
     spec = PageSpec(url=site.base + "/to-localhost", width=640, height=360, auth=Auth(ha_token=SECRET_TOKEN, local_storage=(("k", "v"),)))
     await render_for(spec, settings, 0.1)
     assert site.reports[-1]["storage"] == {}
+
+
+def test_chromiums_last_words_leave_out_the_noise_of_a_machine_without_a_desktop():
+    from pagecast.lowlevel.proc import LineTail
+    from pagecast.session.chromium import last_lines
+
+    tail = LineTail(keep=20)
+    tail.feed(
+        b"[1:2:ERROR:dbus/bus.cc:408] Failed to connect to the bus: Could not parse server address\n"
+        b"[1:3:ERROR:dbus/object_proxy.cc:573] Failed to call method: org.freedesktop.DBus.NameHasOwner\n"
+        b"DevTools listening on ws://127.0.0.1:1/devtools/browser/x\n"
+        b"[1:4:FATAL:renderer_main.cc:1] Out of memory in http://ha.local/?token=abc\n"
+    )
+    assert last_lines(tail) == "[1:4:FATAL:renderer_main.cc:1] Out of memory in http://ha.local/?token=***"

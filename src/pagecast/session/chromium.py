@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import trio
@@ -42,8 +43,13 @@ CHROMIUM_FLAGS = (
 )
 
 
+#: What Chromium prints on every machine without a desktop session: not a reason for anything.
+NOISE = re.compile(r"DevTools listening|dbus|Failed to connect to the bus|org\.freedesktop|Fontconfig", re.I)
+
+
 def last_lines(tail: LineTail, n: int = 6) -> str:
-    lines = [line for line in tail.lines if "DevTools listening" not in line][-n:]
+    """Chromium's last words for an error message: its last lines, without known noise."""
+    lines = [line for line in tail.lines if not NOISE.search(line)][-n:]
     return redact_urls_in(" | ".join(lines)) if lines else "(no output)"
 
 
