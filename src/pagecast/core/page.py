@@ -193,6 +193,8 @@ class PageSpec:
     jpeg_quality: int = 90
     auth: Auth = Auth()
     load_timeout: float = 30.0
+    #: Seconds a begin-frame may take once the page runs: longer is a hung renderer.
+    frame_timeout: float = 5.0
     login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
 
     @property

@@ -86,6 +86,15 @@ class Settings:
         metadata={"help": "H.264 encoder: `auto` (the best that passes a test encode at startup, in the order `h264_nvenc`, `h264_qsv`, `h264_vaapi`, `h264_v4l2m2m`, then `libx264`), one of those names (short forms `nvenc`, `qsv`, `vaapi`, `v4l2m2m`, `x264` too) to force it, or a comma-separated order to try. A forced encoder that fails its test encode is replaced by `libx264`, with a warning and a note in `/health`; one that fails during a session is replaced by `libx264` within that session."},
     )
     vaapi_device: str = field(default="/dev/dri/renderD128", metadata={"help": "DRM render node used by the `h264_vaapi` and `h264_qsv` encoders (a second GPU is `/dev/dri/renderD129`)."})
+    renderer_hang_timeout: float = field(
+        default=5.0,
+        metadata={"help": "Seconds one frame may take Chromium once the page runs before the renderer counts as hung: Chromium is killed and the page reloaded in a new one, inside its session."},
+    )
+    renderer_restarts: int = field(
+        default=5,
+        metadata={"help": "Most times a session's Chromium is replaced (it crashed or hung) within `renderer_restart_window`; one more fails the session, naming the last reason."},
+    )
+    renderer_restart_window: float = field(default=300.0, metadata={"help": "Seconds over which `renderer_restarts` are counted."})
     encoder_hang_timeout: float = field(
         default=5.0,
         metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). 0: never."},

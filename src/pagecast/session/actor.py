@@ -20,11 +20,11 @@ import trio
 
 from ..core.device import Device
 from ..core.encoders import LIBX264
-from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, SessionFailure
+from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderError, SessionFailure
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.playlist import hold_back_for
-from ..core.policy import ENCODER_RESTARTS
+from ..core.policy import ENCODER_RESTARTS, RestartBudget
 from ..core.request import StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
@@ -64,7 +64,8 @@ class Session:
         self.started_at = time.time()
         self.live_at: float | None = None
         self.ended_at: float | None = None
-        self.encoder_restarts = 0
+        self.restarts = {"renderer": 0, "encoder": 0}
+        self.last_restart: dict[str, Any] | None = None
         self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
         self.encoder_backend: str | None = None  # known once the startup probe is done
         self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
@@ -158,7 +159,9 @@ class Session:
                 "encoded": self.encoder_stats.frames_out,
                 "repeated": self.encoder_stats.repeats,
             },
-            "encoder_restarts": self.encoder_restarts,
+            "encoder_restarts": self.restarts["encoder"],
+            "restarts": dict(self.restarts),
+            "last_restart": self.last_restart,
             "encoder": {
                 "backend": self.encoder_backend,
                 "fell_back_from": (self.encoder_fallback or {}).get("from"),
@@ -191,6 +194,7 @@ class Session:
             auth=req.auth,
             load_timeout=self.settings.load_timeout,
             login_paths=self.settings.login_paths,
+            frame_timeout=self.settings.renderer_hang_timeout,
         )
         log.info("session %s starting: %s (%s, %s)", self.id, redact_url(req.url), q.name, req.mode)
         started = False
@@ -274,8 +278,34 @@ class Session:
         await self._until(lambda: self._state is not State.STARTING)
 
     async def _render(self, page: PageSpec, frames_send, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run Chromium. Its failures before the page was first shown are the session's (a wrong
+        URL, missing credentials); once it was, a crash or hang gets a new Chromium and the page
+        reloaded, within the renderer's budget, while the encoder repeats the last frame: the
+        stream and the TV see no gap."""
+        budget = RestartBudget(self.settings.renderer_restarts, self.settings.renderer_restart_window, backoff=0.5)
+        failures: tuple[float, ...] = ()
+        first = _FirstStart(task_status)
         async with frames_send:
-            await run_renderer(page, self.settings, frames_send, task_status=task_status, stats=self.render_stats)
+            while True:
+                try:
+                    await run_renderer(page, self.settings, frames_send, task_status=first if not first.done else trio.TASK_STATUS_IGNORED, stats=self.render_stats)
+                except RenderError as exc:
+                    if not first.done:
+                        raise
+                    verdict = budget.decide(failures, trio.current_time())
+                    failures = verdict.history
+                    if not verdict.restart:
+                        raise RenderError(f"the renderer failed {verdict.failures} times in {budget.window:g} s; last: {exc}") from None
+                    self._restarted("renderer", str(exc))
+                    await trio.sleep(verdict.wait)
+
+    def _restarted(self, child: str, reason: str) -> None:
+        self.restarts[child] += 1
+        self.last_restart = {"child": child, "reason": reason, "at": _iso(time.time())}
+        log.warning(
+            "session %s: %s restarting (%d): %s", self.id, child, self.restarts[child], reason,
+            extra={"fields": {"event": "restart", "session": self.id, "child": child, "reason": reason, "restarts": self.restarts[child]}},
+        )
 
     async def _encode(self, frames_recv) -> None:
         """Run FFmpeg; restart it inside the session when it dies, within ENCODER_RESTARTS. A
@@ -313,9 +343,20 @@ class Session:
                     failures = verdict.history
                     if not verdict.restart:
                         raise EncodeError(f"the encoder failed {verdict.failures} times in {ENCODER_RESTARTS.window:g} s; last: {exc}") from None
-                    self.encoder_restarts += 1
-                    log.warning("session %s: encoder died, restarting (%d): %s", self.id, self.encoder_restarts, exc)
+                    self._restarted("encoder", str(exc))
                     await trio.sleep(verdict.wait)
+
+
+class _FirstStart:
+    """The renderer's first ``task_status``: a restarted renderer reports to nobody."""
+
+    def __init__(self, task_status):
+        self._task_status = task_status
+        self.done = False
+
+    def started(self, value=None) -> None:
+        self.done = True
+        self._task_status.started(value)
 
 
 def _last_words(message: str, keep: int = 600) -> str:

@@ -50,8 +50,6 @@ from .mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
-#: Seconds one begin-frame may take once the page runs (a page frozen this long is broken).
-FRAME_TIMEOUT = 20.0
 # ---------------------------------------------------------------------------------------
 # Helpers
 
@@ -73,6 +71,7 @@ class _Renderer:
         self.mailbox = Mailbox(frames, stats)
         self.scope = trio.CancelScope()
         self.failure: RenderError | None = None
+        self.hung = False  # stopped answering DevTools: no polite stop will reach it
         self.state = PageState(spec.url, last_activity=trio.current_time())
         self.target_id = ""
         self.session: CdpSession | None = None
@@ -192,6 +191,7 @@ class _Renderer:
         )
         data = shot.get("screenshotData") if shot else None
         if not data:
+            self.stats["empty_shots"] = self.stats.get("empty_shots", 0) + 1
             return damaged, None  # can happen while the renderer initialises
         frame = Frame(base64.b64decode(data), issued, self._frame_index)
         self._frame_index += 1
@@ -295,18 +295,22 @@ class _Renderer:
     async def first_frame(self) -> Frame:
         with trio.move_on_after(max(5.0, self.spec.load_timeout)) as scope:
             while True:
-                _, frame = await self.tick(capture=True, timeout=FRAME_TIMEOUT)
+                _, frame = await self.tick(capture=True, timeout=self.spec.frame_timeout)
                 if frame is not None:
                     return frame
         assert scope.cancelled_caught
-        raise RenderError(f"{self.spec.shown_url} loaded but Chromium produced no picture of it; restart the session")
+        st = self.stats
+        raise RenderError(
+            f"{self.spec.shown_url} loaded but Chromium produced no picture of it in {max(5.0, self.spec.load_timeout):g} s "
+            f"({st.get('ticks', 0)} frames drawn, {st.get('busy_ticks', 0)} refused as busy, {st.get('empty_shots', 0)} empty); restart the session"
+        )
 
     async def stream(self) -> None:
         """Tick and hand over each changed frame, at the rate ``core.schedule.step_after`` says."""
         retry = False
         quiet_since = trio.current_time()
         while True:
-            damaged, frame = await self.tick(capture=retry, timeout=FRAME_TIMEOUT)
+            damaged, frame = await self.tick(capture=retry, timeout=self.spec.frame_timeout)
             if frame is not None:
                 self.mailbox.put(frame)
             # A change whose read-back failed is captured on the next tick.
@@ -337,6 +341,7 @@ class _Renderer:
             except CdpError as exc:
                 self.fail(RenderError(f"Chromium refused {exc.method} ({exc.message}) for {self.spec.shown_url}; restart the session"))
             except CdpTimeout as exc:
+                self.hung = True
                 self.fail(RenderError(
                     f"the page {self.spec.shown_url} stopped drawing ({exc}); a script may be stuck — restart the session"
                 ))
@@ -368,7 +373,7 @@ async def run_renderer(
     """
     stats = stats if stats is not None else {}
     for key in ("ticks", "damaged_ticks", "frames_captured", "frames_dropped"):
-        stats[key] = 0
+        stats.setdefault(key, 0)  # a renderer restarted inside its session counts on
     if not 0 < spec.fps <= 120:
         raise RenderError(f"fps must be between 1 and 120, not {spec.fps}")
     if not 1 <= spec.jpeg_quality <= 100:
@@ -386,8 +391,12 @@ async def run_renderer(
     except OSError as exc:
         raise RenderError(f"cannot create Chromium's profile directory in {runtime}: {exc.strerror} — check PAGECAST_RUNTIME_DIR") from None
     ws_url: list[str] = []
+    renderers: list[_Renderer] = []
 
     async def polite(child: Child) -> None:
+        if renderers and renderers[0].hung:
+            child.signal_group(signal.SIGKILL)  # a stopped or stuck browser answers nothing
+            return
         if not ws_url:
             # Still starting: no DevTools to ask yet, and waiting for it to exit by itself would
             # cost the whole polite timeout. SIGTERM is Chromium's own clean shutdown.
@@ -416,6 +425,7 @@ async def run_renderer(
                 tail = LineTail(keep=40)
                 ws_url.append(await devtools_url(child, tail, settings))
                 renderer = _Renderer(spec, settings, frames, stats, child, tail)
+                renderers.append(renderer)
                 async with trio.open_nursery() as nursery:
 
                     async def pump() -> None:
