@@ -84,7 +84,16 @@ async def test_a_hung_encoder_is_killed_and_replaced_and_the_stream_continues(nu
 
 
 def _browsers() -> set[int]:
-    return {p.pid for p in _children("chromium") if "--type=" not in " ".join(p.cmdline())}
+    """The sessions' browsers: our direct children (a browser's own processes are its children,
+    and one just forked still shows the browser's command line)."""
+    out = set()
+    for p in psutil.Process().children():
+        try:
+            if "chromium" in p.name() and p.status() != psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.Error:
+            pass
+    return out
 
 
 def _renderers_of(browser: int) -> list[psutil.Process]:
