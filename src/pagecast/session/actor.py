@@ -292,12 +292,20 @@ class Session:
                 except RenderError as exc:
                     if not first.done:
                         raise
-                    verdict = budget.decide(failures, trio.current_time())
-                    failures = verdict.history
-                    if not verdict.restart:
-                        raise RenderError(f"the renderer failed {verdict.failures} times in {budget.window:g} s; last: {exc}") from None
-                    self._restarted("renderer", str(exc))
-                    await trio.sleep(verdict.wait)
+                    failures = await self._restart_or_give_up("renderer", budget, failures, exc)
+
+    async def _restart_or_give_up(
+        self, child: str, budget: RestartBudget, failures: tuple[float, ...], exc: SessionFailure,
+    ) -> tuple[float, ...]:
+        """One more failure of ``child``: within ``budget``, record the restart and wait its
+        backoff (returning the failure history to keep); past it, fail the session with the
+        same kind of error, naming the last one."""
+        verdict = budget.decide(failures, trio.current_time())
+        if not verdict.restart:
+            raise type(exc)(f"the {child} failed {verdict.failures} times in {budget.window:g} s; last: {exc}") from None
+        self._restarted(child, str(exc))
+        await trio.sleep(verdict.wait)
+        return verdict.history
 
     def _restarted(self, child: str, reason: str) -> None:
         self.restarts[child] += 1
@@ -339,12 +347,7 @@ class Session:
                         self.encoders.record_fallback(self.id, backend, reason)
                         backend = self.encoder_backend = LIBX264
                         continue
-                    verdict = ENCODER_RESTARTS.decide(failures, trio.current_time())
-                    failures = verdict.history
-                    if not verdict.restart:
-                        raise EncodeError(f"the encoder failed {verdict.failures} times in {ENCODER_RESTARTS.window:g} s; last: {exc}") from None
-                    self._restarted("encoder", str(exc))
-                    await trio.sleep(verdict.wait)
+                    failures = await self._restart_or_give_up("encoder", ENCODER_RESTARTS, failures, exc)
 
 
 class _FirstStart:
