@@ -50,9 +50,8 @@ from .mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------------------
-# Helpers
-
+#: Empty read-backs in a row after which a screenshot is taken by a frame that draws.
+EMPTY_READBACKS_BEFORE_DRAWN_SHOT = 3
 
 # ---------------------------------------------------------------------------------------
 # The renderer
@@ -84,6 +83,7 @@ class _Renderer:
         self._frame_index = 0
         self._dialog_requests: list[bool] = []
         self._dialog_event = trio.Event()
+        self._empty_streak = 0
 
     # -- failures -------------------------------------------------------------------------
 
@@ -180,23 +180,36 @@ class _Renderer:
             self.stats["damaged_ticks"] += 1
         if capture is None or not (damaged or capture):
             return damaged, None
-        shot = await self._begin_frame(
-            {
-                "frameTimeTicks": frame_time,
-                "interval": interval_ms,
-                "noDisplayUpdates": True,
-                "screenshot": {"format": "jpeg", "quality": self.spec.jpeg_quality},
-            },
-            timeout,
-        )
+        screenshot = {"format": "jpeg", "quality": self.spec.jpeg_quality}
+        if self._empty_streak < EMPTY_READBACKS_BEFORE_DRAWN_SHOT:
+            shot = await self._begin_frame(
+                {"frameTimeTicks": frame_time, "interval": interval_ms, "noDisplayUpdates": True, "screenshot": screenshot},
+                timeout,
+            )
+        else:
+            shot = await self._drawn_shot(frame_time, interval_ms, screenshot, timeout)
         data = shot.get("screenshotData") if shot else None
         if not data:
             self.stats["empty_shots"] = self.stats.get("empty_shots", 0) + 1
+            self._empty_streak += 1
             return damaged, None  # can happen while the renderer initialises
+        self._empty_streak = 0
         frame = Frame(base64.b64decode(data), issued, self._frame_index)
         self._frame_index += 1
         self.stats["frames_captured"] += 1
         return damaged, frame
+
+    async def _drawn_shot(self, frame_time: float, interval_ms: float, screenshot: dict, timeout: float | None) -> dict | None:
+        """A read-back that keeps coming back empty (seen rarely, right after load on a busy
+        machine) is replaced by a screenshot taken in a frame that draws: slower, and it
+        echoes damage into the next frame, but it always has a picture to read."""
+        self.stats["drawn_shots"] = self.stats.get("drawn_shots", 0) + 1
+        if self.stats["drawn_shots"] == 1:
+            log.warning("Chromium's read-back of %s came back empty %d times in a row; taking a screenshot in a drawing frame",
+                        self.spec.shown_url, self._empty_streak)
+        return await self._begin_frame(
+            {"frameTimeTicks": frame_time + interval_ms / 2, "interval": interval_ms, "screenshot": screenshot}, timeout,
+        )
 
     # -- phases -----------------------------------------------------------------------------
 
