@@ -1,4 +1,4 @@
-"""Command line: ``pagecast serve``, ``pagecast demo``, ``pagecast bench``."""
+"""Command line: ``pagecast serve``, ``pagecast demo``, ``pagecast bench``, ``pagecast chaos``."""
 
 from __future__ import annotations
 
@@ -73,7 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
     bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts,cast,encoders")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
+    chaos = sub.add_parser("chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails")
+    chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak")
+    chaos.add_argument("--minutes", type=float, default=3.0, help="length of the soak (default 3; 0 leaves it out)")
+    chaos.add_argument("--busy-seconds", type=float, default=300.0, help="how long the busy neighbour runs (default 300)")
+    chaos.add_argument("--quick", action="store_true", help="each scenario small, as CI runs it")
+    chaos.add_argument("--seed", type=int, default=None, help="seed for the random faults and their timing")
+    chaos.add_argument("--json", dest="json_out", default="", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+
+    if args.command == "chaos":
+        from .chaos import main as chaos_main
+
+        return chaos_main(args)
 
     if args.command == "bench":
         from .bench import main as bench_main

@@ -1,0 +1,518 @@
+"""The scenarios of ``pagecast chaos``: each runs against a fresh ``pagecast serve`` and the
+rig's virtual TVs and returns one :class:`~.report.Row`. ``quick`` makes each one small
+enough for CI; docs/reliability.md says what each proves."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from ..bench.pipelines import Pagecast, owned
+from .faults import FAULTS, SETTLE, Outcome, inject
+from .gaps import growth
+from .report import Row
+from .rig import Rig, active_sessions, descendants, gone, start_cast, usage
+from .watch import Watch
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    minutes: float = 3.0  # the soak's length
+    busy_seconds: float = 300.0
+    seed: int | None = None
+    progress: Callable[[str], None] = lambda text: None
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+    @property
+    def settle(self) -> float:
+        """How long after a fault's recovery the TV is given before it must be PLAYING."""
+        return 3.0 if self.quick else SETTLE
+
+
+Scenario = Callable[[Rig, Options], Awaitable[Row]]
+
+
+# -- shared steps -----------------------------------------------------------------------------
+
+
+async def _stop(pc: Pagecast, session_id: str | None = None) -> float:
+    """/stop, then seconds until every child of pagecast is gone."""
+    t0 = time.monotonic()
+    await pc.client.post("/stop", json={"id": session_id} if session_id else {})
+    with trio.move_on_after(20):
+        while await active_sessions(pc):
+            await trio.sleep(0.05)
+    _, left = await gone(descendants(pc.child.pid), 10)
+    if left:
+        raise RuntimeError(f"processes left after /stop: {[p.pid for p in left]}")
+    return time.monotonic() - t0
+
+
+def _resources(row: Row, pc: Pagecast, before) -> None:
+    after = usage(pc.child.pid)
+    if before is not None and after is not None:
+        row.fd_delta = after.fds - before.fds
+        row.thread_delta = after.threads - before.threads
+        row.rss_growth = growth(before.rss, after.rss)
+
+
+async def _left(pc: Pagecast) -> int:
+    _, left = await gone(descendants(pc.child.pid), 5)
+    return len(left)
+
+
+@contextlib.asynccontextmanager
+async def _watched(pc: Pagecast, tv: Any, session_id: str):
+    watch = Watch(pc, tv, session_id)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch.run)
+        try:
+            yield watch
+        finally:
+            watch.close()
+            nursery.cancel_scope.cancel()
+
+
+# -- 1. start/stop cycles ----------------------------------------------------------------------
+
+
+async def cycles(rig: Rig, opts: Options) -> Row:
+    row = Row("1. start/stop cycles")
+    n = 4 if opts.quick else 100
+    rounds = 1 if opts.quick else 34
+    await rig.reset_tvs()
+    async with rig.serve() as pc:
+        await start_cast(pc, rig.page, rig.tvs[1])
+        await _stop(pc)  # warm-up: imports, the encoder probe, first connections
+        before = usage(pc.child.pid)
+        for i in range(n):
+            opts.progress(f"cycles: one TV, {i + 1}/{n}")
+            row.runs += 1
+            try:
+                session = await start_cast(pc, rig.page, rig.tvs[1])
+                row.recoveries.append(await _stop(pc, session["id"]))
+            except Exception as exc:  # noqa: BLE001 - a failed cycle is a figure
+                row.fail(f"cycle {i + 1}: {exc}")
+        for i in range(rounds):
+            opts.progress(f"cycles: three TVs at once, {i + 1}/{rounds}")
+            row.runs += len(rig.tvs)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for tv in rig.tvs:
+                        nursery.start_soon(start_cast, pc, rig.page, tv)
+                row.recoveries.append(await _stop(pc))
+            except Exception as exc:  # noqa: BLE001
+                row.fail(f"round {i + 1} on 3 TVs: {exc}")
+                with contextlib.suppress(Exception):
+                    await _stop(pc)
+        row.left = await _left(pc)
+        await trio.sleep(1)  # pychromecast's threads wind down
+        _resources(row, pc, before)
+    row.notes.append("recovery = /stop answered → last child of pagecast gone")
+    row.check("nothing left", row.left == 0)
+    row.check("fds flat (Δ ≤ 3)", row.fd_delta is not None and row.fd_delta <= 3)
+    row.check("threads flat (Δ ≤ 2)", row.thread_delta is not None and row.thread_delta <= 2)
+    row.check("service RSS growth < 10 %", row.rss_growth is not None and row.rss_growth < 0.10)
+    return row
+
+
+# -- 2./3. children killed or hung inside a casting session ------------------------------------
+
+
+async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: int, freeze_limit: float, recovery_limit: float) -> Row:
+    await rig.reset_tvs()
+    tv = rig.tvs[0]  # Shaka: a Cast receiver's player
+    async with rig.serve() as pc:
+        session = await start_cast(pc, rig.page, tv, keep_on=True)
+        outcomes: list[Outcome] = []
+        async with _watched(pc, tv, session["id"]) as watch:
+            plan = [k for k in kinds for _ in range(repeats)]
+            opts.random.shuffle(plan)
+            for i, kind in enumerate(plan):
+                await trio.sleep(opts.random.uniform(2.0, 5.0))
+                opts.progress(f"{row.scenario}: {FAULTS[kind].name} ({i + 1}/{len(plan)})")
+                out = await inject(pc, watch, FAULTS[kind])
+                outcomes.append(out)
+                row.runs += 1
+                if out.error:
+                    row.fail(f"{out.fault.name}: {out.error}")
+                    break
+                row.recoveries.append(out.recovery)
+                await trio.sleep(opts.settle)
+                if tv.state()["player_state"] != "PLAYING":
+                    row.fail(f"after {out.fault.name} the TV is {tv.state()['player_state']}, not PLAYING")
+            final = await watch.fresh()
+        if final.get("state") != "live" or final.get("id") != session["id"]:
+            row.fail(f"the session did not stay live: {final.get('state')}")
+        row.freeze = round(watch.freeze(), 2)
+        row.stalls = watch.stalls.count()
+        by_kind: dict[str, list[float]] = {}
+        for out in outcomes:
+            if out.recovery is not None:
+                by_kind.setdefault(out.fault.name, []).append(out.recovery)
+        for name, values in by_kind.items():
+            row.notes.append(f"{name}: recovered in {', '.join(f'{v:.2f}' for v in values)} s")
+        row.notes.append(f"restarts in /status: {final.get('restarts')}")
+        await _stop(pc)
+        row.left = await _left(pc)
+    row.check(f"recovery p95 ≤ {recovery_limit:g} s", bool(row.recoveries) and sorted(row.recoveries)[max(0, int(len(row.recoveries) * 0.95 + 0.999) - 1)] <= recovery_limit)
+    row.check(f"longest freeze ≤ {freeze_limit:g} s", row.freeze is not None and row.freeze <= freeze_limit)
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+async def kills(rig: Rig, opts: Options) -> Row:
+    kinds = ["kill-ffmpeg", "kill-renderer", "kill-browser"]
+    return await _faults(rig, opts, Row("2. SIGKILL of a child"), kinds, 1 if opts.quick else 4, freeze_limit=3.0, recovery_limit=3.0)
+
+
+async def hangs(rig: Rig, opts: Options) -> Row:
+    kinds = ["stop-ffmpeg", "stop-browser"]
+    return await _faults(rig, opts, Row("3. SIGSTOP of a child"), kinds, 1 if opts.quick else 3, freeze_limit=6.0, recovery_limit=8.0)
+
+
+# -- 4. the TV ends the cast -------------------------------------------------------------------
+
+
+async def device_stops(rig: Rig, opts: Options) -> Row:
+    row = Row("4. stop from the TV")
+    actions = {
+        "remote stop": lambda tv: tv.remote_stop(),
+        "another app": lambda tv: tv.launch_app("233637DE", "YouTube"),
+        "standby": lambda tv: tv.standby(True),
+    }
+    repeats = 1 if opts.quick else 3
+    tv = rig.tvs[1]
+    async with rig.serve() as pc:
+        for name, act in actions.items():
+            for _ in range(repeats):
+                await rig.reset_tvs()
+                opts.progress(f"device: {name}")
+                row.runs += 1
+                try:
+                    session = await start_cast(pc, rig.page, tv)
+                    await trio.sleep(2)
+                    procs = descendants(pc.child.pid)
+                    t0 = time.monotonic()
+                    act(tv)
+                    with trio.fail_after(10):
+                        while (await pc.status(session["id"])).get("state") in ("starting", "live", "stopping"):
+                            await trio.sleep(0.02)
+                    took, left = await gone(procs, 10)
+                    if left:
+                        row.fail(f"{name}: processes left: {[p.pid for p in left]}")
+                    row.recoveries.append(time.monotonic() - t0)
+                except Exception as exc:  # noqa: BLE001
+                    row.fail(f"{name}: {exc}")
+                    with contextlib.suppress(Exception):
+                        await _stop(pc)
+        row.left = await _left(pc)
+    await rig.reset_tvs()
+    row.notes.append("recovery = the TV's action → session ended and its last child gone")
+    row.check("all children gone ≤ 2 s", bool(row.recoveries) and max(row.recoveries) <= 2.0)
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+# -- 5. the TV's network drops -------------------------------------------------------------------
+
+
+async def network(rig: Rig, opts: Options) -> Row:
+    row = Row("5. TV network drop")
+    drops = [5.0] if opts.quick else [5.0, 60.0]
+    tv = rig.tvs[1]
+    await rig.reset_tvs()
+    async with rig.serve() as pc:
+        for seconds in drops:
+            opts.progress(f"network: {seconds:g} s drop")
+            row.runs += 1
+            try:
+                session = await start_cast(pc, rig.page, tv, keep_on=True)
+                await trio.sleep(2)
+                tv.drop_network("silent")
+                await trio.sleep(seconds)
+                tv.restore_network()
+                t0 = time.monotonic()
+                with trio.fail_after(45):
+                    while True:
+                        st = await pc.status(session["id"])
+                        if st.get("state") != "live":
+                            raise RuntimeError(f"the keep_on session ended: {st.get('stop_reason') or st.get('error')}")
+                        if tv.state()["player_state"] == "PLAYING" and (st.get("cast") or {}).get("state") == "playing":
+                            break
+                        await trio.sleep(0.1)
+                row.recoveries.append(time.monotonic() - t0)
+                row.notes.append(f"{seconds:g} s drop: playing again {row.recoveries[-1]:.2f} s after the network came back "
+                                 f"(reconnects {st['cast'].get('reconnects')}, casts {st['cast'].get('casts')})")
+                await _stop(pc, session["id"])
+            except Exception as exc:  # noqa: BLE001
+                row.fail(f"{seconds:g} s drop: {exc}")
+                tv.restore_network()
+                with contextlib.suppress(Exception):
+                    await _stop(pc)
+        row.left = await _left(pc)
+    row.notes.append("recovery = network back → the TV plays the session again")
+    row.check("re-cast after every drop", len(row.recoveries) == len(drops))
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+# -- 6. the service is stopped ---------------------------------------------------------------------
+
+
+async def shutdown(rig: Rig, opts: Options) -> Row:
+    row = Row("6. SIGTERM / SIGKILL of pagecast")
+    await rig.reset_tvs()
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        row.runs += 1
+        opts.progress(f"shutdown: {how.name} with {len(rig.tvs)} sessions casting")
+        async with rig.serve() as pc:
+            try:
+                async with trio.open_nursery() as nursery:
+                    for tv in rig.tvs:
+                        nursery.start_soon(start_cast, pc, rig.page, tv)
+                await trio.sleep(2)
+                procs = descendants(pc.child.pid)
+                t0 = time.monotonic()
+                os.kill(pc.child.pid, how)
+                with trio.move_on_after(15):
+                    await pc.child.wait()
+                exited = time.monotonic() - t0
+                took, left = await gone(procs, 5)
+                row.recoveries.append(max(exited, took))
+                if pc.child.returncode is None:
+                    row.fail(f"{how.name}: pagecast still running after 15 s")
+                elif how is signal.SIGTERM and pc.child.returncode != 0:
+                    row.fail(f"SIGTERM: pagecast exited with {pc.child.returncode}, not 0")
+                elif how is signal.SIGTERM and exited > 10:
+                    row.fail(f"SIGTERM: took {exited:.1f} s to exit")
+                if left:
+                    row.fail(f"{how.name}: {len(left)} children survived: {[(p.pid, p.name()) for p in left if p.is_running()]}")
+                row.left = (row.left or 0) + len(left)
+                if how is signal.SIGTERM:
+                    await trio.sleep(0.5)
+                    kept = [tv.name for tv in rig.tvs if not tv.state()["idle_screen"]]
+                    if kept:
+                        row.fail(f"SIGTERM: TVs not given back: {kept}")
+                row.notes.append(f"{how.name}: pagecast gone after {exited:.2f} s, its {len(procs)} children after {took:.2f} s")
+            except Exception as exc:  # noqa: BLE001
+                row.fail(f"{how.name}: {exc}")
+        await rig.reset_tvs()
+    row.check("exit 0 within 10 s, TVs given back, no child survives", not row.failures)
+    return row
+
+
+# -- 7. a storm of webhooks ---------------------------------------------------------------------
+
+
+async def storm(rig: Rig, opts: Options) -> Row:
+    row = Row("7. webhook storm")
+    count = 40 if opts.quick else 200
+    await rig.reset_tvs()
+    statuses: dict[int, int] = {}
+    async with rig.serve() as pc:
+        before = usage(pc.child.pid)
+
+        async def one(i: int) -> None:
+            tv = opts.random.choice(rig.tvs)
+            try:
+                if opts.random.random() < 0.6:
+                    r = await pc.client.post("/start", json={"url": rig.page, "device": tv.host, "quality": "720p"})
+                else:
+                    r = await pc.client.post("/stop", json={"device": tv.host})
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code >= 500:
+                    row.fail(f"request {i}: HTTP {r.status_code}: {r.text[:200]}")
+            except Exception as exc:  # noqa: BLE001
+                row.fail(f"request {i}: {type(exc).__name__}: {exc}")
+
+        opts.progress(f"storm: {count} concurrent /start and /stop on {len(rig.tvs)} TVs")
+        t0 = time.monotonic()
+        async with trio.open_nursery() as nursery:
+            for i in range(count):
+                nursery.start_soon(one, i)
+        row.runs = count
+        answered = time.monotonic() - t0
+        # The last word per TV, after the storm: the final state must follow it.
+        last = {tv.host: opts.random.random() < 0.5 for tv in rig.tvs}
+        opts.progress("storm: the last request per TV, then wait for the state to settle")
+        for tv in rig.tvs:
+            if last[tv.host]:
+                r = await pc.client.post("/start?wait=1", json={"url": rig.page, "device": tv.host, "quality": "720p"})
+            else:
+                r = await pc.client.post("/stop", json={"device": tv.host})
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            if r.status_code >= 400:
+                row.fail(f"the last request for {tv.name}: HTTP {r.status_code}: {r.text[:200]}")
+        t1 = time.monotonic()
+        problems: list[str] = []
+        with trio.move_on_after(20):
+            while True:
+                problems = await _storm_problems(pc, rig, last)
+                if not problems:
+                    break
+                await trio.sleep(0.25)
+        row.recoveries.append(time.monotonic() - t1)
+        row.failures.extend(problems)
+        await _stop(pc)
+        row.left = await _left(pc)
+        _resources(row, pc, before)
+    row.notes.append(f"answers: {dict(sorted(statuses.items()))}; the storm was answered in {answered:.1f} s")
+    row.notes.append("recovery = the last request per TV → state consistent with it")
+    row.check("no 5xx", not any(code >= 500 for code in statuses))
+    row.check("state consistent with the last request per TV", not problems)
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+async def _storm_problems(pc: Pagecast, rig: Rig, last: dict[str, bool]) -> list[str]:
+    sessions = await active_sessions(pc)
+    problems = []
+    for tv in rig.tvs:
+        mine = [s for s in sessions if (s.get("cast") or {}).get("address") == tv.host]
+        on_tv = tv.state()["app_id"] == "CC1AD845" and tv.state()["player_state"] in ("PLAYING", "BUFFERING", "LOADING")
+        if last[tv.host]:
+            if len(mine) != 1 or mine[0].get("state") != "live":
+                problems.append(f"{tv.name}: last request was a start, sessions: {[s.get('state') for s in mine]}")
+            elif not on_tv:
+                problems.append(f"{tv.name}: last request was a start, the TV shows {tv.state()['app_name']} ({tv.state()['player_state']})")
+        else:
+            if mine:
+                problems.append(f"{tv.name}: last request was a stop, sessions: {[s.get('state') for s in mine]}")
+            if tv.state()["app_id"] == "CC1AD845":
+                problems.append(f"{tv.name}: our app left on the TV with no session")
+    return problems
+
+
+# -- 8. a busy neighbour ---------------------------------------------------------------------------
+
+
+async def busy(rig: Rig, opts: Options) -> Row:
+    row = Row("8. busy neighbour")
+    seconds = 20.0 if opts.quick else opts.busy_seconds
+    await rig.reset_tvs()
+    async with rig.serve() as pc:
+        # The FFmpeg players: Shaka's Chromium would compete for the same two cores as the
+        # neighbour and measure the virtual TV's own starvation rather than pagecast's.
+        tvs = rig.tvs[1:3]
+        sessions = []
+        for tv in tvs:
+            sessions.append(await start_cast(pc, rig.page, tv))
+        async with contextlib.AsyncExitStack() as stack:
+            watches = [await stack.enter_async_context(_watched(pc, tv, s["id"])) for tv, s in zip(tvs, sessions)]
+            await trio.sleep(3)  # past the players' start
+            played0 = [tv.state()["stats"]["seconds_played"] for tv in tvs]
+            opts.progress(f"busy: one core kept busy for {seconds:g} s while {len(tvs)} sessions cast")
+            t0 = time.monotonic()
+            async with owned([sys.executable, "-c", "while True: pass"], "busy-neighbour"):
+                await trio.sleep(seconds)
+            wall = time.monotonic() - t0
+            played = [tv.state()["stats"]["seconds_played"] - p for tv, p in zip(tvs, played0)]
+            finals = [await w.fresh() for w in watches]
+        row.runs = len(tvs)
+        row.stalls = sum(w.stalls.count() for w in watches)
+        row.freeze = round(max(w.freeze() for w in watches), 2)
+        pace = [p / wall for p in played]
+        row.notes.append(f"played / wall clock on each TV: {', '.join(f'{p:.3f}' for p in pace)} (1.000 = real time)")
+        row.notes.append("frames dropped / repeated by pagecast: " + ", ".join(
+            f"{f.get('frames', {}).get('dropped')}/{f.get('frames', {}).get('repeated')}" for f in finals))
+        await _stop(pc)
+        row.left = await _left(pc)
+    row.check("0 stalls on the TVs' players", row.stalls == 0)
+    row.check("the players keep real time (≥ 0.97)", all(p >= 0.97 for p in pace))
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+# -- 9. soak ---------------------------------------------------------------------------------------
+
+
+async def soak(rig: Rig, opts: Options) -> Row:
+    row = Row(f"9. soak, {opts.minutes:g} min")
+    length = opts.minutes * 60
+    kinds = list(FAULTS)
+    gap = (20.0, 40.0) if length <= 300 else (60.0, 150.0)
+    await rig.reset_tvs()
+    async with rig.serve() as pc:
+        sessions = []
+        for tv in rig.tvs:
+            sessions.append(await start_cast(pc, rig.page, tv, keep_on=True))
+        outcomes: list[tuple[Watch, Outcome]] = []
+        async with contextlib.AsyncExitStack() as stack:
+            watches = [await stack.enter_async_context(_watched(pc, tv, s["id"])) for tv, s in zip(rig.tvs, sessions)]
+            await trio.sleep(min(30.0, length / 6))
+            before = usage(pc.child.pid)
+            tree_before = _tree_rss(pc)
+            t_end = time.monotonic() + length
+            while time.monotonic() < t_end:
+                await trio.sleep(min(opts.random.uniform(*gap), max(0.0, t_end - time.monotonic())))
+                if time.monotonic() >= t_end - 5:
+                    break
+                watch = opts.random.choice(watches)
+                kind = opts.random.choice(kinds)
+                left_min = (t_end - time.monotonic()) / 60
+                opts.progress(f"soak: {FAULTS[kind].name} on {watch.tv.name} ({left_min:.1f} min left)")
+                out = await inject(pc, watch, FAULTS[kind])
+                outcomes.append((watch, out))
+                row.runs += 1
+                if out.error:
+                    row.fail(f"{out.fault.name} on {watch.tv.name}: {out.error}")
+                else:
+                    row.recoveries.append(out.recovery)
+            await trio.sleep(2)
+            finals = [await w.fresh() for w in watches]
+        for w, f in zip(watches, finals):
+            if f.get("state") != "live":
+                row.fail(f"{w.tv.name}: the session ended: {f.get('error') or f.get('stop_reason')}")
+        windows = {id(w): [o.window for ww, o in outcomes if ww is w] for w in watches}
+        row.stalls = sum(w.stalls.count(outside=windows[id(w)]) for w in watches)
+        row.freeze = round(max((w.freeze(outside=windows[id(w)]) for w in watches), default=0.0), 2)
+        during = max((w.freeze(within=windows[id(w)]) for w in watches if windows[id(w)]), default=0.0)
+        row.notes.append(f"{row.runs} faults, {sum(1 for _, o in outcomes if o.recovery is not None)} healed; "
+                         f"longest freeze during a fault {during:.2f} s; outside faults: {row.freeze:.2f} s, {row.stalls} stalls")
+        row.notes.append("restarts in /status: " + "; ".join(f"{w.tv.name}: {f.get('restarts')}" for w, f in zip(watches, finals)))
+        _resources(row, pc, before)
+        tree_after = _tree_rss(pc)
+        row.notes.append(f"RSS of pagecast with its children: {tree_before / 2**20:.0f} → {tree_after / 2**20:.0f} MiB")
+        await _stop(pc)
+        row.left = await _left(pc)
+    row.check("every fault healed", not row.failures and row.runs > 0)
+    row.check("0 stalls outside faults", row.stalls == 0)
+    row.check("longest freeze outside faults ≤ 1 s", row.freeze is not None and row.freeze <= 1.0)
+    row.check("service RSS growth < 10 %", row.rss_growth is not None and row.rss_growth < 0.10)
+    row.check("fds flat (Δ ≤ 3)", row.fd_delta is not None and row.fd_delta <= 3)
+    row.check("nothing left", row.left == 0)
+    return row
+
+
+def _tree_rss(pc: Pagecast) -> int:
+    total = 0
+    for p in [*descendants(pc.child.pid)]:
+        with contextlib.suppress(Exception):
+            total += p.memory_info().rss
+    u = usage(pc.child.pid)
+    return total + (u.rss if u else 0)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "cycles": cycles,
+    "kill": kills,
+    "hang": hangs,
+    "device": device_stops,
+    "network": network,
+    "shutdown": shutdown,
+    "storm": storm,
+    "busy": busy,
+    "soak": soak,
+}
