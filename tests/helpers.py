@@ -17,6 +17,8 @@ PAGES = Path(__file__).parent / "pages"
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Test pages plus the ways a real dashboard server fails."""
 
+    served: ClassVar[set[str]] = set()
+
     def log_message(self, *args):
         pass
 
@@ -36,6 +38,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/hang":
             time.sleep(30)
             return
+        if path.startswith("/once/"):
+            # The dashboard the first time, an error ever after: a page that a second browser cannot load.
+            if path in _Handler.served:
+                return self._send(500, b"<h1>Internal Server Error</h1>")
+            _Handler.served.add(path)
+            return self._send(200, (PAGES / "dashboard.html").read_bytes())
         file = PAGES / path.lstrip("/")
         if path.endswith(".html") and file.is_file():
             return self._send(200, file.read_bytes())

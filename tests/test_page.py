@@ -259,3 +259,20 @@ def test_unknown_events_change_nothing():
         start, "Page.lifecycleEvent", {"frameId": MAIN, "name": "load"}, OURS,
         main_target=MAIN, our_session=OURS, now=1.0, requested_url=URL, login_paths=LOGIN_PATHS,
     ) == (start, None)
+
+
+@pytest.mark.parametrize(
+    "captured_at, last, handed_on",
+    [
+        (10.0, None, 10.0),  # the first frame of the stream
+        (10.0, 9.9, 10.0),  # later than the last: as it is
+        (10.0, 10.0, 10.001),  # no later: just after the last
+        (8.5, 10.0, 10.001),  # a new Chromium's first frame, captured while the old one drew on
+    ],
+)
+def test_frames_reach_the_encoder_in_capture_order_whichever_chromium_drew_them(captured_at, last, handed_on):
+    from pagecast.core.page import Frame, in_order
+
+    frame = Frame(b"jpeg", captured_at, 3)
+    out = in_order(frame, last)
+    assert out.captured_at == pytest.approx(handed_on) and out.jpeg == frame.jpeg and out.index == frame.index

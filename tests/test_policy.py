@@ -87,3 +87,37 @@ def test_a_child_that_takes_input_and_answers_nothing_for_the_bound_is_hung(even
     for kind, t in events:
         state = state.fed(t) if kind == "in" else state.answered()
     assert state.hung(now, bound=5.0) is hung
+
+
+MB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    "limits, age, memory, failures, since_failure, why",
+    [
+        ({}, 1e9, 1 << 40, 0, None, None),  # both limits off: never
+        ({"max_age": 86400.0}, 86399.0, None, 0, None, None),
+        ({"max_age": 86400.0}, 86400.0, None, 0, None, "running for 86400 s"),
+        ({"max_memory": 1500 * MB}, 3600.0, 1499 * MB, 0, None, None),
+        ({"max_memory": 1500 * MB}, 3600.0, 1500 * MB, 0, None, "memory 1500 MB reached the limit of 1500 MB"),
+        ({"max_memory": 1500 * MB}, 3600.0, None, 0, None, None),  # not measured (yet): no verdict
+        ({"max_memory": 1500 * MB}, 60.0, 2000 * MB, 0, None, None),  # big from the start: not before memory_min_age
+        ({"max_memory": 1500 * MB}, 120.0, 2000 * MB, 0, None, "memory 2000 MB"),
+        ({"max_memory": 1500 * MB, "max_age": 100.0}, 200.0, 2000 * MB, 0, None, "memory"),  # memory named first
+        ({"max_age": 100.0}, 200.0, None, 1, 29.0, None),  # the last try failed 29 s ago: wait 30 s
+        ({"max_age": 100.0}, 200.0, None, 1, 30.0, "running for 200 s"),
+        ({"max_age": 100.0}, 200.0, None, 3, 119.0, None),  # the third failure in a row: wait 120 s
+        ({"max_age": 100.0}, 200.0, None, 3, 120.0, "running for 200 s"),
+        ({"max_age": 100.0}, 1e6, None, 9, 599.0, None),  # ... at most 10 minutes
+        ({"max_age": 100.0}, 1e6, None, 9, 600.0, "running for"),
+    ],
+)
+def test_a_chromium_is_recycled_when_too_old_or_too_big_and_a_failed_replacement_backs_off(limits, age, memory, failures, since_failure, why):
+    from pagecast.core.policy import Recycling
+
+    kwargs = {"failures": failures} | ({"since_failure": since_failure} if since_failure is not None else {})
+    reason = Recycling(**limits).due(age, memory, **kwargs)
+    if why is None:
+        assert reason is None
+    else:
+        assert reason is not None and why in reason, reason

@@ -51,3 +51,13 @@ def test_profiles_file_errors_name_the_file(tmp_path):
 def test_cast_hosts_must_be_plain_addresses(hosts):
     with pytest.raises(ConfigError, match="PAGECAST_CAST_HOSTS"):
         Settings.from_env({"PAGECAST_CAST_HOSTS": hosts})
+
+
+def test_recycling_is_on_by_default_and_its_limits_are_checked():
+    s = Settings.from_env({})
+    assert (s.renderer_max_memory_mb, s.renderer_max_age, s.renderer_check_interval) == (1500, 86400.0, 5.0)
+    assert Settings.from_env({"PAGECAST_RENDERER_MAX_AGE": "0", "PAGECAST_RENDERER_MAX_MEMORY_MB": "0"}).renderer_max_age == 0
+    with pytest.raises(ConfigError, match="PAGECAST_RENDERER_MAX_MEMORY_MB"):
+        Settings.from_env({"PAGECAST_RENDERER_MAX_MEMORY_MB": "-1"})
+    with pytest.raises(ConfigError, match="PAGECAST_RENDERER_CHECK_INTERVAL"):
+        Settings.from_env({"PAGECAST_RENDERER_CHECK_INTERVAL": "0"})

@@ -38,6 +38,7 @@ async def test_encoder_restart_keeps_the_stream_and_continues_the_playlist(clien
                 break
             await trio.sleep(0.2)
     assert status["state"] == "live" and status["encoder_restarts"] == 1
+    assert [(e["child"], e["kind"]) for e in status["restart_log"]] == [("encoder", "crash")]
     lines = playlist.splitlines()
     cut = lines.index("#EXT-X-DISCONTINUITY")
     old_run = [int(line[4:-4]) for line in lines[:cut] if line.startswith("seg-")]
@@ -74,6 +75,8 @@ async def test_a_hung_encoder_is_killed_and_replaced_and_the_stream_continues(nu
                     await trio.sleep(0.2)
             replaced_after = trio.current_time() - stopped_at
             assert status["state"] == "live"
+            assert [(e["child"], e["kind"]) for e in status["restart_log"]] == [("encoder", "hang")]
+            assert status["children"]["encoder"]["pid"] not in (None, hung.pid)
             try:
                 assert hung.status() == psutil.STATUS_ZOMBIE  # killed, awaiting its reaper at most
             except psutil.NoSuchProcess:
@@ -137,6 +140,9 @@ async def test_chromium_crashing_or_hanging_is_replaced_inside_its_session_with_
             playlist = (await client.get(f"/streams/{first}/index.m3u8")).text
             elapsed = trio.current_time() - t0
             assert status["state"] == "live" and status["restarts"] == {"renderer": 3, "encoder": 0}
+            assert [(e["child"], e["kind"]) for e in status["restart_log"]] == [("renderer", "crash")] * 2 + [("renderer", "hang")]
+            renderer = status["children"]["renderer"]
+            assert renderer["state"] == "running" and renderer["pid"] == browser and renderer["restarts"] == 3 and renderer["recycles"] == 0
             assert "#EXT-X-DISCONTINUITY" not in playlist  # one encoder run throughout: no gap
             assert status["segments"] - segments0 >= elapsed - 2, (status["segments"], segments0, elapsed)
             assert (await client.get(f"/sessions/{other}")).json()["restarts"]["renderer"] == 0

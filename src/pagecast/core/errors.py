@@ -42,7 +42,13 @@ class ShuttingDown(Refused):
 
 
 class SessionFailure(PagecastError):
-    """A running session's part failed; the session ends with this as its error."""
+    """A running session's part failed; the session ends with this as its error, unless the
+    part is replaced inside the session. ``kind`` names the failure in the session's restart
+    log: ``crash`` (it died or failed) or ``hang`` (it stopped answering)."""
+
+    def __init__(self, *args: object, kind: str = "crash"):
+        super().__init__(*args)
+        self.kind = kind
 
 
 class RenderError(SessionFailure):

@@ -117,6 +117,10 @@ class EncoderStats:
     repeats: int = 0
     bytes_out: int = 0
     started_at: float = 0.0
+    #: The running FFmpeg's pid (None between runs) and when it last wrote output (the
+    #: encoder's clock): for the session's /status.
+    pid: int | None = None
+    output_at: float | None = None
     latencies: deque = field(default_factory=lambda: deque(maxlen=300))
 
     def latency_ms(self) -> dict[str, float] | None:

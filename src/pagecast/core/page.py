@@ -210,3 +210,17 @@ class Frame:
     #: its slot on the steady schedule, which is also the frame time Chromium rendered for.
     captured_at: float
     index: int
+
+
+#: How far after the last frame handed on a frame captured no later than it is moved.
+ORDER_STEP = 0.001
+
+
+def in_order(frame: Frame, last: float | None) -> Frame:
+    """``frame`` as the encoder gets it after one captured at ``last``: as it is, or, if it was
+    captured no later (the first frames of a Chromium that takes over from one that kept
+    drawing meanwhile), moved to just after ``last``. Capture times toward the encoder only
+    ever go forward, whichever Chromium drew them."""
+    if last is None or frame.captured_at > last:
+        return frame
+    return replace(frame, captured_at=last + ORDER_STEP)

@@ -3,6 +3,7 @@ so "restart or give up" and "how long to wait" are tested by tables, not by wait
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,40 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         return min(self.first * self.factor ** max(0, attempt), self.cap)
+
+
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Recycling:
+    """When a healthy but long-running Chromium is replaced, make-before-break: once it holds
+    ``max_memory`` bytes or has run ``max_age`` seconds (0: never, for that reason). Pages
+    leak over days (dashboards that never reload); a fresh browser is the only cure.
+
+    Memory counts only from ``memory_min_age`` seconds on: a page that is simply that big
+    when freshly loaded would otherwise be replaced at every check. A replacement that could
+    not load is retried after ``retry``'s doubling wait, the old one streaming meanwhile."""
+
+    max_memory: int = 0
+    max_age: float = 0.0
+    memory_min_age: float = 120.0
+    retry: Backoff = Backoff(first=30.0, cap=600.0)
+
+    def due(self, age: float, memory: int | None, *, failures: int = 0, since_failure: float = math.inf) -> str | None:
+        """Why a Chromium ``age`` seconds old holding ``memory`` bytes (None: unknown) is to
+        be replaced now, or None. ``failures``: replacements that failed in a row since the
+        last that worked, the last ``since_failure`` seconds ago."""
+        if failures and since_failure < self.retry.delay(failures - 1):
+            return None
+        if self.max_memory > 0 and memory is not None and memory >= self.max_memory and age >= self.memory_min_age:
+            return (
+                f"memory {memory / MB:.0f} MB reached the limit of {self.max_memory / MB:.0f} MB "
+                f"(PAGECAST_RENDERER_MAX_MEMORY_MB) after {age:.0f} s"
+            )
+        if self.max_age > 0 and age >= self.max_age:
+            return f"running for {age:.0f} s reached the limit of {self.max_age:g} s (PAGECAST_RENDERER_MAX_AGE)"
+        return None
 
 
 def gave_up(lost_at: float, now: float, limit: float | None) -> bool:

@@ -95,6 +95,18 @@ class Settings:
         metadata={"help": "Most times a session's Chromium is replaced (it crashed or hung) within `renderer_restart_window`; one more fails the session, naming the last reason."},
     )
     renderer_restart_window: float = field(default=300.0, metadata={"help": "Seconds over which `renderer_restarts` are counted."})
+    renderer_max_memory_mb: int = field(
+        default=1500,
+        metadata={"help": "Memory (MB; proportional set size, summed over a session's Chromium processes) at which a session's Chromium is replaced make-before-break: a new one loads the page while the old one keeps streaming and takes over once it has a picture, so the stream sees no gap. Counted only once a Chromium has run 2 minutes (a page that is simply this big is not replaced over and over). Not a crash: outside `renderer_restarts`. 0: never."},
+    )
+    renderer_max_age: float = field(
+        default=86400.0,
+        metadata={"help": "Seconds after which a session's Chromium is replaced the same way, whatever its memory: pages leak over days. 0: never."},
+    )
+    renderer_check_interval: float = field(
+        default=5.0,
+        metadata={"help": "Seconds between checks of a session's Chromium against `renderer_max_memory_mb` and `renderer_max_age` (its `memory_mb` in `/status` is at most this old). A replacement that fails to load is retried after 30 s, then 1, 2, 4… up to 10 minutes."},
+    )
     encoder_hang_timeout: float = field(
         default=5.0,
         metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). 0: never."},
@@ -163,6 +175,10 @@ class Settings:
         for host in self.cast_hosts:
             if not host or "/" in host or " " in host or host.count(":") == 1:
                 raise ConfigError(f"PAGECAST_CAST_HOSTS: {host!r} is not an address; give host names or IP addresses only, comma-separated (Cast devices always listen on 8009)")
+        if self.renderer_max_memory_mb < 0 or self.renderer_max_age < 0:
+            raise ConfigError("PAGECAST_RENDERER_MAX_MEMORY_MB and PAGECAST_RENDERER_MAX_AGE must be 0 (never) or more")
+        if self.renderer_check_interval <= 0:
+            raise ConfigError("PAGECAST_RENDERER_CHECK_INTERVAL must be more than 0 seconds")
         if self.log_format not in ("text", "json"):
             raise ConfigError("PAGECAST_LOG_FORMAT must be 'text' or 'json'")
         from .encoders import parse_order

@@ -121,6 +121,10 @@ class Child:
         except psutil.Error:
             pass
 
+    def tree_memory(self) -> int | None:
+        """Bytes the child and its descendants hold (None: it has exited); blocking, it reads /proc."""
+        return None if self.returncode is not None else tree_memory(self.pid)
+
     def descendants_alive(self) -> list[int]:
         alive = []
         for pid in self._descendants:
@@ -183,6 +187,28 @@ class Child:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def tree_memory(pid: int) -> int | None:
+    """Bytes a process and its descendants hold: the sum of their proportional set sizes
+    (a shared page counts as a share per user, so the sum is what the tree costs, where
+    summed resident sizes would count Chromium's shared memory once per process), or their
+    resident sizes where PSS cannot be read. None: no such process. Blocking: reads /proc."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0
+    for p in processes:
+        try:
+            try:
+                total += p.memory_full_info().pss
+            except (psutil.AccessDenied, AttributeError):
+                total += p.memory_info().rss
+        except psutil.Error:
+            pass  # exited meanwhile
+    return total
 
 
 def spawn(

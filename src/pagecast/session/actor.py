@@ -2,7 +2,8 @@
 
 A session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and, when it
 casts, its Cast watcher; the publisher belongs to the session, not to the encoder, so an
-encoder restarted inside the session keeps the stream URL and continues the playlist.
+encoder restarted inside the session keeps the stream URL and continues the playlist; a
+Chromium that grew old or big is replaced make-before-break, so the picture never freezes.
 Cancelling the session's scope (a stop from the supervisor, its ``duration``, SIGTERM) or a
 part ending it (a failure; the TV ending the cast, as ``DeviceEnded``) is the only way a
 session ends, and cleanup follows from structure.
@@ -11,8 +12,10 @@ session ends, and cleanup follows from structure.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
+from collections import deque
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -24,21 +27,24 @@ from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderErr
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.playlist import hold_back_for
-from ..core.policy import ENCODER_RESTARTS, RestartBudget
+from ..core.policy import ENCODER_RESTARTS, MB, Recycling, RestartBudget
 from ..core.request import StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
-from ..lowlevel.groups import flatten
+from ..lowlevel.groups import flatten, one_error
 from .cast import CastWatcher
 from .encode import run_encoder
 from .encoder_probe import EncoderChoice
+from .handoff import FrameSwitch
 from .publish import Publisher
-from .render import PageSpec, run_renderer
+from .render import Browser, PageSpec, run_renderer
 
 log = logging.getLogger(__name__)
 
 FMP4_MIN_FPS = 5
 FMP4_KEYFRAME_INTERVAL = 0.5
+#: Restarts, recycles and fallbacks kept for /status's ``restart_log``.
+RESTART_LOG = 10
 
 
 class Session:
@@ -66,6 +72,13 @@ class Session:
         self.ended_at: float | None = None
         self.restarts = {"renderer": 0, "encoder": 0}
         self.last_restart: dict[str, Any] | None = None
+        self.recycles = 0  # Chromiums replaced make-before-break (age, memory): not restarts
+        self.recycle_failures = 0
+        self.last_recycle: dict[str, Any] | None = None
+        self.restart_log: deque[dict[str, Any]] = deque(maxlen=RESTART_LOG)
+        self._chromium: _Chromium | None = None  # the one whose frames go to the encoder
+        self._renderer_state = "starting"  # running, restarting (after a failure), recycling
+        self._encoder_state = "starting"  # running, restarting
         self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
         self.encoder_backend: str | None = None  # known once the startup probe is done
         self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
@@ -162,6 +175,8 @@ class Session:
             "encoder_restarts": self.restarts["encoder"],
             "restarts": dict(self.restarts),
             "last_restart": self.last_restart,
+            "restart_log": list(self.restart_log),
+            "children": self._children(),
             "encoder": {
                 "backend": self.encoder_backend,
                 "fell_back_from": (self.encoder_fallback or {}).get("from"),
@@ -174,6 +189,43 @@ class Session:
             "publisher": pub,
             "cast": self.watcher.status() if self.watcher is not None else None,
         }
+
+    def _children(self) -> dict[str, Any]:
+        """Each child's health: what runs now, since when, how it has been replaced."""
+        now = trio.current_time()
+        ended = self._state.ended
+        chromium = self._chromium
+        browser = chromium.browser if chromium is not None else None
+        running = browser is not None and browser.pid is not None
+        renderer = {
+            "state": "stopped" if ended else self._renderer_state,
+            "pid": browser.pid if running else None,
+            "started": _iso(browser.launched_wall) if running else None,
+            "age_s": round(now - browser.launched, 1) if running and browser.launched is not None else None,
+            "memory_mb": round(chromium.memory / MB, 1) if running and chromium.memory is not None else None,
+            "restarts": self.restarts["renderer"],
+            "recycles": self.recycles,
+            "recycle_failures": self.recycle_failures,
+            "last_recycle": self.last_recycle,
+            # Frames are captured only when the page changes: a still page has an old one.
+            "last_frame_s": round(now - browser.last_frame_at, 2) if browser is not None and browser.last_frame_at is not None else None,
+        }
+        stats = self.encoder_stats
+        if ended:
+            encoder_state = "stopped"
+        elif self._encoder_state == "restarting" or stats.pid is not None:
+            encoder_state = self._encoder_state
+        else:
+            encoder_state = "starting"
+        encoder = {
+            "state": encoder_state,
+            "pid": stats.pid,
+            "backend": self.encoder_backend,
+            "restarts": self.restarts["encoder"],
+            "last_output_s": round(now - stats.output_at, 2) if stats.output_at is not None else None,
+        }
+        cast = {"state": self.watcher.state, "reconnects": self.watcher.reconnects} if self.watcher is not None else None
+        return {"renderer": renderer, "encoder": encoder, "cast": cast}
 
     # -- the actor -----------------------------------------------------------------------
 
@@ -280,19 +332,96 @@ class Session:
     async def _render(self, page: PageSpec, frames_send, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run Chromium. Its failures before the page was first shown are the session's (a wrong
         URL, missing credentials); once it was, a crash or hang gets a new Chromium and the page
-        reloaded, within the renderer's budget, while the encoder repeats the last frame: the
-        stream and the TV see no gap."""
+        reloaded (break, then make), within the renderer's budget, while the encoder repeats the
+        last frame: the stream and the TV see no gap. One that grew old or big is replaced
+        make-before-break (``_chromiums``), outside that budget."""
         budget = RestartBudget(self.settings.renderer_restarts, self.settings.renderer_restart_window, backoff=0.5)
         failures: tuple[float, ...] = ()
         first = _FirstStart(task_status)
         async with frames_send:
-            while True:
-                try:
-                    await run_renderer(page, self.settings, frames_send, task_status=first if not first.done else trio.TASK_STATUS_IGNORED, stats=self.render_stats)
-                except RenderError as exc:
-                    if not first.done:
-                        raise
-                    failures = await self._restart_or_give_up("renderer", budget, failures, exc)
+            switch = FrameSwitch(frames_send)
+            with one_error(RenderError, KeyboardInterrupt):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(switch.run)
+                    while True:
+                        try:
+                            await self._chromiums(page, switch, first)
+                        except RenderError as exc:
+                            if not first.done:
+                                raise
+                            self._renderer_state = "restarting"
+                            failures = await self._restart_or_give_up("renderer", budget, failures, exc)
+
+    async def _chromiums(self, page: PageSpec, switch: FrameSwitch, first: _FirstStart) -> None:
+        """One Chromium after another, for as long as none fails: every check interval the one
+        streaming is measured, and when ``core.policy.Recycling`` says it is due, a new one
+        loads the page while it keeps streaming; only once the new one has its first frame
+        does it take over (``FrameSwitch.take_over``) and the old one stop. A new one that
+        fails to load is given up, the old one streaming on; it is tried again later. Raises
+        the RenderError of the one streaming when it fails."""
+        settings = self.settings
+        recycling = Recycling(max_memory=settings.renderer_max_memory_mb * MB, max_age=settings.renderer_max_age)
+        failed, failed_at = 0, -math.inf
+        with one_error(RenderError, KeyboardInterrupt):
+            async with trio.open_nursery() as nursery:
+                current = self._chromium = _Chromium(switch, self.render_stats)
+                switch.take_over(current.outlet)  # nothing else draws: its frames go on from the first
+                await nursery.start(current.run, page, settings)
+                if not first.done:
+                    first.started()
+                self._renderer_state = "running"
+                while True:
+                    current.memory = await current.browser.memory()
+                    now = trio.current_time()
+                    reason = recycling.due(current.age(now), current.memory, failures=failed, since_failure=now - failed_at)
+                    if reason is None:
+                        await trio.sleep(settings.renderer_check_interval)
+                        continue
+                    self._renderer_state = "recycling"
+                    new = _Chromium(switch, self.render_stats)
+                    began = trio.current_time()
+                    try:
+                        await nursery.start(new.run, page, settings)
+                    except RenderError as exc:
+                        failed, failed_at = failed + 1, trio.current_time()
+                        self._recycle_failed(reason, exc, retry_in=recycling.retry.delay(failed - 1))
+                        continue
+                    finally:
+                        self._renderer_state = "running"
+                    switch.take_over(new.outlet)
+                    self._recycled(reason, current, new, trio.current_time() - began)
+                    current.retire()
+                    current = self._chromium = new
+                    failed = 0
+
+    def _note(self, child: str, kind: str, reason: str) -> None:
+        self.restart_log.append({"child": child, "kind": kind, "reason": reason, "at": _iso(time.time())})
+
+    def _recycled(self, reason: str, old: _Chromium, new: _Chromium, took: float) -> None:
+        self.recycles += 1
+        self.last_recycle = {"reason": reason, "at": _iso(time.time())}
+        self._note("renderer", "recycle", reason)
+        memory = round(old.memory / MB) if old.memory is not None else None
+        log.info(
+            "session %s: Chromium replaced (%d), make-before-break: %s; pid %s → %s, the new one ready in %.1f s",
+            self.id, self.recycles, reason, old.browser.pid, new.browser.pid, took,
+            extra={"fields": {
+                "event": "recycle", "session": self.id, "child": "renderer", "reason": reason, "recycles": self.recycles,
+                "old_pid": old.browser.pid, "new_pid": new.browser.pid, "old_memory_mb": memory, "ready_seconds": round(took, 2),
+            }},
+        )
+
+    def _recycle_failed(self, reason: str, exc: RenderError, retry_in: float) -> None:
+        self.recycle_failures += 1
+        self._note("renderer", "recycle_failed", f"{reason}; the new Chromium failed: {exc}")
+        log.warning(
+            "session %s: could not replace Chromium (%s): the new one failed: %s; the old one streams on, next try in %g s",
+            self.id, reason, exc, retry_in,
+            extra={"fields": {
+                "event": "recycle_failed", "session": self.id, "child": "renderer", "reason": reason, "error": str(exc),
+                "recycle_failures": self.recycle_failures, "retry_in": retry_in,
+            }},
+        )
 
     async def _restart_or_give_up(
         self, child: str, budget: RestartBudget, failures: tuple[float, ...], exc: SessionFailure,
@@ -303,16 +432,17 @@ class Session:
         verdict = budget.decide(failures, trio.current_time())
         if not verdict.restart:
             raise type(exc)(f"the {child} failed {verdict.failures} times in {budget.window:g} s; last: {exc}") from None
-        self._restarted(child, str(exc))
+        self._restarted(child, str(exc), exc.kind)
         await trio.sleep(verdict.wait)
         return verdict.history
 
-    def _restarted(self, child: str, reason: str) -> None:
+    def _restarted(self, child: str, reason: str, kind: str = "crash") -> None:
         self.restarts[child] += 1
-        self.last_restart = {"child": child, "reason": reason, "at": _iso(time.time())}
+        self.last_restart = {"child": child, "kind": kind, "reason": reason, "at": _iso(time.time())}
+        self._note(child, kind, reason)
         log.warning(
             "session %s: %s restarting (%d): %s", self.id, child, self.restarts[child], reason,
-            extra={"fields": {"event": "restart", "session": self.id, "child": child, "reason": reason, "restarts": self.restarts[child]}},
+            extra={"fields": {"event": "restart", "session": self.id, "child": child, "kind": kind, "reason": reason, "restarts": self.restarts[child]}},
         )
 
     async def _encode(self, frames_recv) -> None:
@@ -334,6 +464,7 @@ class Session:
         async with frames_recv:
             while True:
                 self.publisher.begin_generation()
+                self._encoder_state = "running"
                 try:
                     await run_encoder(
                         spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
@@ -345,9 +476,38 @@ class Session:
                         log.warning("session %s: the %s encoder failed; continuing with libx264 in the same stream: %s", self.id, backend, reason)
                         self.encoder_fallback = {"from": backend, "reason": reason}
                         self.encoders.record_fallback(self.id, backend, reason)
+                        self._note("encoder", "fallback", f"{backend} replaced by libx264: {reason}")
                         backend = self.encoder_backend = LIBX264
                         continue
+                    self._encoder_state = "restarting"
                     failures = await self._restart_or_give_up("encoder", ENCODER_RESTARTS, failures, exc)
+
+
+class _Chromium:
+    """One Chromium of a session: its renderer's task (``run``, in a cancel scope), its
+    ``Browser`` and its outlet to the encoder. Retired (replaced make-before-break), its
+    outlet takes nothing more and it is stopped; what it raises while stopping is nobody's."""
+
+    def __init__(self, switch: FrameSwitch, stats: dict):
+        self.browser = Browser(stats)
+        self.outlet = switch.outlet(stats)
+        self.memory: int | None = None  # bytes, as last measured
+        self._scope = trio.CancelScope()
+
+    async def run(self, page: PageSpec, settings: Settings, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        with self._scope:
+            try:
+                await run_renderer(page, settings, self.outlet, task_status=task_status, browser=self.browser)
+            except RenderError:
+                if not self._scope.cancel_called:
+                    raise
+
+    def age(self, now: float) -> float:
+        return now - self.browser.launched if self.browser.launched is not None else 0.0
+
+    def retire(self) -> None:
+        self.outlet.retire()
+        self._scope.cancel()
 
 
 class _FirstStart:

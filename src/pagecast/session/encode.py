@@ -126,6 +126,7 @@ async def run_encoder(
         polite=_polite_stop,
         policy=StopPolicy(polite_timeout=2.0, term_timeout=2.0),
     ) as child:
+        stats.pid = child.pid
         captures: deque[float | None] = deque(maxlen=4 * spec.fps)
         pipes = list(child.extra_fds.values())
         audio_out = pipes[1] if spec.audio else None
@@ -158,6 +159,7 @@ async def run_encoder(
                     if not data:
                         break
                     stats.bytes_out += len(data)
+                    stats.output_at = trio.current_time()
                     answering = answering.answered()
                     published = sink.feed(data) or 0
                     now = trio.current_time()
@@ -187,7 +189,8 @@ async def run_encoder(
                 await trio.sleep(min(0.5, hang_timeout / 4))
             hung = True
             raise EncodeError(
-                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed: {tail.text()[-500:] or 'no output'}"
+                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed: {tail.text()[-500:] or 'no output'}",
+                kind="hang",
             )
 
         async def feed_frames() -> None:
@@ -211,7 +214,10 @@ async def run_encoder(
                         stopping = True
                         if hung:
                             child.signal_group(signal.SIGKILL)  # a stopped process ignores 'q' and SIGTERM
-                        await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
+                        try:
+                            await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
+                        finally:
+                            stats.pid = None
         except BaseExceptionGroup as group:
             # FFmpeg's death is one error, not a group: callers restart on EncodeError.
             errors, rest = group.split(EncodeError)

@@ -57,17 +57,48 @@ EMPTY_READBACKS_BEFORE_DRAWN_SHOT = 3
 # The renderer
 
 
+class Browser:
+    """One renderer's Chromium as its owner sees it, for recycling and /status: filled in by
+    ``run_renderer`` as it goes. ``pid`` is set while Chromium runs; ``launched`` and
+    ``last_frame_at`` are on Trio's clock, ``launched_wall`` on the wall clock. ``stats`` is
+    the renderer's counters (a session shares one dict among its Chromiums)."""
+
+    def __init__(self, stats: dict | None = None) -> None:
+        self.stats: dict = stats if stats is not None else {}
+        self.pid: int | None = None
+        self.launched: float | None = None
+        self.launched_wall: float | None = None
+        self.last_frame_at: float | None = None
+        self._child: Child | None = None
+
+    async def memory(self) -> int | None:
+        """Bytes Chromium's process tree holds (``lowlevel.proc.tree_memory``); None when it
+        is not running. Read in a worker thread: /proc of a big renderer takes milliseconds."""
+        child = self._child
+        if child is None:
+            return None
+        return await trio.to_thread.run_sync(child.tree_memory, abandon_on_cancel=True)
+
+    def _started(self, child: Child) -> None:
+        self._child, self.pid = child, child.pid
+        self.launched, self.launched_wall = trio.current_time(), time.time()
+
+    def _stopped(self) -> None:
+        self._child = self.pid = None
+
+
 class _Renderer:
     """The actor around one page: it reads DevTools events and the clock, asks ``core.page``
     what they mean and ``core.schedule`` when to tick, and carries out the answers."""
 
-    def __init__(self, spec: PageSpec, settings: Settings, frames: trio.MemorySendChannel[Frame], stats: dict, child: Child, tail: LineTail):
+    def __init__(self, spec: PageSpec, settings: Settings, frames: trio.MemorySendChannel[Frame], browser: Browser, child: Child, tail: LineTail):
         self.spec = spec
         self.settings = settings
-        self.stats = stats
+        self.browser = browser
+        self.stats = browser.stats
         self.child = child
         self.tail = tail
-        self.mailbox = Mailbox(frames, stats)
+        self.mailbox = Mailbox(frames, self.stats)
         self.scope = trio.CancelScope()
         self.failure: RenderError | None = None
         self.hung = False  # stopped answering DevTools: no polite stop will reach it
@@ -196,6 +227,7 @@ class _Renderer:
         self._empty_streak = 0
         frame = Frame(base64.b64decode(data), issued, self._frame_index)
         self._frame_index += 1
+        self.browser.last_frame_at = issued
         self.stats["frames_captured"] += 1
         return damaged, frame
 
@@ -356,7 +388,8 @@ class _Renderer:
             except CdpTimeout as exc:
                 self.hung = True
                 self.fail(RenderError(
-                    f"the page {self.spec.shown_url} stopped drawing ({exc}); a script may be stuck — restart the session"
+                    f"the page {self.spec.shown_url} stopped drawing ({exc}); a script may be stuck — restart the session",
+                    kind="hang",
                 ))
         if self.failure is not None:
             raise self.failure
@@ -370,6 +403,7 @@ async def run_renderer(
     *,
     task_status=trio.TASK_STATUS_IGNORED,
     stats: dict | None = None,
+    browser: Browser | None = None,
 ) -> None:
     """Render ``spec`` until cancelled, sending a :class:`Frame` on ``frames`` whenever the page changed.
 
@@ -383,8 +417,14 @@ async def run_renderer(
     picture), frames_captured, frames_dropped (replaced before the consumer took them).
     ``Frame.captured_at`` is on Trio's clock (``trio.current_time()``), which is
     ``time.perf_counter()`` plus a random offset, not ``time.monotonic()``.
+    ``browser`` (if given) is kept up to date with Chromium's pid, start and last frame, and
+    can measure its memory; its ``stats`` are the stats (``stats`` wins if both are given).
+    ``frames`` may be anything with a memory channel's ``send_nowait`` and ``send``.
     """
-    stats = stats if stats is not None else {}
+    browser = browser if browser is not None else Browser()
+    if stats is not None:
+        browser.stats = stats
+    stats = browser.stats
     for key in ("ticks", "damaged_ticks", "frames_captured", "frames_dropped"):
         stats.setdefault(key, 0)  # a renderer restarted inside its session counts on
     if not 0 < spec.fps <= 120:
@@ -435,9 +475,10 @@ async def run_renderer(
                 # removed with it even when Chromium had to be killed.
                 env={**os.environ, "TMPDIR": str(profile)},
             ) as child:
+                browser._started(child)
                 tail = LineTail(keep=40)
                 ws_url.append(await devtools_url(child, tail, settings))
-                renderer = _Renderer(spec, settings, frames, stats, child, tail)
+                renderer = _Renderer(spec, settings, frames, browser, child, tail)
                 renderers.append(renderer)
                 async with trio.open_nursery() as nursery:
 
@@ -456,4 +497,5 @@ async def run_renderer(
                     except (OSError, trio_websocket.HandshakeError) as exc:
                         raise RenderError(f"cannot connect to Chromium's DevTools ({exc}); its last output: {last_lines(tail)}") from None
     finally:
+        browser._stopped()
         shutil.rmtree(profile, ignore_errors=True)

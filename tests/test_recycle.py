@@ -1,0 +1,148 @@
+"""A long-running session's Chromium is replaced make-before-break: the new one loads the page
+while the old one streams, takes over once it has a picture, and the stream never notices."""
+
+from __future__ import annotations
+
+import httpx
+import psutil
+import trio
+import trio.testing
+
+from helpers import running_service
+from pagecast.core.page import Frame
+from pagecast.session.handoff import FrameSwitch
+
+
+async def test_only_the_active_chromiums_frames_reach_the_encoder_and_never_out_of_order(nursery):
+    send, recv = trio.open_memory_channel[Frame](100)
+    switch = FrameSwitch(send)
+    stats: dict = {}
+    nursery.start_soon(switch.run)
+    old = switch.outlet(stats)
+    switch.take_over(old)
+    old.send_nowait(Frame(b"old", 1.0, 0))
+    await trio.testing.wait_all_tasks_blocked()
+    new = switch.outlet(stats)
+    new.send_nowait(Frame(b"new", 1.5, 0))  # loading: held, not handed on
+    old.send_nowait(Frame(b"old", 2.0, 1))
+    await trio.testing.wait_all_tasks_blocked()
+    new.send_nowait(Frame(b"new", 1.8, 1))  # newer than what it held, older than the old one's last
+    switch.take_over(new)
+    old.send_nowait(Frame(b"old", 3.0, 2))  # retired: never handed on
+    await trio.testing.wait_all_tasks_blocked()
+    new.send_nowait(Frame(b"new", 2.1, 2))
+    await trio.testing.wait_all_tasks_blocked()
+    got = []
+    while True:
+        try:
+            got.append(recv.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert [(f.jpeg, f.index) for f in got] == [(b"old", 0), (b"old", 1), (b"new", 1), (b"new", 2)]
+    times = [f.captured_at for f in got]
+    assert times == sorted(times) and len(set(times)) == len(times), times
+    assert stats.get("frames_dropped", 0) == 0  # what a loading Chromium replaced was never due
+
+
+async def test_a_frame_the_encoder_has_not_taken_yet_gives_way_to_a_newer_one_and_to_the_new_chromium(nursery):
+    """The encoder is behind (nothing receives): the frame waiting to go is taken back for a
+    newer one (counted as dropped), and at a take-over for the new Chromium's."""
+    send, recv = trio.open_memory_channel[Frame](0)
+    switch = FrameSwitch(send)
+    stats: dict = {}
+    nursery.start_soon(switch.run)
+    old = switch.outlet(stats)
+    switch.take_over(old)
+    old.send_nowait(Frame(b"old", 1.0, 0))
+    await trio.testing.wait_all_tasks_blocked()
+    old.send_nowait(Frame(b"old", 2.0, 1))
+    await trio.testing.wait_all_tasks_blocked()
+    assert stats["frames_dropped"] == 1
+    new = switch.outlet(stats)
+    new.send_nowait(Frame(b"new", 1.5, 0))
+    switch.take_over(new)
+    await trio.testing.wait_all_tasks_blocked()
+    frame = await recv.receive()
+    assert (frame.jpeg, frame.captured_at) == (b"new", 1.5)  # nothing of the old one went on first
+    assert stats["frames_dropped"] == 1  # a retired Chromium's frame is not a dropped one
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_an_old_chromium_is_replaced_make_before_break_and_the_picture_never_freezes(nursery, tmp_path, pages):
+    """With a tiny max age, Chromium is replaced every couple of seconds: the session stays
+    live, each replacement is a new browser whose predecessor's whole process tree goes away,
+    the encoder gets new frames of the (every-second) changing page throughout from one FFmpeg
+    (no restart, no discontinuity), and none of it counts as a restart."""
+    async with running_service(nursery, tmp_path, renderer_max_age=2.0, renderer_check_interval=0.2) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            sid = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()["id"]
+            status = (await client.get(f"/sessions/{sid}")).json()
+            first_pid = status["children"]["renderer"]["pid"]
+            first_tree = _tree(first_pid)
+            encoder_pid = status["children"]["encoder"]["pid"]
+            pids = [first_pid]
+            last_new, last_change, worst = None, trio.current_time(), 0.0
+            t0 = trio.current_time()
+            with trio.fail_after(15):
+                while trio.current_time() - t0 < 7.0:
+                    status = (await client.get(f"/sessions/{sid}")).json()
+                    assert status["state"] == "live", status["error"]
+                    renderer = status["children"]["renderer"]
+                    if renderer["pid"] is not None and renderer["pid"] != pids[-1]:
+                        pids.append(renderer["pid"])
+                    new_frames = status["frames"]["encoded"] - status["frames"]["repeated"]
+                    now = trio.current_time()
+                    if new_frames != last_new:
+                        worst = max(worst, now - last_change)
+                        last_new, last_change = new_frames, now
+                    await trio.sleep(0.1)
+                worst = max(worst, trio.current_time() - last_change)
+            playlist = (await client.get(f"/streams/{sid}/index.m3u8")).text
+            renderer, encoder = status["children"]["renderer"], status["children"]["encoder"]
+            assert renderer["recycles"] >= 2 and len(pids) >= 3, (renderer, pids)
+            assert renderer["state"] in ("running", "recycling") and renderer["recycle_failures"] == 0
+            assert "PAGECAST_RENDERER_MAX_AGE" in renderer["last_recycle"]["reason"]
+            assert [e["kind"] for e in status["restart_log"]] == ["recycle"] * min(10, renderer["recycles"])
+            assert status["restarts"] == {"renderer": 0, "encoder": 0} and status["last_restart"] is None
+            # One FFmpeg throughout, fed a new picture at least every change of the page (1 s).
+            assert encoder["pid"] == encoder_pid and encoder["state"] == "running" and encoder["last_output_s"] < 1.5
+            assert "#EXT-X-DISCONTINUITY" not in playlist
+            assert worst < 1.8, f"no new frame reached the encoder for {worst:.2f} s"
+            with trio.fail_after(5):
+                while not all(_gone(p) for p in first_tree):
+                    await trio.sleep(0.1)
+            await client.post("/stop", json={"id": sid})
+
+
+async def test_a_replacement_that_cannot_load_is_given_up_and_the_old_chromium_streams_on(nursery, tmp_path, pages, request):
+    """The page answers only once (``/once/…``): the new Chromium gets HTTP 500, so the one
+    streaming stays, the failure is counted and logged, and it is not a restart."""
+    async with running_service(nursery, tmp_path, renderer_max_age=1.0, renderer_check_interval=0.2) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            url = f"{pages}/once/{request.node.name}-{trio.current_time()}"
+            sid = (await client.post("/start?wait=1", json={"url": url, "quality": "720p"})).json()["id"]
+            pid = (await client.get(f"/sessions/{sid}")).json()["children"]["renderer"]["pid"]
+            with trio.fail_after(10):
+                while (status := (await client.get(f"/sessions/{sid}")).json())["children"]["renderer"]["recycle_failures"] < 1:
+                    await trio.sleep(0.1)
+            await trio.sleep(1.0)  # the next try waits (30 s): nothing more happens meanwhile
+            status = (await client.get(f"/sessions/{sid}")).json()
+            renderer = status["children"]["renderer"]
+            assert status["state"] == "live" and renderer["state"] == "running" and renderer["pid"] == pid
+            assert renderer["recycles"] == 0 and renderer["recycle_failures"] == 1
+            assert status["restarts"] == {"renderer": 0, "encoder": 0}
+            [entry] = status["restart_log"]
+            assert entry["kind"] == "recycle_failed" and "500" in entry["reason"], entry
+            assert renderer["last_frame_s"] < 1.5  # still drawing the page
+            await client.post("/stop", json={"id": sid})
