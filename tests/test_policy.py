@@ -36,6 +36,21 @@ def test_a_verdict_counts_the_failures_inside_the_window_and_waits_the_backoff()
     assert budget.decide(verdict.history, 13.0).restart is False
 
 
+@pytest.mark.parametrize(
+    "history, now, wait",
+    [
+        ((), 0.0, 0.0),  # the first failure: at once, the picture is frozen meanwhile
+        ((0.0,), 1.0, 0.5),
+        ((0.0, 1.0), 2.0, 1.0),
+        ((0.0, 1.0, 2.0), 3.0, 2.0),  # doubling: no tight loop for a child that keeps failing
+        ((0.0, 1.0, 2.0), 400.0, 0.0),  # the others have left the window: at once again
+    ],
+)
+def test_the_first_restart_in_a_window_is_at_once_then_the_wait_doubles(history, now, wait):
+    verdict = RestartBudget(limit=5, window=300.0, backoff=0.5).decide(history, now)
+    assert verdict.restart and verdict.wait == wait
+
+
 @pytest.mark.parametrize("attempt, delay", [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (50, 30.0), (-1, 1.0)])
 def test_reconnect_waits_double_up_to_the_cap(attempt, delay):
     assert Backoff(first=1.0, cap=30.0).delay(attempt) == delay

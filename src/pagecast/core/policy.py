@@ -26,7 +26,9 @@ class Verdict:
 @dataclass(frozen=True)
 class RestartBudget:
     """At most ``limit`` restarts within ``window`` seconds; the next failure inside the window
-    gives up. Each restart waits ``backoff`` seconds first."""
+    gives up. The first failure in the window is restarted at once (the stream is frozen
+    meanwhile); each further one waits ``backoff`` seconds, doubling, so a child that keeps
+    failing is not restarted in a tight loop."""
 
     limit: int
     window: float
@@ -36,7 +38,8 @@ class RestartBudget:
         recent = tuple(t for t in history if now - t < self.window) + (now,)
         if len(recent) > self.limit:
             return Verdict(False, 0.0, recent)
-        return Verdict(True, self.backoff, recent)
+        wait = 0.0 if len(recent) == 1 else self.backoff * 2 ** (len(recent) - 2)
+        return Verdict(True, wait, recent)
 
 
 #: An encoder that dies is restarted inside its session, at most 3 times a minute.

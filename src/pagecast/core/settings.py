@@ -87,7 +87,7 @@ class Settings:
     )
     vaapi_device: str = field(default="/dev/dri/renderD128", metadata={"help": "DRM render node used by the `h264_vaapi` and `h264_qsv` encoders (a second GPU is `/dev/dri/renderD129`)."})
     renderer_hang_timeout: float = field(
-        default=5.0,
+        default=3.0,
         metadata={"help": "Seconds one frame may take Chromium once the page runs before the renderer counts as hung: Chromium is killed and the page reloaded in a new one, inside its session."},
     )
     renderer_restarts: int = field(
@@ -108,8 +108,8 @@ class Settings:
         metadata={"help": "Seconds between checks of a session's Chromium against `renderer_max_memory_mb` and `renderer_max_age` (its `memory_mb` in `/status` is at most this old). A replacement that fails to load is retried after 30 s, then 1, 2, 4… up to 10 minutes."},
     )
     encoder_hang_timeout: float = field(
-        default=5.0,
-        metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). 0: never."},
+        default=3.0,
+        metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). It writes a segment every second or less, and a TV holds about three: much longer and the TV freezes. 0: never."},
     )
     max_sessions: int = field(default=4, metadata={"help": "Most concurrent sessions; a further /start gets 429."})
     api_token: str = field(

@@ -387,6 +387,9 @@ class _Renderer:
                 self.fail(RenderError(f"Chromium refused {exc.method} ({exc.message}) for {self.spec.shown_url}; restart the session"))
             except CdpTimeout as exc:
                 self.hung = True
+                # Killed now, not at the stop: closing DevTools to a stopped browser would
+                # wait out its close handshake, and every second here is a frozen picture.
+                self.child.signal_group(signal.SIGKILL)
                 self.fail(RenderError(
                     f"the page {self.spec.shown_url} stopped drawing ({exc}); a script may be stuck — restart the session",
                     kind="hang",
