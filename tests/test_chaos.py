@@ -99,16 +99,17 @@ needs_parts = pytest.mark.skipif(
 @needs_parts
 @pytest.mark.timeout(170)
 def test_ci_subset_heals_every_fault_and_leaves_nothing(tmp_path):
-    """CI's subset: start/stop cycles, SIGKILL of each child while casting to a Shaka TV, the
-    TV ending the cast. Each prints its row; every pass criterion must hold."""
+    """CI's subset: start/stop cycles, and SIGKILL of each child while casting to a Shaka TV
+    (the TV ending a cast is tests/test_cast.py's). Each prints its row; every pass criterion
+    must hold."""
     report = tmp_path / "chaos.json"
     out = subprocess.run(
-        [sys.executable, "-m", "pagecast", "chaos", "--quick", "--only", "cycles,kill,device", "--seed", "7", "--json", str(report)],
+        [sys.executable, "-m", "pagecast", "chaos", "--quick", "--only", "cycles,kill", "--seed", "7", "--json", str(report)],
         capture_output=True, text=True, timeout=160, stdin=subprocess.DEVNULL, env={**os.environ, "PAGECAST_API_TOKEN": ""},
     )
     rows = json.loads(report.read_text()) if report.exists() else []
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert [r["scenario"][:2] for r in rows] == ["1.", "2.", "4."]
+    assert [r["scenario"][:2] for r in rows] == ["1.", "2."]
     assert all(r["passed"] and r["left"] == 0 and r["runs"] > 0 for r in rows), rows
     kills = rows[1]
     assert len(kills["recoveries"]) == 3 and kills["freeze"] is not None

@@ -89,7 +89,7 @@ async def _watched(pc: Pagecast, tv: Any, session_id: str):
 
 async def cycles(rig: Rig, opts: Options) -> Row:
     row = Row("1. start/stop cycles")
-    n = 4 if opts.quick else 100
+    n = 3 if opts.quick else 100
     rounds = 1 if opts.quick else 34
     await rig.reset_tvs()
     async with rig.serve() as pc:
@@ -140,7 +140,7 @@ async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: 
             plan = [k for k in kinds for _ in range(repeats)]
             opts.random.shuffle(plan)
             for i, kind in enumerate(plan):
-                await trio.sleep(opts.random.uniform(2.0, 5.0))
+                await trio.sleep(opts.random.uniform(*((1.0, 2.0) if opts.quick else (2.0, 5.0))))
                 opts.progress(f"{row.scenario}: {FAULTS[kind].name} ({i + 1}/{len(plan)})")
                 out = await inject(pc, watch, FAULTS[kind])
                 outcomes.append(out)
@@ -443,8 +443,10 @@ async def soak(rig: Rig, opts: Options) -> Row:
     length = opts.minutes * 60
     kinds = list(FAULTS)
     gap = (20.0, 40.0) if length <= 300 else (60.0, 150.0)
+    # Chromium is also recycled (make-before-break) a few times per session along the way.
+    recycle_after = max(120.0, length / 4)
     await rig.reset_tvs()
-    async with rig.serve() as pc:
+    async with rig.serve("--renderer-max-age", f"{recycle_after:g}") as pc:
         sessions = []
         for tv in rig.tvs:
             sessions.append(await start_cast(pc, rig.page, tv, keep_on=True))
@@ -482,6 +484,8 @@ async def soak(rig: Rig, opts: Options) -> Row:
         row.notes.append(f"{row.runs} faults, {sum(1 for _, o in outcomes if o.recovery is not None)} healed; "
                          f"longest freeze during a fault {during:.2f} s; outside faults: {row.freeze:.2f} s, {row.stalls} stalls")
         row.notes.append("restarts in /status: " + "; ".join(f"{w.tv.name}: {f.get('restarts')}" for w, f in zip(watches, finals)))
+        recycles = [((f.get("children") or {}).get("renderer") or {}).get("recycles") for f in finals]
+        row.notes.append(f"Chromium recycled make-before-break every {recycle_after:g} s: {recycles} times per session (not faults: their swaps count as 'outside')")
         _resources(row, pc, before)
         tree_after = _tree_rss(pc)
         row.notes.append(f"RSS of pagecast with its children: {tree_before / 2**20:.0f} → {tree_after / 2**20:.0f} MiB")

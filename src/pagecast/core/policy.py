@@ -42,7 +42,8 @@ class RestartBudget:
         return Verdict(True, wait, recent)
 
 
-#: An encoder that dies is restarted inside its session, at most 3 times a minute.
+#: An encoder that dies is restarted inside its session, by default at most 3 times a minute
+#: (PAGECAST_ENCODER_RESTARTS in PAGECAST_ENCODER_RESTART_WINDOW).
 ENCODER_RESTARTS = RestartBudget(limit=3, window=60.0, backoff=0.5)
 #: With keep_on, a TV whose player stopped on an error gets the stream again, at most 3 times a minute.
 RECAST_BUDGET = RestartBudget(limit=3, window=60.0)

@@ -107,6 +107,11 @@ class Settings:
         default=5.0,
         metadata={"help": "Seconds between checks of a session's Chromium against `renderer_max_memory_mb` and `renderer_max_age` (its `memory_mb` in `/status` is at most this old). A replacement that fails to load is retried after 30 s, then 1, 2, 4… up to 10 minutes."},
     )
+    encoder_restarts: int = field(
+        default=3,
+        metadata={"help": "Most times a session's FFmpeg is restarted (it died or hung) within `encoder_restart_window`; one more fails the session, naming the last reason."},
+    )
+    encoder_restart_window: float = field(default=60.0, metadata={"help": "Seconds over which `encoder_restarts` are counted."})
     encoder_hang_timeout: float = field(
         default=3.0,
         metadata={"help": "Seconds FFmpeg may take frames in without writing any output before it counts as hung: it is killed and restarted inside its session, as if it had died (the stream goes on with a discontinuity). It writes a segment every second or less, and a TV holds about three: much longer and the TV freezes. 0: never."},
@@ -175,6 +180,8 @@ class Settings:
         for host in self.cast_hosts:
             if not host or "/" in host or " " in host or host.count(":") == 1:
                 raise ConfigError(f"PAGECAST_CAST_HOSTS: {host!r} is not an address; give host names or IP addresses only, comma-separated (Cast devices always listen on 8009)")
+        if self.renderer_restarts < 0 or self.encoder_restarts < 0 or self.renderer_restart_window <= 0 or self.encoder_restart_window <= 0:
+            raise ConfigError("PAGECAST_RENDERER_RESTARTS and PAGECAST_ENCODER_RESTARTS must be 0 or more, and their windows more than 0 seconds")
         if self.renderer_max_memory_mb < 0 or self.renderer_max_age < 0:
             raise ConfigError("PAGECAST_RENDERER_MAX_MEMORY_MB and PAGECAST_RENDERER_MAX_AGE must be 0 (never) or more")
         if self.renderer_check_interval <= 0:

@@ -27,7 +27,7 @@ from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderErr
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.playlist import hold_back_for
-from ..core.policy import ENCODER_RESTARTS, MB, Recycling, RestartBudget
+from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
@@ -446,7 +446,7 @@ class Session:
         )
 
     async def _encode(self, frames_recv) -> None:
-        """Run FFmpeg; restart it inside the session when it dies, within ENCODER_RESTARTS. A
+        """Run FFmpeg; restart it inside the session when it dies or hangs, within its budget. A
         hardware encoder that dies is replaced by libx264 at once, outside that budget: the
         publisher continues the same stream with a discontinuity, so the TV needs no re-cast."""
         q = self.request.quality
@@ -460,6 +460,7 @@ class Session:
             hw_device=self.settings.vaapi_device,
         )
         backend = self.encoder_backend = await self.encoders.backend()
+        budget = RestartBudget(self.settings.encoder_restarts, self.settings.encoder_restart_window, backoff=0.5)
         failures: tuple[float, ...] = ()
         async with frames_recv:
             while True:
@@ -480,7 +481,7 @@ class Session:
                         backend = self.encoder_backend = LIBX264
                         continue
                     self._encoder_state = "restarting"
-                    failures = await self._restart_or_give_up("encoder", ENCODER_RESTARTS, failures, exc)
+                    failures = await self._restart_or_give_up("encoder", budget, failures, exc)
 
 
 class _Chromium:
