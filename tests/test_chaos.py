@@ -38,6 +38,14 @@ def test_a_freeze_is_a_stretch_without_change(values, end, expected):
     assert gaps.gaps == expected
 
 
+def test_a_freeze_seen_as_the_age_of_the_newest_change_is_one_stretch_however_often_sampled():
+    gaps = Gaps(threshold=0.5)
+    for now, age in [(1.0, 0.1), (2.0, 0.6), (2.25, 0.85), (2.5, 1.1), (2.75, 0.05), (5.0, 0.7)]:
+        gaps.observe_age(now, age)
+    assert [(round(a, 2), round(b, 2)) for a, b in gaps.gaps] == [(1.4, 2.5), (4.3, 5.0)]
+    assert round(gaps.longest(), 2) == 1.1
+
+
 def test_a_paused_watch_does_not_count_the_pause_as_a_freeze():
     gaps = samples(Gaps(threshold=0.5), [(0.0, 1), (0.1, 2)])
     gaps.pause()

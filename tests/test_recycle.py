@@ -13,14 +13,21 @@ from pagecast.core.page import Frame
 from pagecast.session.handoff import FrameSwitch
 
 
-async def test_only_the_active_chromiums_frames_reach_the_encoder_and_never_out_of_order(nursery):
-    send, recv = trio.open_memory_channel[Frame](100)
+def _switch_with_one_chromium(nursery, capacity: int):
+    """A running switch to an encoder channel of ``capacity``, its first outlet active and
+    one frame (captured at 1.0) sent through it."""
+    send, recv = trio.open_memory_channel[Frame](capacity)
     switch = FrameSwitch(send)
     stats: dict = {}
     nursery.start_soon(switch.run)
     old = switch.outlet(stats)
     switch.take_over(old)
     old.send_nowait(Frame(b"old", 1.0, 0))
+    return switch, recv, stats, old
+
+
+async def test_only_the_active_chromiums_frames_reach_the_encoder_and_never_out_of_order(nursery):
+    switch, recv, stats, old = _switch_with_one_chromium(nursery, capacity=100)
     await trio.testing.wait_all_tasks_blocked()
     new = switch.outlet(stats)
     new.send_nowait(Frame(b"new", 1.5, 0))  # loading: held, not handed on
@@ -47,13 +54,7 @@ async def test_only_the_active_chromiums_frames_reach_the_encoder_and_never_out_
 async def test_a_frame_the_encoder_has_not_taken_yet_gives_way_to_a_newer_one_and_to_the_new_chromium(nursery):
     """The encoder is behind (nothing receives): the frame waiting to go is taken back for a
     newer one (counted as dropped), and at a take-over for the new Chromium's."""
-    send, recv = trio.open_memory_channel[Frame](0)
-    switch = FrameSwitch(send)
-    stats: dict = {}
-    nursery.start_soon(switch.run)
-    old = switch.outlet(stats)
-    switch.take_over(old)
-    old.send_nowait(Frame(b"old", 1.0, 0))
+    switch, recv, stats, old = _switch_with_one_chromium(nursery, capacity=0)
     await trio.testing.wait_all_tasks_blocked()
     old.send_nowait(Frame(b"old", 2.0, 1))
     await trio.testing.wait_all_tasks_blocked()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import trio
 
+from ..bench.context import describe
 from ..bench.measure import table
 from .report import HEADERS, Row, cells, explain
 from .rig import open_rig
@@ -41,7 +42,7 @@ async def run(names: list[str], opts: Options) -> list[Row]:
                     row = await SCENARIOS[name](rig, opts)
                 except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
                     row = Row(name)
-                    row.fail(f"the scenario itself failed: {type(exc).__name__}: {exc}")
+                    row.fail(f"the scenario itself failed: {describe(exc)}")
                 row.notes.append(f"took {time.monotonic() - t0:.0f} s")
                 rows.append(row)
                 print(table(HEADERS, [cells(row)]).splitlines()[-1], flush=True)

@@ -10,6 +10,9 @@ from typing import Any, Sequence
 
 Window = tuple[float, float]
 
+#: Two ages that put a stretch's start this close are the same stretch (answers take time).
+SAME_START = 0.1
+
 
 @dataclass
 class Gaps:
@@ -29,6 +32,18 @@ class Gaps:
             if now - self.last_change >= self.threshold:
                 self.gaps.append((self.last_change, now))
             self.last_value, self.last_change = value, now
+
+    def observe_age(self, now: float, age: float | None) -> None:
+        """The other way to see a freeze: the sampled party says how old its newest change is
+        (pagecast's ``last_frame_s``), so a late answer does not look like a freeze. Samples of
+        one stretch (the same start, give or take ``SAME_START``) extend it."""
+        if age is None or age < self.threshold:
+            return
+        start = now - age
+        if self.gaps and abs(self.gaps[-1][0] - start) <= SAME_START:
+            self.gaps[-1] = (self.gaps[-1][0], max(self.gaps[-1][1], now))
+        else:
+            self.gaps.append((start, now))
 
     def pause(self) -> None:
         """Stop counting (the value is meant to stand still now, e.g. the session was stopped)."""
