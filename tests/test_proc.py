@@ -131,3 +131,14 @@ def test_line_tail_splits_progress_lines_and_keeps_the_last():
     assert tail.feed(b"3\nerror: boom\n") == ["frame=3", "error: boom"]
     tail.feed(b"a\nb\n")
     assert tail.text() == "error: boom\na\nb"
+
+
+def test_the_mmap_threshold_is_fixed_in_a_process_with_glibc():
+    """The service fixes glibc's mmap threshold so days of frames do not fragment its heap."""
+    import platform
+
+    from pagecast.lowlevel.allocator import fix_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert fix_mmap_threshold() is True

@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pagecast: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings)
+    from .lowlevel.allocator import fix_mmap_threshold
     from .server.service import Service
+
+    fix_mmap_threshold()  # runs for days: keep big buffers from fragmenting the heap
 
     service = Service(settings)
     if args.command == "serve":
