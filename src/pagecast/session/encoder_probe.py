@@ -147,6 +147,10 @@ async def probe(ffmpeg: str, backend: str, hw_device: str = DEFAULT_VAAPI_DEVICE
         return result(False, f"test encode did not finish within {timeout:g} s", detail)
     if b"avcC" in output.data and b"moof" in output.data:
         return result(True, "works")
+    if not output.data and detail:
+        # FFmpeg failed at once, but the frames were all taken before its exit was seen
+        # (a busy machine): its words say why, as when the failure is seen.
+        return result(False, explain(backend, detail, device_problem(backend, hw_device)), detail)
     return result(False, "the test encode produced no H.264 fragments (no parameter sets before the first frame?)", detail)
 
 
