@@ -93,6 +93,11 @@ def test_a_row_passes_only_without_failures_and_with_every_criterion_met():
     assert data["recovery_p50"] == 1.0 and data["recovery_p95"] == 2.0 and data["passed"] is False
 
 
+def test_tv_hosts_must_be_three_loopback_addresses():
+    out = subprocess.run([sys.executable, "-m", "pagecast", "chaos", "--tv-hosts", "192.168.1.5,127.0.0.2"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--tv-hosts takes 3 loopback addresses" in out.stderr
+
+
 def test_an_unknown_scenario_is_refused_with_the_list():
     out = subprocess.run([sys.executable, "-m", "pagecast", "chaos", "--only", "nope"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
@@ -112,7 +117,8 @@ def test_ci_subset_heals_every_fault_and_leaves_nothing(tmp_path):
     must hold."""
     report = tmp_path / "chaos.json"
     out = subprocess.run(
-        [sys.executable, "-m", "pagecast", "chaos", "--quick", "--only", "cycles,kill", "--seed", "7", "--json", str(report)],
+        [sys.executable, "-m", "pagecast", "chaos", "--quick", "--only", "cycles,kill", "--seed", "7", "--json", str(report),
+         "--tv-hosts", "127.0.0.41,127.0.0.42,127.0.0.43"],  # not the defaults: a run by hand may be going on
         capture_output=True, text=True, timeout=160, stdin=subprocess.DEVNULL, env={**os.environ, "PAGECAST_API_TOKEN": ""},
     )
     rows = json.loads(report.read_text()) if report.exists() else []

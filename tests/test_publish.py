@@ -633,3 +633,15 @@ def test_the_playlist_holds_players_three_target_durations_back_unless_set(setti
     from pagecast.core.playlist import hold_back_for
 
     assert hold_back_for(setting, segment) == expected
+
+
+def test_an_ended_stream_releases_its_media_and_keeps_its_counters(short):
+    r = ring(window=40.0)
+    feed(r, short)
+    r.release()
+    assert r.segment(0) is not None  # still live: nothing is released
+    r.end()
+    produced = r.stats["segments_produced"]
+    r.release()
+    assert r.segment(0) is None and r.init(0) is None and r.segments() == []
+    assert r.stats["bytes_held"] == 0 and r.stats["segments_produced"] == produced > 0

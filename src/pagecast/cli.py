@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--busy-seconds", type=float, default=300.0, help="how long the busy neighbour runs (default 300)")
     chaos.add_argument("--quick", action="store_true", help="each scenario small, as CI runs it")
     chaos.add_argument("--seed", type=int, default=None, help="seed for the random faults and their timing")
+    chaos.add_argument("--tv-hosts", default="127.0.0.31,127.0.0.32,127.0.0.33", help="the three virtual TVs' loopback addresses (Shaka, FFmpeg, FFmpeg)")
     chaos.add_argument("--json", dest="json_out", default="", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
 

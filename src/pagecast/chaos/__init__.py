@@ -23,7 +23,7 @@ import trio
 from ..bench.context import describe
 from ..bench.measure import table
 from .report import HEADERS, Row, cells, explain
-from .rig import open_rig
+from .rig import TV_HOSTS, open_rig
 from .scenarios import SCENARIOS, Options
 
 
@@ -31,10 +31,10 @@ def progress(text: str) -> None:
     print(f"  · {text}", file=sys.stderr, flush=True)
 
 
-async def run(names: list[str], opts: Options) -> list[Row]:
+async def run(names: list[str], opts: Options, hosts: list[str]) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="pagecast-chaos-") as tmp:
-        async with open_rig(Path(tmp)) as rig:
+        async with open_rig(Path(tmp), hosts) as rig:
             for name in names:
                 t0 = time.monotonic()
                 progress(f"{name}: starting")
@@ -46,6 +46,8 @@ async def run(names: list[str], opts: Options) -> list[Row]:
                 row.notes.append(f"took {time.monotonic() - t0:.0f} s")
                 rows.append(row)
                 print(table(HEADERS, [cells(row)]).splitlines()[-1], flush=True)
+                for line in explain(row):
+                    progress(line.strip())
     return rows
 
 
@@ -55,9 +57,13 @@ def main(args: argparse.Namespace) -> int:
     if unknown:
         print(f"pagecast chaos: unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    hosts = [h.strip() for h in args.tv_hosts.split(",") if h.strip()]
+    if len(hosts) != len(TV_HOSTS) or not all(h.startswith("127.") for h in hosts):
+        print(f"pagecast chaos: --tv-hosts takes {len(TV_HOSTS)} loopback addresses (127.x.x.x), comma-separated", file=sys.stderr)
+        return 2
     opts = Options(quick=args.quick, minutes=args.minutes, busy_seconds=args.busy_seconds, seed=args.seed, progress=progress)
     print(f"pagecast chaos: {', '.join(names)}{' (quick)' if args.quick else ''}; seed {args.seed}", flush=True)
-    rows = trio.run(run, names, opts)
+    rows = trio.run(run, names, opts, hosts)
     print()
     print(table(HEADERS, [cells(r) for r in rows]))
     for r in rows:

@@ -64,15 +64,15 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def open_rig(workdir: Path, tvs: int = 3, serve_flags: Sequence[str] = ()) -> AsyncIterator[Rig]:
+async def open_rig(workdir: Path, hosts: Sequence[str] = TV_HOSTS, serve_flags: Sequence[str] = ()) -> AsyncIterator[Rig]:
     from ..virtual_tv import open_virtual_tv
 
-    flags = ["--cast-hosts", ",".join(TV_HOSTS[:tvs]), "--mdns", "false", *serve_flags]
+    flags = ["--cast-hosts", ",".join(hosts), "--mdns", "false", *serve_flags]
     async with contextlib.AsyncExitStack() as stack:
         opened = []
-        for i in range(tvs):
+        for i, host in enumerate(hosts):
             opened.append(await stack.enter_async_context(
-                open_virtual_tv(host=TV_HOSTS[i], name=f"chaos TV {i + 1} ({TV_PLAYERS[i]})", player=TV_PLAYERS[i])
+                open_virtual_tv(host=host, name=f"chaos TV {i + 1} ({TV_PLAYERS[i]})", player=TV_PLAYERS[i])
             ))
         pages = stack.enter_context(serve_pages())
         yield Rig(opened, pages, workdir, flags)

@@ -165,6 +165,19 @@ class SegmentRing:
         self._gen_open = False
         self._on_change()
 
+    def release(self) -> None:
+        """Drop an ended stream's media (segments, inits, fragments); its counters stay. A
+        session's record outlives it in /status, but megabytes of video nobody can play any
+        more must not: fetches of it get 404, a progressive viewer finishes."""
+        if not self.ended:
+            return
+        self._segments.clear()
+        self._segment_bytes = 0
+        self._inits.clear()
+        self._log.clear()
+        self._open, self._open_bytes, self._latest = None, 0, None
+        self._listed_from = self._next_sequence
+
     def _start_generation(self, init: InitInfo) -> None:
         self._close_open(None)
         self._generation += 1

@@ -291,6 +291,7 @@ class Session:
             if self._encoder_control is not None:
                 self._encoder_control.close()
             self.publisher.end()
+            self.publisher.release()  # the TV is given back by now; the record stays, the video goes
             self.ended_at = time.time()
             self._move(State.STOPPED)
             log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
