@@ -41,8 +41,8 @@ def test_a_verdict_counts_the_failures_inside_the_window_and_waits_the_backoff()
     [
         ((), 0.0, 0.0),  # the first failure: at once, the picture is frozen meanwhile
         ((0.0,), 1.0, 0.5),
-        ((0.0, 1.0), 2.0, 1.0),
-        ((0.0, 1.0, 2.0), 3.0, 2.0),  # doubling: no tight loop for a child that keeps failing
+        ((0.0, 1.0), 2.0, 1.0),  # doubling: no tight loop for a child that keeps failing ...
+        ((0.0, 1.0, 2.0), 3.0, 1.0),  # ... up to the cap: each wait is a frozen picture
         ((0.0, 1.0, 2.0), 400.0, 0.0),  # the others have left the window: at once again
     ],
 )

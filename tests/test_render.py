@@ -466,6 +466,8 @@ def test_chromiums_last_words_leave_out_the_noise_of_a_machine_without_a_desktop
         b"[1:2:ERROR:dbus/bus.cc:408] Failed to connect to the bus: Could not parse server address\n"
         b"[1:3:ERROR:dbus/object_proxy.cc:573] Failed to call method: org.freedesktop.DBus.NameHasOwner\n"
         b"DevTools listening on ws://127.0.0.1:1/devtools/browser/x\n"
+        b"[1130/115024.552134:WARNING:media/gpu/vaapi/vaapi_wrapper.cc:1655] drmGetDevices2() has not found any devices\n"
+        b"[1130/115024.558799:WARNING:sandbox/policy/linux/sandbox_linux.cc:405] InitializeSandbox() called with multiple threads in process gpu-process.\n"
         b"[1:4:FATAL:renderer_main.cc:1] Out of memory in http://ha.local/?token=abc\n"
     )
     assert last_lines(tail) == "[1:4:FATAL:renderer_main.cc:1] Out of memory in http://ha.local/?token=***"

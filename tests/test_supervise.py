@@ -52,6 +52,31 @@ async def test_encoder_restart_keeps_the_stream_and_continues_the_playlist(clien
     await client.post("/stop", json={"id": sid})
 
 
+async def test_an_encoder_failing_past_its_budget_fails_the_session_naming_it_and_leaves_nothing(nursery, tmp_path, pages):
+    """Past its intensity (here one restart a minute) a child is not restarted again: the
+    session fails with a reason that names the child, the count and the last failure."""
+    import httpx
+
+    from helpers import running_service
+
+    async with running_service(nursery, tmp_path, encoder_restarts=1) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            sid = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()["id"]
+            killed: set[int] = set()
+            with trio.fail_after(20):
+                while (status := (await client.get(f"/sessions/{sid}")).json())["state"] == "live":
+                    for ffmpeg in _children("ffmpeg", exclude=killed):
+                        killed.add(ffmpeg.pid)
+                        os.kill(ffmpeg.pid, signal.SIGKILL)
+                    await trio.sleep(0.1)
+            assert len(killed) == 2 and status["state"] == "failed", (killed, status["state"])
+            assert status["error"].startswith("the encoder failed 2 times in 60 s; last: "), status["error"]
+            assert status["restarts"]["encoder"] == 1
+            with trio.fail_after(10):
+                while _children("ffmpeg") or _children("chrom"):
+                    await trio.sleep(0.05)
+
+
 async def test_a_hung_encoder_is_killed_and_replaced_and_the_stream_continues(nursery, tmp_path, pages):
     """FFmpeg stopped (SIGSTOP) takes frames and writes nothing: after encoder_hang_timeout it
     is killed and restarted like a dead one, and the playlist goes on with a discontinuity."""

@@ -133,7 +133,11 @@ async def cycles(rig: Rig, opts: Options) -> Row:
 async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: int, freeze_limit: float, recovery_limit: float) -> Row:
     await rig.reset_tvs()
     tv = rig.tvs[0]  # Shaka: a Cast receiver's player
-    async with rig.serve() as pc:
+    # A dozen faults in two minutes is past the default intensity (5 renderer restarts in
+    # 5 minutes, 3 encoder restarts a minute), after which a session rightly gives up; here
+    # it is healing that is measured, so the budgets are raised (giving up is tested in
+    # tests/test_supervise.py).
+    async with rig.serve("--renderer-restarts", "50", "--encoder-restarts", "50") as pc:
         session = await start_cast(pc, rig.page, tv, keep_on=True)
         outcomes: list[Outcome] = []
         async with _watched(pc, tv, session["id"]) as watch:
@@ -163,7 +167,7 @@ async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: 
                 by_kind.setdefault(out.fault.name, []).append(out.recovery)
         for name, values in by_kind.items():
             row.notes.append(f"{name}: recovered in {', '.join(f'{v:.2f}' for v in values)} s")
-        row.notes.append(f"restarts in /status: {final.get('restarts')}")
+        row.notes.append(f"restarts in /status: {final.get('restarts')} (budgets raised to 50)")
         await _stop(pc)
         row.left = await _left(pc)
     row.check(f"recovery p95 ≤ {recovery_limit:g} s", bool(row.recoveries) and sorted(row.recoveries)[max(0, int(len(row.recoveries) * 0.95 + 0.999) - 1)] <= recovery_limit)

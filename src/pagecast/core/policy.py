@@ -27,18 +27,20 @@ class Verdict:
 class RestartBudget:
     """At most ``limit`` restarts within ``window`` seconds; the next failure inside the window
     gives up. The first failure in the window is restarted at once (the stream is frozen
-    meanwhile); each further one waits ``backoff`` seconds, doubling, so a child that keeps
-    failing is not restarted in a tight loop."""
+    meanwhile); each further one waits ``backoff`` seconds, doubling up to ``cap``, so a
+    child that keeps failing is not restarted in a tight loop, yet every wait is a frozen
+    picture: the limit, not the wait, is what ends a crash loop."""
 
     limit: int
     window: float
     backoff: float = 0.0
+    cap: float = 1.0
 
     def decide(self, history: Sequence[float], now: float) -> Verdict:
         recent = tuple(t for t in history if now - t < self.window) + (now,)
         if len(recent) > self.limit:
             return Verdict(False, 0.0, recent)
-        wait = 0.0 if len(recent) == 1 else self.backoff * 2 ** (len(recent) - 2)
+        wait = 0.0 if len(recent) == 1 else min(self.backoff * 2 ** (len(recent) - 2), max(self.cap, self.backoff))
         return Verdict(True, wait, recent)
 
 

@@ -44,7 +44,11 @@ CHROMIUM_FLAGS = (
 
 
 #: What Chromium prints on every machine without a desktop session: not a reason for anything.
-NOISE = re.compile(r"DevTools listening|dbus|Failed to connect to the bus|org\.freedesktop|Fontconfig", re.I)
+NOISE = re.compile(
+    r"DevTools listening|dbus|Failed to connect to the bus|org\.freedesktop|Fontconfig"
+    r"|drmGetDevices|vaapi_wrapper|InitializeSandbox\(\) called with multiple threads",
+    re.I,
+)
 
 
 def last_lines(tail: LineTail, n: int = 6) -> str:
