@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
+from ..bench.context import describe
 from ..bench.pipelines import Pagecast, owned
 from .faults import FAULTS, SETTLE, Outcome, inject
 from .gaps import growth
@@ -93,8 +94,10 @@ async def cycles(rig: Rig, opts: Options) -> Row:
     rounds = 1 if opts.quick else 34
     await rig.reset_tvs()
     async with rig.serve() as pc:
-        await start_cast(pc, rig.page, rig.tvs[1])
-        await _stop(pc)  # warm-up: imports, the encoder probe, first connections
+        async with trio.open_nursery() as nursery:  # warm-up: imports, first connections to each TV
+            for tv in rig.tvs:
+                nursery.start_soon(start_cast, pc, rig.page, tv)
+        await _stop(pc)
         before = usage(pc.child.pid)
         for i in range(n):
             opts.progress(f"cycles: one TV, {i + 1}/{n}")
@@ -103,7 +106,7 @@ async def cycles(rig: Rig, opts: Options) -> Row:
                 session = await start_cast(pc, rig.page, rig.tvs[1])
                 row.recoveries.append(await _stop(pc, session["id"]))
             except Exception as exc:  # noqa: BLE001 - a failed cycle is a figure
-                row.fail(f"cycle {i + 1}: {exc}")
+                row.fail(f"cycle {i + 1}: {describe(exc)}")
         for i in range(rounds):
             opts.progress(f"cycles: three TVs at once, {i + 1}/{rounds}")
             row.runs += len(rig.tvs)
@@ -113,7 +116,7 @@ async def cycles(rig: Rig, opts: Options) -> Row:
                         nursery.start_soon(start_cast, pc, rig.page, tv)
                 row.recoveries.append(await _stop(pc))
             except Exception as exc:  # noqa: BLE001
-                row.fail(f"round {i + 1} on 3 TVs: {exc}")
+                row.fail(f"round {i + 1} on 3 TVs: {describe(exc)}")
                 with contextlib.suppress(Exception):
                     await _stop(pc)
         row.left = await _left(pc)
@@ -161,6 +164,7 @@ async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: 
             row.fail(f"the session did not stay live: {final.get('state')}")
         row.freeze = round(watch.freeze(), 2)
         row.stalls = watch.stalls.count()
+        row.notes.append(f"longest freeze of the TV's player {watch.tv_gaps.longest():.2f} s, of the page's picture in pagecast {watch.picture_gaps.longest():.2f} s")
         by_kind: dict[str, list[float]] = {}
         for out in outcomes:
             if out.recovery is not None:
@@ -218,7 +222,7 @@ async def device_stops(rig: Rig, opts: Options) -> Row:
                         row.fail(f"{name}: processes left: {[p.pid for p in left]}")
                     row.recoveries.append(time.monotonic() - t0)
                 except Exception as exc:  # noqa: BLE001
-                    row.fail(f"{name}: {exc}")
+                    row.fail(f"{name}: {describe(exc)}")
                     with contextlib.suppress(Exception):
                         await _stop(pc)
         row.left = await _left(pc)
@@ -261,7 +265,7 @@ async def network(rig: Rig, opts: Options) -> Row:
                                  f"(reconnects {st['cast'].get('reconnects')}, casts {st['cast'].get('casts')})")
                 await _stop(pc, session["id"])
             except Exception as exc:  # noqa: BLE001
-                row.fail(f"{seconds:g} s drop: {exc}")
+                row.fail(f"{seconds:g} s drop: {describe(exc)}")
                 tv.restore_network()
                 with contextlib.suppress(Exception):
                     await _stop(pc)
@@ -311,7 +315,7 @@ async def shutdown(rig: Rig, opts: Options) -> Row:
                         row.fail(f"SIGTERM: TVs not given back: {kept}")
                 row.notes.append(f"{how.name}: pagecast gone after {exited:.2f} s, its {len(procs)} children after {took:.2f} s")
             except Exception as exc:  # noqa: BLE001
-                row.fail(f"{how.name}: {exc}")
+                row.fail(f"{how.name}: {describe(exc)}")
         await rig.reset_tvs()
     row.check("exit 0 within 10 s, TVs given back, no child survives", not row.failures)
     return row
