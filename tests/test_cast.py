@@ -4,6 +4,7 @@ re-cast across network loss when asked to, and give the screen back when they en
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import psutil
@@ -339,3 +340,37 @@ async def test_a_replacing_session_stopped_before_its_load_still_gives_back_the_
     done = await ended_cleanly(api, second["id"], within=10)
     assert done["cast"]["given_back"].startswith("relaunched YouTube") and "volume back" in done["cast"]["given_back"], done["cast"]
     assert tv.app_id == YOUTUBE and tv.volume_level == pytest.approx(1.0)
+
+
+def _tv_player() -> psutil.Process:
+    """The virtual TV's FFmpeg player: it reads the stream over http://, the session's FFmpeg reads pipes."""
+    [player] = [
+        p for p in psutil.Process().children(recursive=True)
+        if "ffmpeg" in p.name() and "http://" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    return player
+
+
+async def test_a_tv_stuck_buffering_gets_the_stream_loaded_again(nursery, tmp_path, pages, tv):
+    """The TV's player stops making progress while the stream flows on (stopped here with
+    SIGSTOP): after cast_stuck_timeout the watcher loads the stream again, and it plays."""
+    import httpx
+    import os
+    import signal
+
+    async with running_service(nursery, tmp_path, cast_hosts=("127.0.0.2",), cast_stuck_timeout=2.0, quality="720p") as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=60) as api:
+            started = await cast(api, pages)
+            player = _tv_player()
+            os.kill(player.pid, signal.SIGSTOP)
+            try:
+                await tv.wait_for(lambda st: st["player_state"] == "BUFFERING", timeout=10)
+                st = await tv.wait_for(lambda st: st["loads"] == 2 and st["player_state"] == "PLAYING", timeout=20)
+            finally:
+                with contextlib.suppress(psutil.Error):
+                    player.send_signal(signal.SIGCONT)
+            status = await wait_session(api, started["id"], lambda d: d["cast"]["reloads"] == 1, timeout=5)
+            assert status["state"] == "live" and status["cast"]["stalls"] >= 1 and status["cast"]["casts"] == 2, status["cast"]
+            assert st["media"]["contentId"] == started["stream_url"]
+            await api.post("/stop", json={"id": started["id"]})
+            await ended_cleanly(api, started["id"], within=10)

@@ -13,7 +13,7 @@ from pagecast.core.policy import Backoff
 from pagecast.core.screen import (
     DMR_APP_ID, DeviceStop, Fail, GiveBack, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume, Screen,
     SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
-    left_our_app, reconnect_step, should_give_back,
+    left_our_app, reconnect_step, should_give_back, unstick,
 )
 
 YOUTUBE = "233637DE"
@@ -288,3 +288,19 @@ def test_our_streams_are_any_of_this_services_sessions_and_nothing_else():
     ours = OurCast.of_stream(Stream.for_session(STREAMS + "xyz/live.mp4", "fmp4", "t"))
     assert ours.owns(media(content_id=STREAMS + "other/index.m3u8"))
     assert not ours.owns(media(content_id=THEIRS)) and not ours.owns(media(content_id=None))
+
+
+@pytest.mark.parametrize(
+    "since, now, limit, recasts, expected",
+    [
+        (None, 100.0, 10.0, (), None),  # not buffering
+        (95.0, 100.0, 10.0, (), None),  # buffering, not for long
+        (90.0, 100.0, 10.0, (), (100.0,)),  # stuck for the limit: load it again
+        (50.0, 100.0, 0.0, (), None),  # 0: never
+        (80.0, 100.0, 10.0, (50.0, 60.0, 70.0), None),  # three re-casts this minute already: leave it be
+        (80.0, 100.0, 10.0, (10.0, 20.0, 30.0), (100.0,)),  # those have left the window
+    ],
+)
+def test_a_tv_stuck_buffering_our_stream_gets_it_loaded_again_within_the_recast_budget(since, now, limit, recasts, expected):
+    verdict = unstick(since, now, limit=limit, recasts=recasts)
+    assert (None if verdict is None else verdict.recasts) == expected

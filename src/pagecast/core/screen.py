@@ -346,6 +346,17 @@ def media_ended(reason: str, *, keep_on: bool, recasts: tuple[float, ...], now: 
     return Recast(verdict.history)
 
 
+def unstick(buffering_since: float | None, now: float, *, limit: float, recasts: tuple[float, ...]) -> Recast | None:
+    """A TV whose player has been BUFFERING our stream since ``buffering_since`` (after it had
+    played) gets the stream loaded again once that lasts ``limit`` seconds (0: never): a live
+    player can stay stuck after a gap or a discontinuity while the stream itself flows on.
+    Within RECAST_BUDGET, shared with re-casts after player errors; past it, it is left be."""
+    if buffering_since is None or limit <= 0 or now - buffering_since < limit:
+        return None
+    verdict = RECAST_BUDGET.decide(recasts, now)
+    return Recast(verdict.history) if verdict.restart else None
+
+
 def interrupted_by(view: ReceiverView | None) -> DeviceStop:
     """Who interrupted our media, once the receiver status had its chance to name an app."""
     if view is not None and view.app_id != DMR_APP_ID and not view.idle_screen:

@@ -142,6 +142,10 @@ class Settings:
     cast_liveness_timeout: float = field(default=3.0, metadata={"help": "Seconds without an answer to a status request after which a Cast device counts as lost and is reconnected."})
     cast_backoff_max: float = field(default=30.0, metadata={"help": "Longest wait between reconnection attempts to a lost Cast device (the wait doubles from 1 s)."})
     cast_give_up: float = field(default=60.0, metadata={"help": "Seconds a session without `keep_on` waits for a lost Cast device to come back before it ends."})
+    cast_stuck_timeout: float = field(
+        default=10.0,
+        metadata={"help": "Seconds a TV's player may stay BUFFERING our stream (after it had played) before the stream is loaded on it again, within the re-cast budget (3 a minute). 0: never."},
+    )
     cast_restore_timeout: float = field(default=5.0, metadata={"help": "Seconds allowed, when a session ends, for giving the TV back (relaunching what it showed before, restoring its volume)."})
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning, error."})
     log_format: str = field(default="text", metadata={"help": "Log format: `text` or `json` (one JSON object per line)."})

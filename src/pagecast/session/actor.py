@@ -339,6 +339,7 @@ class Session:
         budget = RestartBudget(self.settings.renderer_restarts, self.settings.renderer_restart_window, backoff=0.5)
         failures: tuple[float, ...] = ()
         first = _FirstStart(task_status)
+        retried = False
         async with frames_send:
             switch = FrameSwitch(frames_send)
             with one_error(RenderError, KeyboardInterrupt):
@@ -349,6 +350,12 @@ class Session:
                             await self._chromiums(page, switch, first)
                         except RenderError as exc:
                             if not first.done:
+                                if exc.kind == "no_picture" and not retried:
+                                    # Seen rarely: a Chromium whose screenshots all come back
+                                    # empty. A new one is worth one more try before /start fails.
+                                    retried = True
+                                    log.warning("session %s: %s; trying a new Chromium once", self.id, exc)
+                                    continue
                                 raise
                             self._renderer_state = "restarting"
                             failures = await self._restart_or_give_up("renderer", budget, failures, exc)

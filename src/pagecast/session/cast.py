@@ -26,10 +26,13 @@ from ..core.request import CastOptions
 from ..core.screen import (
     DMR_APP_ID, DeviceStop, Fail, Handover, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume,
     Screen, SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
-    left_our_app, reconnect_step, should_give_back,
+    left_our_app, reconnect_step, should_give_back, unstick,
 )
 from ..lowlevel.groups import one_error
 from .cast_link import Link, LinkLost
+
+#: How often, with no event from the TV, the watcher checks whether its player is stuck.
+STUCK_CHECK_INTERVAL = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class CastWatcher:
         self.casts = 0
         self.reconnects = 0
         self.stalls = 0
+        self.reloads = 0  # the stream loaded again on a TV stuck buffering it
+        self._buffering_since: float | None = None
         self.woke_from_standby = False
         self.device_stop: str | None = None
         self.given_back: str | None = None
@@ -95,6 +100,7 @@ class CastWatcher:
             "casts": self.casts,
             "reconnects": self.reconnects,
             "stalls": self.stalls,
+            "reloads": self.reloads,
             "keep_on": self.options.keep_on,
             "woke_from_standby": self.woke_from_standby,
             "lost": self.lost_reason if self.state == "reconnecting" else None,
@@ -117,7 +123,7 @@ class CastWatcher:
                     await self._watch(link)
                 except LinkLost as exc:
                     await link.aclose()
-                    self._link = None
+                    self._link, self._buffering_since = None, None
                     link = await self._reconnect(str(exc))
                     self._link = link
                     step = self._after_reconnect(link, wait_stream)
@@ -208,12 +214,20 @@ class CastWatcher:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._liveness, link)
                 try:
-                    async for kind, value in link.events:
+                    while True:
+                        event = None
+                        with trio.move_on_after(STUCK_CHECK_INTERVAL):  # no event: time to check for a stuck player
+                            try:
+                                event = await link.events.receive()
+                            except trio.EndOfChannel:
+                                break
                         # A link found dead meanwhile (liveness) interrupts a handler waiting on it
                         # (a re-cast's LOAD can wait 30 s).
                         with trio.CancelScope() as link.handling:
                             try:
-                                await self._on_event(link, kind, value)
+                                if event is not None:
+                                    await self._on_event(link, *event)
+                                await self._unstick(link)
                             except LinkLost as exc:
                                 link.mark_lost(str(exc))
                         if link.lost:
@@ -263,6 +277,9 @@ class CastWatcher:
             return
         if verdict.stalled:
             self.stalls += 1
+            self._buffering_since = trio.current_time()
+        elif verdict.player_state != "BUFFERING":
+            self._buffering_since = None
         self.player_state = verdict.player_state
         if verdict.playing:
             self.state = "playing"
@@ -286,6 +303,21 @@ class CastWatcher:
             log.warning("session %s: %s ended the stream (%s); re-casting (keep_on)", self.session_id, self.device.name, media.idle_reason)
             self._ours = replace(self._ours, media_session=None)
             await self._cast(link, _ready)
+
+    async def _unstick(self, link: Link) -> None:
+        """Load the stream again on a TV stuck buffering it, when ``core.screen.unstick`` says so."""
+        verdict = unstick(self._buffering_since, trio.current_time(), limit=self.settings.cast_stuck_timeout, recasts=self._recasts)
+        if verdict is None:
+            return
+        stuck_for = trio.current_time() - self._buffering_since
+        self._recasts, self._buffering_since = verdict.recasts, None
+        self.reloads += 1
+        log.warning(
+            "session %s: %s has been buffering the stream for %.0f s; loading it again", self.session_id, self.device.name, stuck_for,
+            extra={"fields": {"event": "reload", "session": self.session_id, "device": self.device.name, "stuck_seconds": round(stuck_for, 1)}},
+        )
+        self._ours = replace(self._ours, media_session=None)
+        await self._cast(link, _ready)
 
     def _ended(self, reason: str) -> NoReturn:
         """The TV ended the session: record why, and end ``run`` with DeviceEnded (its leaving

@@ -347,7 +347,8 @@ class _Renderer:
         st = self.stats
         raise RenderError(
             f"{self.spec.shown_url} loaded but Chromium produced no picture of it in {max(5.0, self.spec.load_timeout):g} s "
-            f"({st.get('ticks', 0)} frames drawn, {st.get('busy_ticks', 0)} refused as busy, {st.get('empty_shots', 0)} empty); restart the session"
+            f"({st.get('ticks', 0)} frames drawn, {st.get('busy_ticks', 0)} refused as busy, {st.get('empty_shots', 0)} empty); restart the session",
+            kind="no_picture",
         )
 
     async def stream(self) -> None:
