@@ -11,7 +11,7 @@ import psutil
 import trio
 
 from ..bench.pipelines import Pagecast
-from .rig import child_pid, renderers_of, signal_pids
+from .rig import alive, child_pid, renderers_of, signal_pids
 from .watch import Watch
 
 #: How long a healed child may take before the harness calls it a failure.
@@ -88,15 +88,9 @@ async def inject(pc: Pagecast, watch: Watch, fault: Fault) -> Outcome:
         out.error = f"not healed within {RECOVERY_LIMIT:g} s (restarts of the {fault.child}: {st.get('restarts')})"
     finally:
         if fault.sig == signal.SIGSTOP:
-            stuck = [p for p in procs if _running(p)]
+            stuck = [p for p in procs if alive(p)]
             if stuck:
                 out.error = out.error or f"the stopped process was left behind: {[p.pid for p in stuck]}"
                 signal_pids([p.pid for p in stuck], signal.SIGKILL)
     return out
 
-
-def _running(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

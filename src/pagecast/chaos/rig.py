@@ -139,12 +139,12 @@ async def gone(procs: Sequence[psutil.Process], timeout: float) -> tuple[float, 
     """Seconds until all of ``procs`` have exited (or ``timeout``), and those still there."""
     t0 = time.monotonic()
     with trio.move_on_after(timeout):
-        while any(_alive(p) for p in procs):
+        while any(alive(p) for p in procs):
             await trio.sleep(0.02)
-    return time.monotonic() - t0, [p for p in procs if _alive(p)]
+    return time.monotonic() - t0, [p for p in procs if alive(p)]
 
 
-def _alive(p: psutil.Process) -> bool:
+def alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

@@ -18,7 +18,7 @@ import trio
 from ..bench.context import describe
 from ..bench.pipelines import Pagecast, owned
 from .faults import FAULTS, SETTLE, Outcome, inject
-from .gaps import growth
+from .gaps import growth, percentile
 from .report import Row
 from .rig import Rig, active_sessions, descendants, gone, start_cast, usage
 from .watch import Watch
@@ -174,7 +174,8 @@ async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: 
         row.notes.append(f"restarts in /status: {final.get('restarts')} (budgets raised to 50)")
         await _stop(pc)
         row.left = await _left(pc)
-    row.check(f"recovery p95 ≤ {recovery_limit:g} s", bool(row.recoveries) and sorted(row.recoveries)[max(0, int(len(row.recoveries) * 0.95 + 0.999) - 1)] <= recovery_limit)
+    p95 = percentile(row.recoveries, 95)
+    row.check(f"recovery p95 ≤ {recovery_limit:g} s", p95 is not None and p95 <= recovery_limit)
     row.check(f"longest freeze ≤ {freeze_limit:g} s", row.freeze is not None and row.freeze <= freeze_limit)
     row.check("nothing left", row.left == 0)
     return row
@@ -511,7 +512,7 @@ async def soak(rig: Rig, opts: Options) -> Row:
 
 def _tree_rss(pc: Pagecast) -> int:
     total = 0
-    for p in [*descendants(pc.child.pid)]:
+    for p in descendants(pc.child.pid):
         with contextlib.suppress(Exception):
             total += p.memory_info().rss
     u = usage(pc.child.pid)
