@@ -369,7 +369,8 @@ async def test_a_tv_stuck_buffering_gets_the_stream_loaded_again(nursery, tmp_pa
             finally:
                 with contextlib.suppress(psutil.Error):
                     player.send_signal(signal.SIGCONT)
-            status = await wait_session(api, started["id"], lambda d: d["cast"]["reloads"] == 1, timeout=5)
+            # The TV plays before the watcher has read the LOAD's answer: wait for that too.
+            status = await wait_session(api, started["id"], lambda d: d["cast"]["reloads"] == 1 and d["cast"]["state"] == "playing", timeout=10)
             assert status["state"] == "live" and status["cast"]["stalls"] >= 1 and status["cast"]["casts"] == 2, status["cast"]
             assert st["media"]["contentId"] == started["stream_url"]
             await api.post("/stop", json={"id": started["id"]})
