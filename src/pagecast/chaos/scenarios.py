@@ -157,8 +157,10 @@ async def _faults(rig: Rig, opts: Options, row: Row, kinds: list[str], repeats: 
                     break
                 row.recoveries.append(out.recovery)
                 await trio.sleep(opts.settle)
-                if tv.state()["player_state"] != "PLAYING":
-                    row.fail(f"after {out.fault.name} the TV is {tv.state()['player_state']}, not PLAYING")
+                try:  # a stall caught at that instant is counted in stalls; not playing again is a failure
+                    await tv.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=SETTLE)
+                except TimeoutError:
+                    row.fail(f"after {out.fault.name} the TV is {tv.state()['player_state']}, not PLAYING, {opts.settle + SETTLE:g} s after it healed")
             final = await watch.fresh()
         if final.get("state") != "live" or final.get("id") != session["id"]:
             row.fail(f"the session did not stay live: {final.get('state')}")
