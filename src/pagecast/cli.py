@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--seed", type=int, default=None, help="seed for the random faults and their timing")
     chaos.add_argument("--tv-hosts", default="127.0.0.31,127.0.0.32,127.0.0.33", help="the three virtual TVs' loopback addresses (Shaka, FFmpeg, FFmpeg)")
     chaos.add_argument("--json", dest="json_out", default="", help="also write the rows to this JSON file")
+    chaos.add_argument("--logs", default="", help="keep each pagecast serve's log in this directory (NN-scenario.log)")
     args = parser.parse_args(argv)
 
     if args.command == "chaos":

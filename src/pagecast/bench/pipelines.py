@@ -144,7 +144,8 @@ class Pagecast:
 
 
 @contextlib.asynccontextmanager
-async def open_pagecast(workdir: Path, flags: Sequence[str] = ()) -> AsyncIterator[Pagecast]:
+async def open_pagecast(workdir: Path, flags: Sequence[str] = (), log_to: Path | None = None) -> AsyncIterator[Pagecast]:
+    """``pagecast serve`` as an owned child; ``log_to``: a file that gets its whole log."""
     httpx = _import_httpx()
     argv = [
         sys.executable, "-m", "pagecast", "serve", "--host", "127.0.0.1", "--port", "0",
@@ -153,33 +154,38 @@ async def open_pagecast(workdir: Path, flags: Sequence[str] = ()) -> AsyncIterat
     found: list[str] = []
     warnings: list[str] = []
 
-    def on_line(line: str) -> None:
-        m = re.search(r"pagecast listening on (\S+)", line)
-        if m and not found:
-            found.append(m.group(1))
-        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line):
-            warnings.append(line)
+    with contextlib.ExitStack() as files:
+        log_file = files.enter_context(open(log_to, "a", encoding="utf-8")) if log_to is not None else None
 
-    async def polite(child: Child) -> None:
-        # SIGTERM to pagecast alone: its graceful shutdown stops its Chromium and FFmpeg.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGTERM)
-        await child.wait()
+        def on_line(line: str) -> None:
+            if log_file is not None:
+                log_file.write(line + "\n")
+            m = re.search(r"pagecast listening on (\S+)", line)
+            if m and not found:
+                found.append(m.group(1))
+            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line):
+                warnings.append(line)
 
-    async with owned(argv, "pagecast", on_stderr=on_line, polite=polite, policy=StopPolicy(polite_timeout=15.0, term_timeout=3.0)) as (child, tail):
-        with trio.move_on_after(30):
-            while not found and child.poll() is None:
-                await trio.sleep(0.05)
-        if not found:
-            raise RuntimeError(f"pagecast serve did not start ({child!r}): {tail.text()[-1500:]}")
-        token = os.environ.get("PAGECAST_API_TOKEN", "")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(base_url=found[0], timeout=90, headers=headers) as client:
-            pc = Pagecast(child, found[0], client, tail, warnings)
-            try:
-                yield pc
-            finally:
-                pc.exited_early = child.poll() is not None
+        async def polite(child: Child) -> None:
+            # SIGTERM to pagecast alone: its graceful shutdown stops its Chromium and FFmpeg.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
+            await child.wait()
+
+        async with owned(argv, "pagecast", on_stderr=on_line, polite=polite, policy=StopPolicy(polite_timeout=15.0, term_timeout=3.0)) as (child, tail):
+            with trio.move_on_after(30):
+                while not found and child.poll() is None:
+                    await trio.sleep(0.05)
+            if not found:
+                raise RuntimeError(f"pagecast serve did not start ({child!r}): {tail.text()[-1500:]}")
+            token = os.environ.get("PAGECAST_API_TOKEN", "")
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with httpx.AsyncClient(base_url=found[0], timeout=90, headers=headers) as client:
+                pc = Pagecast(child, found[0], client, tail, warnings)
+                try:
+                    yield pc
+                finally:
+                    pc.exited_early = child.poll() is not None
 
 
 # ---------------------------------------------------------------------------------------

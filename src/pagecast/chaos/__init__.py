@@ -31,11 +31,12 @@ def progress(text: str) -> None:
     print(f"  · {text}", file=sys.stderr, flush=True)
 
 
-async def run(names: list[str], opts: Options, hosts: list[str]) -> list[Row]:
+async def run(names: list[str], opts: Options, hosts: list[str], logs: Path | None = None) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="pagecast-chaos-") as tmp:
-        async with open_rig(Path(tmp), hosts) as rig:
+        async with open_rig(Path(tmp), hosts, logs=logs) as rig:
             for name in names:
+                rig.scenario = name
                 t0 = time.monotonic()
                 progress(f"{name}: starting")
                 try:
@@ -63,7 +64,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     opts = Options(quick=args.quick, minutes=args.minutes, busy_seconds=args.busy_seconds, seed=args.seed, progress=progress)
     print(f"pagecast chaos: {', '.join(names)}{' (quick)' if args.quick else ''}; seed {args.seed}", flush=True)
-    rows = trio.run(run, names, opts, hosts)
+    logs = Path(args.logs) if args.logs else None
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+    rows = trio.run(run, names, opts, hosts, logs)
     print()
     print(table(HEADERS, [cells(r) for r in rows]))
     for r in rows:

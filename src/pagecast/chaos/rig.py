@@ -37,11 +37,14 @@ class Usage:
 
 
 class Rig:
-    def __init__(self, tvs: list[Any], pages_url: str, workdir: Path, serve_flags: Sequence[str]):
+    def __init__(self, tvs: list[Any], pages_url: str, workdir: Path, serve_flags: Sequence[str], logs: Path | None = None):
         self.tvs = tvs
         self.pages_url = pages_url
         self.workdir = workdir
         self.serve_flags = list(serve_flags)
+        self.logs = logs  # each pagecast serve's log goes to a file here, if set
+        self.scenario = "chaos"
+        self._served = 0
 
     @property
     def page(self) -> str:
@@ -49,7 +52,9 @@ class Rig:
 
     @contextlib.asynccontextmanager
     async def serve(self, *flags: str) -> AsyncIterator[Pagecast]:
-        async with open_pagecast(self.workdir, [*self.serve_flags, *flags]) as pc:
+        self._served += 1
+        log_to = self.logs / f"{self._served:02d}-{self.scenario}.log" if self.logs is not None else None
+        async with open_pagecast(self.workdir, [*self.serve_flags, *flags], log_to=log_to) as pc:
             yield pc
 
     async def reset_tvs(self) -> None:
@@ -64,7 +69,7 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def open_rig(workdir: Path, hosts: Sequence[str] = TV_HOSTS, serve_flags: Sequence[str] = ()) -> AsyncIterator[Rig]:
+async def open_rig(workdir: Path, hosts: Sequence[str] = TV_HOSTS, serve_flags: Sequence[str] = (), logs: Path | None = None) -> AsyncIterator[Rig]:
     from ..virtual_tv import open_virtual_tv
 
     flags = ["--cast-hosts", ",".join(hosts), "--mdns", "false", *serve_flags]
@@ -75,7 +80,7 @@ async def open_rig(workdir: Path, hosts: Sequence[str] = TV_HOSTS, serve_flags: 
                 open_virtual_tv(host=host, name=f"chaos TV {i + 1} ({TV_PLAYERS[i]})", player=TV_PLAYERS[i])
             ))
         pages = stack.enter_context(serve_pages())
-        yield Rig(opened, pages, workdir, flags)
+        yield Rig(opened, pages, workdir, flags, logs)
 
 
 # -- pagecast's processes, from the outside ------------------------------------------------
