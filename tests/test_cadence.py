@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pagecast.core.cadence import AUDIO_LEAD, Cadence, min_gap, next_due, pts_for, silence_samples
+from pagecast.core.cadence import AUDIO_LEAD, FILL_LIMIT, Cadence, min_gap, next_due, pts_for, resume_point, silence_samples
 from pagecast.core.ffmpeg import AUDIO_RATE, EncodeSpec
 
 
@@ -53,6 +53,34 @@ def test_minimum_rate_is_a_gap_in_ticks_of_at_least_one(fps, min_fps, gap):
 )
 def test_new_frame_pts_is_its_capture_time_in_ticks_and_always_increases(captured_ms, t0_ms, fps, last_pts, pts):
     assert pts_for(captured_ms / 1000, t0_ms / 1000, fps, last_pts) == pts
+
+
+@pytest.mark.parametrize(
+    "captured, resume_at, t0",
+    [
+        pytest.param(104.0, None, 104.0, id="a first encoder starts at its first frame"),
+        pytest.param(104.0, 100.5, 100.5, id="a replacement starts where the last one's video ended"),
+        pytest.param(100.2, 100.5, 100.5, id="also when its first frame is older than that"),
+        pytest.param(100.5 + FILL_LIMIT + 1, 100.5, 100.5 + FILL_LIMIT + 1, id="not after a hole too long to fill"),
+    ],
+)
+def test_a_replacement_encoders_timeline_starts_where_the_last_ones_video_ended(captured, resume_at, t0):
+    assert resume_point(captured, resume_at) == t0
+
+
+def test_a_timeline_started_in_the_past_catches_up_with_a_keyframe_at_every_boundary_at_once():
+    """The hole a replaced encoder left is filled with its first frame, written at once."""
+    spec = EncodeSpec(width=64, height=64, fps=10, bitrate_kbps=100, segment_duration=1.0)
+    step = Cadence.start(spec, t0=100.0)
+    now = 103.55  # the first frame arrives 3.55 s after the old video ended
+    written = [step.pts]
+    cadence = step.then
+    while cadence.time_of(due := cadence.due(now)) <= now:
+        step = cadence.repeat(due)
+        written.append(step.pts)
+        cadence = step.then
+    assert written == [0, 1, 10, 11, 20, 21, 30, 31]
+    assert cadence.due(now) == 40  # then the next boundary, after now: live again
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import trio
 
 from pagecast.core.errors import EncodeError
 from pagecast.core.cadence import AUDIO_LEAD
-from pagecast.core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from pagecast.core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
 from pagecast.session.encode import run_encoder, write_frames
 
 SPEC = EncodeSpec(width=320, height=180, fps=10, bitrate_kbps=500, segment_duration=1.0, x264_preset="ultrafast")
@@ -70,6 +70,26 @@ def test_progress_lines_are_debug_and_errors_are_warnings():
 
     assert classify_stderr("frame=  10 fps=0.0 q=-1.0 size=       0kB") == logging.DEBUG
     assert classify_stderr("[mjpeg @ 0x1] error in the bitstream") == logging.WARNING
+
+
+def test_ffmpegs_last_words_leave_out_the_stream_banner_it_prints_on_every_run():
+    lines = [
+        "Output #0, mp4, to 'pipe:1':",
+        "  Metadata:",
+        "    encoder         : Lavf59.27.100",
+        "  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p, 1280x720, 30 fps",
+        "      encoder         : Lavc59.37.100 libx264",
+        "    Side data:",
+        "      cpb: bitrate max/min/avg: 3500000/0/0 buffer size: 7000000 vbv_delay: N/A",
+        "[s16le @ 0x5597ae1cbf00] Thread message queue blocking; consider raising the thread_queue_size option",
+        "pipe:0: Invalid data found when processing input",
+        "frame=  10 fps=0.0 q=-1.0 size=       0kB",
+    ]
+    assert last_words(lines) == (
+        "[s16le @ 0x5597ae1cbf00] Thread message queue blocking; consider raising the thread_queue_size option"
+        " | pipe:0: Invalid data found when processing input"
+    )
+    assert last_words(lines[:7]) == "no output"
 
 
 class Pipe:

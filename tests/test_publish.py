@@ -156,6 +156,37 @@ def test_program_date_time_follows_media_time_not_arrival_jitter(short):
         assert b - a == pytest.approx(d, abs=0.0015)
 
 
+def test_a_restarted_encoders_segments_go_on_where_the_last_ones_ended_with_no_hole(short):
+    """An encoder replaced after a hang comes back seconds later: a hole that long in the
+    PROGRAM-DATE-TIME timeline is a gap Shaka must jump, and jumping it it sometimes stalls."""
+    import datetime
+
+    wall = FakeClock(1_700_000_000.0)
+    r = ring(wallclock=wall)
+    feed(r, short)
+    r.begin_generation()  # publishes the old encoder's open segment
+    last_end = r.segments()[-1].wallclock + r.segments()[-1].duration
+    wall.t += 4.0  # the new FFmpeg's first output, after the hang and its restart
+    feed(r, short)
+    text = r.playlist()
+    pdts = [datetime.datetime.fromisoformat(p.replace("Z", "+00:00")).timestamp() for p in re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)]
+    for (a, b), d in zip(zip(pdts, pdts[1:]), extinfs(text)):
+        assert b - a == pytest.approx(d, abs=0.0015)
+    first_new = next(s for s in r.segments() if s.generation == 1)
+    assert first_new.wallclock == pytest.approx(last_end, abs=0.0015)
+
+
+def test_generation_end_is_where_the_current_encoders_published_video_ends(short):
+    r = ring()
+    assert r.generation_end() is None
+    feed(r, short)
+    r.begin_generation()  # publishes the open segment
+    last = r.segments()[-1]
+    assert r.generation_end() == pytest.approx(last.start + last.duration)
+    r.feed(short.init.data)  # the new encoder's init: its generation has no segment yet
+    assert r.generation_end() is None
+
+
 def test_segment_is_decodable_by_ffprobe(short):
     r = ring()
     feed(r, short)

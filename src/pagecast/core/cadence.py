@@ -29,6 +29,20 @@ from .ffmpeg import AUDIO_RATE, EncodeSpec
 AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
 
 
+#: The longest hole (seconds) a restarted encoder fills with the first picture it gets.
+FILL_LIMIT = 30.0
+
+
+def resume_point(captured_at: float, resume_at: float | None, limit: float = FILL_LIMIT) -> float:
+    """Where a new encoder's timeline starts (its ``t0``): where the last encoder's published
+    video ended (``resume_at``), so that the stream has no hole while FFmpeg was replaced
+    (its first segments show the first frame it gets, written at once), unless that is
+    more than ``limit`` before the first frame; else at the first frame."""
+    if resume_at is None or captured_at - resume_at > limit:
+        return captured_at
+    return resume_at
+
+
 def min_gap(fps: int, min_fps: int) -> int | None:
     """Ticks between frames at the least (``min_fps``); None: no minimum rate."""
     return max(1, round(fps / min_fps)) if min_fps else None

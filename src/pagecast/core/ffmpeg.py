@@ -102,6 +102,20 @@ _LEVELS = [
 ]
 
 
+#: What FFmpeg prints about its streams when it starts: no reason for anything.
+BANNER = re.compile(
+    r"^\s*(Input #|Output #|Stream #|Stream mapping|Metadata:|encoder\s*:|Side data:|cpb:|Duration:|Press \[q\])"
+    r"|^\s{2,}\w+\s*:\s|^\s*(frame=|size=)"
+)
+
+
+def last_words(lines, n: int = 4) -> str:
+    """FFmpeg's last words for an error message: its last lines, without the stream banner
+    and progress it prints on every run."""
+    kept = [line for line in lines if line.strip() and not BANNER.search(line)][-n:]
+    return " | ".join(kept) if kept else "no output"
+
+
 def classify_stderr(line: str) -> int:
     """FFmpeg writes progress with \\r and the rest with \\n; give each line a sensible level."""
     for pattern, level in _LEVELS:

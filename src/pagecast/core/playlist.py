@@ -96,6 +96,7 @@ class SegmentRing:
         self._clock = clock
         self._wallclock = wallclock
         self._anchors: dict[int, float] = {}
+        self._pdt_end: float | None = None  # PROGRAM-DATE-TIME where the newest segment ends
         self._splitter = Fmp4Splitter(max_box_size)
 
         self._generation = -1
@@ -232,13 +233,18 @@ class SegmentRing:
         data = b"".join(h.fragment.data for h in frags)
         # PROGRAM-DATE-TIME follows the media clock, anchored once per generation: players
         # (Shaka) place segments by it, and arrival-time jitter would open gaps between them.
-        anchor = self._anchors.setdefault(generation, frags[0].wallclock - start)
+        # A new generation (an encoder restarted) goes on where the last one ended: a hole in
+        # the timeline is a gap players must jump, and Shaka, jumping it, sometimes stalls for good.
+        if generation not in self._anchors:
+            self._anchors[generation] = (frags[0].wallclock if self._pdt_end is None else self._pdt_end) - start
+        anchor = self._anchors[generation]
         segment = Segment(
             self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(frags)
         )
         if not self._segments:
             self._listed_from = segment.sequence
         self._segments.append(segment)
+        self._pdt_end = segment.wallclock + duration
         self._segment_bytes += len(data)
         self._next_sequence += 1
         self._segments_produced += 1
@@ -328,6 +334,14 @@ class SegmentRing:
     def init_info(self) -> InitInfo | None:
         """The current generation's init (tracks, ``codecs`` for a master playlist)."""
         return self._inits.get(self._generation)
+
+    def generation_end(self) -> float | None:
+        """Where the current generation's published video ends, in its own media seconds;
+        None before its first segment. An encoder replacing it starts its timeline there."""
+        if self._segments and self._segments[-1].generation == self._generation:
+            last = self._segments[-1]
+            return last.start + last.duration
+        return None
 
     @property
     def target_duration(self) -> int:

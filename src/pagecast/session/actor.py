@@ -292,6 +292,7 @@ class Session:
                 self._encoder_control.close()
             self.publisher.end()
             self.publisher.release()  # the TV is given back by now; the record stays, the video goes
+            self._chromium = self._encoder_control = None  # and its last picture with them
             self.ended_at = time.time()
             self._move(State.STOPPED)
             log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
@@ -474,10 +475,14 @@ class Session:
             while True:
                 self.publisher.begin_generation()
                 self._encoder_state = "running"
+                # A playlist's next encoder goes on where this one's video ended (no hole for
+                # players to jump); a progressive stream goes on from now.
+                ended = self.publisher.generation_end()
+                resume_at = self.encoder_stats.started_at + ended if ended is not None and self.request.mode == "hls" else None
                 try:
                     await run_encoder(
                         spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
-                        hang_timeout=self.settings.encoder_hang_timeout,
+                        hang_timeout=self.settings.encoder_hang_timeout, resume_at=resume_at,
                     )
                 except EncodeError as exc:
                     if backend != LIBX264:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import trio
 
-from ..core.cadence import Cadence
+from ..core.cadence import Cadence, resume_point
 from ..core.encoders import LIBX264
 from ..core.errors import EncodeError
-from ..core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_PIPE_BYTES, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header
+from ..core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_PIPE_BYTES, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
 from ..core.policy import Answering
 from ..lowlevel.groups import first_leaf
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
@@ -54,17 +54,19 @@ async def write_frames(
     *,
     stats: EncoderStats,
     captures: deque[float | None],
+    resume_at: float | None = None,
 ) -> None:
     """Hand frames to FFmpeg as the cadence says: each new one with its capture time as its
     timestamp, the last one again whenever a repeat falls due first, silence ahead of each.
+    ``resume_at``: where the previous encoder's video ended (see ``cadence.resume_point``).
 
     ``captures`` gets each written frame's capture time (None for a repeat), for latency.
     ``run_encoder`` enlarges the audio pipe (``AUDIO_PIPE_BYTES``) so the silence never waits."""
     frame = await frames.receive()
     while isinstance(frame, Dense):  # nothing to repeat yet
         frame = await frames.receive()
-    stats.started_at = frame.captured_at
-    step = Cadence.start(spec, frame.captured_at)
+    t0 = stats.started_at = resume_point(frame.captured_at, resume_at)
+    step = Cadence.start(spec, t0)
     jpeg, captured_at = frame.jpeg, frame.captured_at
     header = ivf_header(spec.width, spec.height, spec.fps)
     while True:
@@ -104,14 +106,16 @@ async def run_encoder(
     backend: str = LIBX264,
     on_stderr: Callable[[str], None] | None = None,
     hang_timeout: float = 0.0,
+    resume_at: float | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
 
     ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``core.page.Frame``).
     Raises EncodeError if FFmpeg dies on its own, or (``hang_timeout`` > 0) takes frames for
-    that long without writing anything: a hung FFmpeg is killed at once. Cancelling stops FFmpeg politely ('q'),
-    then SIGTERM, then SIGKILL, and always reaps it. Each stderr line goes to ``on_stderr``
+    that long without writing anything: a hung FFmpeg is killed at once. ``resume_at``
+    (Trio's clock): where the encoder this one replaces left the stream, to go on from there.
+    Cancelling stops FFmpeg politely ('q'), then SIGTERM, then SIGKILL, and always reaps it. Each stderr line goes to ``on_stderr``
     if given (the startup probe keeps them to explain a failure), else to the log.
     """
     stats = stats if stats is not None else EncoderStats()
@@ -189,13 +193,13 @@ async def run_encoder(
                 await trio.sleep(min(0.5, hang_timeout / 4))
             hung = True
             raise EncodeError(
-                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed: {tail.text()[-500:] or 'no output'}",
+                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed; its last words: {last_words(tail.lines)}",
                 kind="hang",
             )
 
         async def feed_frames() -> None:
             try:
-                await write_frames(spec, frames, Watched(), audio_out, stats=stats, captures=captures)
+                await write_frames(spec, frames, Watched(), audio_out, stats=stats, captures=captures, resume_at=resume_at)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
 
