@@ -39,7 +39,7 @@ class Options:
     @property
     def settle(self) -> float:
         """How long after a fault's recovery the TV is given before it must be PLAYING."""
-        return 3.0 if self.quick else SETTLE
+        return 1.0 if self.quick else SETTLE
 
 
 Scenario = Callable[[Rig, Options], Awaitable[Row]]
@@ -91,7 +91,7 @@ async def _watched(pc: Pagecast, tv: Any, session_id: str):
 
 async def cycles(rig: Rig, opts: Options) -> Row:
     row = Row("1. start/stop cycles")
-    n = 3 if opts.quick else 100
+    n = 2 if opts.quick else 100
     rounds = 1 if opts.quick else 34
     await rig.reset_tvs()
     async with rig.serve() as pc:
