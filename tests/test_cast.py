@@ -1,38 +1,20 @@
 """Casting end to end: pagecast → pychromecast → CASTV2 over TLS → the virtual TV → a real
-player. The TV ends sessions by itself (remote, another app, standby), sessions survive and
-re-cast across network loss when asked to, and give the screen back when they end."""
+player. The TV ends sessions by itself (remote, another app, standby), sessions give the screen
+back when they end. Trouble on the TV's side (its network, a restart, a stuck player) is
+tests/test_cast_network.py's."""
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 
-import psutil
 import pytest
 import trio
 
+from cast_helpers import YOUTUBE, cast, ended_cleanly, session, session_children, wait_session
 from helpers import running_service
 
 from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
-
-YOUTUBE = "233637DE"
-
-
-def _session_children() -> list[psutil.Process]:
-    """The service's Chromium and FFmpeg (the virtual TV's own player runs here too, and is not
-    counted: it reads an http:// URL, the session's FFmpeg reads /dev/fd pipes)."""
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            cmd = " ".join(p.cmdline())
-            if "chromium-headless-shell" in cmd or ("ffmpeg" in p.name() and "/dev/fd/" in cmd):
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
 
 
 @pytest.fixture
@@ -57,37 +39,6 @@ async def api(cast_service):
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cast_service.port}", timeout=60) as c:
         yield c
-
-
-async def session(api, sid: str) -> dict:
-    return (await api.get(f"/sessions/{sid}")).json()
-
-
-async def wait_session(api, sid: str, predicate, timeout: float = 20.0) -> dict:
-    with trio.fail_after(timeout):
-        while True:
-            data = await session(api, sid)
-            if predicate(data):
-                return data
-            await trio.sleep(0.05)
-
-
-async def cast(api, pages, device="Living Room TV", **extra) -> dict:
-    response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": device, **extra})
-    assert response.status_code == 202, response.text
-    data = response.json()
-    assert data["cast"]["player_state"] == "PLAYING", data
-    assert _session_children(), "a playing session's Chromium and FFmpeg are found (else ended_cleanly proves nothing)"
-    return data
-
-
-async def ended_cleanly(api, sid: str, within: float = 3.0) -> dict:
-    """The session ends within 2 s (plus polling), and every process it started is gone 1 s later."""
-    data = await wait_session(api, sid, lambda d: d["state"] in ("stopped", "failed"), timeout=within)
-    with trio.fail_after(1.5):
-        while _session_children():
-            await trio.sleep(0.05)
-    return data
 
 
 async def test_two_tvs_play_at_once_in_the_ffmpeg_and_the_shaka_player_with_zero_stalls_and_independently(api, pages, tv):
@@ -153,41 +104,6 @@ async def test_the_tv_ending_the_cast_ends_the_session_and_leaves_nothing(api, p
     assert done["cast"]["stopped_by_device"] and done["cast"]["given_back"] is None
 
 
-async def test_a_silent_network_drop_is_noticed_in_seconds_and_the_cast_continues_when_it_returns(api, pages, tv):
-    started = await cast(api, pages)
-    tv.drop_network("silent")
-    t0 = trio.current_time()
-    lost = await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "reconnecting", timeout=10)
-    noticed = trio.current_time() - t0
-    assert lost["state"] == "live" and "status request" in lost["cast"]["lost"]
-    tv.restore_network()
-    back = await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "playing" and d["cast"]["reconnects"] == 1, timeout=10)
-    assert back["cast"]["casts"] == 1, "the TV kept playing: no re-cast needed"
-    print(f"silent drop noticed after {noticed:.2f} s")
-
-
-async def test_with_keep_on_a_restarted_tv_gets_the_dashboard_back(api, pages, tv):
-    started = await cast(api, pages, keep_on=True)
-    await tv.restart()
-    back = await wait_session(api, started["id"], lambda d: d["cast"]["casts"] == 2 and d["cast"]["player_state"] == "PLAYING", timeout=20)
-    assert back["state"] == "live" and back["cast"]["reconnects"] >= 1
-    assert tv.player_state == "PLAYING"
-
-
-async def test_without_keep_on_a_tv_that_lost_the_stream_ends_the_session(api, pages, tv):
-    started = await cast(api, pages)
-    await tv.restart()
-    done = await ended_cleanly(api, started["id"], within=15)
-    assert "dropped the stream while unreachable" in done["stop_reason"]
-
-
-async def test_a_tv_that_stays_away_ends_a_session_without_keep_on(api, pages, tv):
-    started = await cast(api, pages)
-    tv.drop_network("reset")
-    done = await ended_cleanly(api, started["id"], within=15)
-    assert "unreachable for 4 s" in done["stop_reason"]
-
-
 async def test_if_idle_does_not_interrupt_what_a_person_watches(api, pages, tv):
     tv.launch_app(YOUTUBE, "YouTube")
     response = await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV", "if_idle": True})
@@ -213,7 +129,7 @@ async def test_a_tv_that_refuses_the_load_fails_the_session_with_its_reason(api,
     data = response.json()
     assert data["state"] == "failed" and "could not load the stream" in data["error"] and "LOAD_FAILED" in data["error"], data
     with trio.fail_after(2):
-        while _session_children():
+        while session_children():
             await trio.sleep(0.05)
 
 
@@ -264,17 +180,6 @@ async def test_media_a_person_was_playing_is_reloaded_at_its_live_position_when_
     await tv.wait_for(lambda st: (st["media"] or {}).get("contentId") == theirs and st["player_state"] == "PLAYING", timeout=20)
 
 
-async def test_keep_on_never_recasts_over_an_app_a_person_opened_while_the_tv_was_unreachable(api, pages, tv):
-    started = await cast(api, pages, keep_on=True)
-    tv.drop_network("silent")
-    await wait_session(api, started["id"], lambda d: d["cast"]["state"] == "reconnecting", timeout=10)
-    tv.launch_app(YOUTUBE, "YouTube")
-    tv.restore_network()
-    done = await ended_cleanly(api, started["id"], within=15)
-    assert "now shows YouTube; not interrupting it" in done["stop_reason"], done["stop_reason"]
-    assert tv.app_id == YOUTUBE and done["cast"]["casts"] == 1
-
-
 async def test_a_low_latency_fmp4_session_is_cast_as_progressive_mp4_and_plays(api, pages, tv):
     started = await cast(api, pages, mode="fmp4")
     assert tv.media["contentType"] == "video/mp4" and tv.media["contentId"].endswith("/live.mp4")
@@ -303,7 +208,7 @@ async def test_a_start_stopped_while_it_connects_gets_a_409_not_a_500(api, pages
         nursery.start_soon(stop_soon)
         response = await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"})
     assert response.status_code == 409 and "stopped before it started" in response.json()["error"], response.text
-    assert not _session_children()
+    assert not session_children()
 
 
 async def test_stopping_casting_on_the_tv_while_the_page_loads_ends_the_session_without_casting(api, pages, tv):
@@ -342,36 +247,3 @@ async def test_a_replacing_session_stopped_before_its_load_still_gives_back_the_
     assert tv.app_id == YOUTUBE and tv.volume_level == pytest.approx(1.0)
 
 
-def _tv_player() -> psutil.Process:
-    """The virtual TV's FFmpeg player: it reads the stream over http://, the session's FFmpeg reads pipes."""
-    [player] = [
-        p for p in psutil.Process().children(recursive=True)
-        if "ffmpeg" in p.name() and "http://" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
-    ]
-    return player
-
-
-async def test_a_tv_stuck_buffering_gets_the_stream_loaded_again(nursery, tmp_path, pages, tv):
-    """The TV's player stops making progress while the stream flows on (stopped here with
-    SIGSTOP): after cast_stuck_timeout the watcher loads the stream again, and it plays."""
-    import httpx
-    import os
-    import signal
-
-    async with running_service(nursery, tmp_path, cast_hosts=("127.0.0.2",), cast_stuck_timeout=2.0, quality="720p") as svc:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=60) as api:
-            started = await cast(api, pages)
-            player = _tv_player()
-            os.kill(player.pid, signal.SIGSTOP)
-            try:
-                await tv.wait_for(lambda st: st["player_state"] == "BUFFERING", timeout=10)
-                st = await tv.wait_for(lambda st: st["loads"] == 2 and st["player_state"] == "PLAYING", timeout=20)
-            finally:
-                with contextlib.suppress(psutil.Error):
-                    player.send_signal(signal.SIGCONT)
-            # The TV plays before the watcher has read the LOAD's answer: wait for that too.
-            status = await wait_session(api, started["id"], lambda d: d["cast"]["reloads"] == 1 and d["cast"]["state"] == "playing", timeout=10)
-            assert status["state"] == "live" and status["cast"]["stalls"] >= 1 and status["cast"]["casts"] == 2, status["cast"]
-            assert st["media"]["contentId"] == started["stream_url"]
-            await api.post("/stop", json={"id": started["id"]})
-            await ended_cleanly(api, started["id"], within=10)
