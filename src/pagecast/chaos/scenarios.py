@@ -105,9 +105,13 @@ async def cycles(rig: Rig, opts: Options) -> Row:
             # bounded history is the service's steady state, not a leak: measure from it.
             for i in range(ENDED_HISTORY - len(rig.tvs)):
                 opts.progress(f"cycles: warm-up, /status's history filling, {i + 1}/{ENDED_HISTORY - len(rig.tvs)}")
-                with contextlib.suppress(Exception):
+                try:
                     session = await start_cast(pc, rig.page, rig.tvs[1])
                     await _stop(pc, session["id"])
+                except Exception as exc:  # noqa: BLE001 - not a measured cycle, but not hidden either
+                    row.notes.append(f"warm-up cycle {i + 1}: {describe(exc)}")
+                    with contextlib.suppress(Exception):
+                        await _stop(pc)
         before = usage(pc.child.pid)
         for i in range(n):
             opts.progress(f"cycles: one TV, {i + 1}/{n}")
