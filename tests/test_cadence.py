@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from pagecast.core.cadence import AUDIO_LEAD, FILL_LIMIT, Cadence, min_gap, next_due, pts_for, resume_point, silence_samples
-from pagecast.core.ffmpeg import AUDIO_RATE, EncodeSpec
+from pagecast.core.ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_RATE, EncodeSpec
 
 
 @pytest.mark.parametrize(
@@ -86,14 +86,16 @@ def test_a_timeline_started_in_the_past_catches_up_with_a_keyframe_at_every_boun
 @pytest.mark.parametrize(
     "pts, fps, written, samples",
     [
-        pytest.param(0, 10, 0, int(AUDIO_LEAD * AUDIO_RATE), id="the first frame gets the lead"),
-        pytest.param(10, 10, 4800, 48000, id="then up to the lead past each frame"),
-        pytest.param(1, 30, 4800, 1600, id="one 30 fps tick of audio"),
-        pytest.param(1, 10, 52800, 0, id="never less than what was written"),
+        pytest.param(0, 10, 0, 5 * 1024, id="the first frame gets the lead (4800 samples), in whole AAC frames"),
+        pytest.param(10, 10, 5120, 47 * 1024, id="then up to the lead past each frame (52800 samples: 51.6 frames)"),
+        pytest.param(1, 30, 5120, 2 * 1024, id="one 30 fps tick of audio (6400 samples)"),
+        pytest.param(1, 30, 6144, 1024, id="a part frame still missing is a whole frame"),
+        pytest.param(1, 10, 53248, 0, id="never less than what was written"),
     ],
 )
-def test_silence_reaches_the_audio_lead_past_each_frame(pts, fps, written, samples):
+def test_silence_reaches_the_audio_lead_past_each_frame_in_whole_aac_frames(pts, fps, written, samples):
     assert silence_samples(pts, fps, written) == samples
+    assert samples % AUDIO_FRAME_SAMPLES == 0
 
 
 # ---- the cadence over time ------------------------------------------------------------------
@@ -209,7 +211,8 @@ def test_silence_written_always_reaches_the_lead_past_the_last_frame(fps, flush_
     for captured_ms in (5013, 5020, 5900, 7310, 7320, 9000):
         while True:
             written += step.silence
-            assert written == step.then.audio_samples == int((step.pts / fps + AUDIO_LEAD) * AUDIO_RATE)
+            lead = int((step.pts / fps + AUDIO_LEAD) * AUDIO_RATE)
+            assert written == step.then.audio_samples and lead <= written < lead + AUDIO_FRAME_SAMPLES
             due = step.then.due(0.0)
             if step.then.time_of(due) >= captured_ms / 1000:
                 break

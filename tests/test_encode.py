@@ -15,7 +15,7 @@ import trio
 
 from pagecast.core.errors import EncodeError
 from pagecast.core.cadence import AUDIO_LEAD
-from pagecast.core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_RATE, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
+from pagecast.core.ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_RATE, SILENT_AAC_FRAME, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
 from pagecast.session.encode import run_encoder, write_frames
 
 SPEC = EncodeSpec(width=320, height=180, fps=10, bitrate_kbps=500, segment_duration=1.0, x264_preset="ultrafast")
@@ -53,7 +53,7 @@ def test_arguments_ask_for_cast_compatible_h264_and_silent_aac():
     joined = " ".join(args)
     assert "/dev/fd/7" in args and "/dev/fd/9" in args
     assert "-profile:v high" in joined and "-level:v 4.1" in joined and "-pix_fmt yuv420p" in joined
-    assert "-f s16le" in joined and "-c:a aac" in joined
+    assert "-f aac" in joined and "-c:a copy" in joined
     assert "expr:gte(t,n_forced*1)" in joined
     assert "+frag_every_frame+empty_moov+default_base_moof" in joined
     assert "pipe:" not in joined.replace("pipe:1", "")  # stdin stays free for 'q'
@@ -131,7 +131,8 @@ async def test_writer_carries_out_the_cadence_on_trios_clock(autojump_clock):
         await trio.sleep(0.8)
         nursery.cancel_scope.cancel()
     assert ivf_frames(video, t0) == [(0, 0, b"A"), (100, 1, b"A"), (450, 5, b"B"), (1000, 10, b"B"), (1100, 11, b"B")]
-    assert sum(len(data) for _, data in audio.writes) == AUDIO_FRAME_BYTES * int((1.1 + AUDIO_LEAD) * AUDIO_RATE)
+    frames = -(-int((1.1 + AUDIO_LEAD) * AUDIO_RATE) // AUDIO_FRAME_SAMPLES)
+    assert b"".join(data for _, data in audio.writes) == SILENT_AAC_FRAME * frames
     assert [round((at - t0) * 1000) for at, _ in audio.writes] == [0, 100, 450, 1000, 1100]
     assert list(captures) == [t0, None, t0 + 0.45, None, None]
     assert (stats.frames_in, stats.frames_out, stats.repeats, stats.started_at) == (2, 5, 3, t0)

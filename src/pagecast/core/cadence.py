@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .ffmpeg import AUDIO_RATE, EncodeSpec
+from .ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_RATE, EncodeSpec
 
 AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
 
@@ -68,8 +68,10 @@ def pts_for(captured_at: float, t0: float, fps: int, last_pts: int) -> int:
 
 def silence_samples(pts: int, fps: int, written: int) -> int:
     """Samples of silence still to write so that the audio reaches AUDIO_LEAD past frame ``pts``,
-    given ``written`` samples so far."""
-    return max(0, int((pts / fps + AUDIO_LEAD) * AUDIO_RATE) - written)
+    given ``written`` samples so far: whole AAC frames (``AUDIO_FRAME_SAMPLES``), so up to
+    one frame (21 ms) more than that."""
+    need = int((pts / fps + AUDIO_LEAD) * AUDIO_RATE) - written
+    return -(-need // AUDIO_FRAME_SAMPLES) * AUDIO_FRAME_SAMPLES if need > 0 else 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import trio
 from ..core.cadence import Cadence, resume_point
 from ..core.encoders import LIBX264
 from ..core.errors import EncodeError
-from ..core.ffmpeg import AUDIO_FRAME_BYTES, AUDIO_PIPE_BYTES, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
+from ..core.ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_PIPE_BYTES, SILENT_AAC_FRAME, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
 from ..core.policy import Answering
 from ..lowlevel.groups import first_leaf
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
@@ -71,7 +71,7 @@ async def write_frames(
     header = ivf_header(spec.width, spec.height, spec.fps)
     while True:
         if audio is not None and step.silence:
-            await audio.send_all(bytes(AUDIO_FRAME_BYTES * step.silence))
+            await audio.send_all(SILENT_AAC_FRAME * (step.silence // AUDIO_FRAME_SAMPLES))
         await video.send_all(header + ivf_frame(jpeg, step.pts))
         header = b""
         captures.append(None if step.repeat else captured_at)
