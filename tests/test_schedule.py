@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, frame_time_ms, next_slot, step_after
+from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, frame_time_ms, next_slot, read_back, step_after
 
 # A quarter second is exact in binary, so slot arithmetic compares exactly.
 Q = 0.25
@@ -50,6 +50,47 @@ def test_slots_stay_on_the_fps_grid_whatever_the_wake_up_jitter(fps):
 )
 def test_the_page_is_ticked_less_often_once_it_has_been_quiet(damaged, quiet_since, now, result):
     assert step_after(damaged, quiet_since, now) == result
+
+
+@pytest.mark.parametrize(
+    "damaged, quiet_since, now, result",
+    [
+        (True, 0.0, 5.0, (2, 5.0)),  # a changing page: every busy step, not every slot
+        (False, 5.0, 5.0 + IDLE_AFTER / 2, (2, 5.0)),
+        (False, 5.0, 5.0 + IDLE_AFTER, (IDLE_STEP, 5.0)),  # quiet: the idle step
+    ],
+)
+def test_a_capped_capture_rate_ticks_a_changing_page_every_busy_step(damaged, quiet_since, now, result):
+    assert step_after(damaged, quiet_since, now, busy_step=2) == result
+    assert step_after(False, 0.0, 10.0, busy_step=5) == (5, 0.0)  # idle is never faster than busy
+
+
+@pytest.mark.parametrize(
+    "pending, idle, mode",
+    [
+        (True, False, True),  # a change still to capture: read back whatever this tick draws
+        (True, True, True),
+        (False, False, False),  # the page is changing: read back if this tick drew a change
+        (False, True, None),  # quiet: a change now is read back on the next tick, after its burst
+    ],
+)
+def test_the_first_change_after_a_quiet_spell_is_read_back_one_tick_later(pending, idle, mode):
+    assert read_back(pending, idle) is mode
+
+
+def test_a_burst_of_changes_after_a_quiet_spell_is_one_capture():
+    """Ticks at the busy step; the page reacts to one event in two drawn frames, then later once more."""
+    drawn = {10: True, 11: True, 20: True}
+    pending, step, quiet_since, captures = False, IDLE_STEP, 0.0, []
+    for tick in range(1, 30):
+        mode = read_back(pending, step > 1)
+        damaged = drawn.get(tick, False)
+        captured = mode is True or (mode is False and damaged)
+        if captured:
+            captures.append(tick)
+        pending = (damaged or pending) and not captured
+        step, quiet_since = step_after(damaged, quiet_since, tick * 0.1, idle_after=0.2)
+    assert captures == [11, 21]
 
 
 def test_the_idle_policy_is_tunable():

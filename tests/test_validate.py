@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pagecast.core.settings import Settings
@@ -44,11 +46,16 @@ def test_missing_url_says_what_is_expected():
         ({"url": "http://x/", "auth": {"headers": {"Bad Name": "x"}}}, "invalid header name"),
         ({"url": "http://x/", "volume": 2}, "between 0.0 and 1.0"),
         ({"url": "http:///nohost"}, "no host name"),
+        ({"url": "http://x/", "motion": "none"}, "unknown motion 'none'; use 'reduce'"),
+        ({"url": "http://x/", "theme": "blue"}, "unknown theme 'blue'; use 'dark' or 'light'"),
+        ({"url": "http://x/", "kiosk": "yes"}, "'kiosk' must be true or false"),
+        ({"url": "http://x/", "capture_fps": 0}, "'capture_fps' must be between 1 and the stream's fps (30)"),
+        ({"url": "http://x/", "fps": 10, "capture_fps": 15}, "'capture_fps' must be between 1 and the stream's fps (10)"),
         ([1, 2], "must be a JSON object"),
     ],
 )
 def test_wrong_fields_get_a_clear_message(body, message):
-    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(")):
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
         start(body)
 
 
@@ -56,6 +63,18 @@ def test_defaults_come_from_settings():
     req = start({"url": "http://x/"})
     assert req.quality.name == "1080p" and (req.quality.width, req.quality.height) == (1920, 1080)
     assert req.mode == "hls" and req.duration is None
+
+
+def test_a_page_reduces_its_motion_and_is_captured_at_most_15_times_a_second_unless_asked_otherwise():
+    req = start({"url": "http://x/"})
+    assert (req.appearance.motion, req.appearance.theme, req.appearance.kiosk, req.capture_fps) == ("reduce", None, False, 15)
+    assert start({"url": "http://x/", "fps": 10}).capture_fps == 10  # never more than the stream's fps
+    req = start({"url": "http://x/", "motion": "full", "theme": "dark", "kiosk": True, "capture_fps": 30})
+    assert (req.appearance.motion, req.appearance.theme, req.appearance.kiosk, req.capture_fps) == ("full", "dark", True, 30)
+    assert {k: req.public()[k] for k in ("motion", "theme", "kiosk", "capture_fps")} == {"motion": "full", "theme": "dark", "kiosk": True, "capture_fps": 30}
+    settings = Settings.from_env({"PAGECAST_MOTION": "full", "PAGECAST_CAPTURE_FPS": "30"})
+    req = parse_start({"url": "http://x/"}, settings, {})
+    assert (req.appearance.motion, req.capture_fps) == ("full", 30)
 
 
 def test_explicit_overrides_change_the_preset():

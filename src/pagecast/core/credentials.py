@@ -19,9 +19,10 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def storage_script(url: str, auth: Auth) -> str:
-    """JS run before any page script: set localStorage for the page's origin only."""
-    items = [[k, v] for k, v in auth.local_storage]
+def storage_script(url: str, auth: Auth, defaults: list[tuple[str, str]] | tuple = ()) -> str:
+    """JS run before any page script: set localStorage for the page's origin only.
+    ``defaults`` (the look's settings) go first, so the user's own items win."""
+    items = [[k, v] for k, v in (*defaults, *auth.local_storage)]
     ha = None
     if auth.ha_token:
         ha = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .appearance import Appearance
 from .request import Auth, redact_url
 
 #: After the main frame stopped loading, how long it must stay quiet (no new navigation,
@@ -183,6 +184,14 @@ def http_error(state: PageState) -> str | None:
     return f"{redact_url(state.url)} answered HTTP {state.status} {state.status_text}".rstrip() + hint
 
 
+def busy_step(fps: int, capture_fps: int | None) -> int:
+    """Every how many slots of the ``fps`` grid a changing page is drawn, so that it is drawn
+    (and captured) at most ``capture_fps`` times a second: 30 fps and 15 → every 2nd slot."""
+    if not capture_fps or capture_fps >= fps:
+        return 1
+    return -(-fps // capture_fps)
+
+
 @dataclass(frozen=True)
 class PageSpec:
     url: str
@@ -196,6 +205,14 @@ class PageSpec:
     #: Seconds a begin-frame may take once the page runs: longer is a hung renderer.
     frame_timeout: float = 5.0
     login_paths: tuple[str, ...] = ("/auth/authorize", "/login")
+    appearance: Appearance = Appearance(motion="full")
+    #: Most frames a second drawn and captured while the page keeps changing; None: ``fps``.
+    capture_fps: int | None = None
+
+    @property
+    def busy_step(self) -> int:
+        """Slots of the ``fps`` grid between ticks while the page keeps changing."""
+        return busy_step(self.fps, self.capture_fps)
 
     @property
     def shown_url(self) -> str:

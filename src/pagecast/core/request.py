@@ -9,10 +9,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .appearance import MOTIONS, THEMES, Appearance
 from .errors import InvalidRequest, NotFound
 from .settings import PRESETS, Quality, Settings
 
-START_FIELDS = {"url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate", "keep_on", "if_idle", "volume"}
+START_FIELDS = {
+    "url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate",
+    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps",
+}
 AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
 
 
@@ -62,6 +66,9 @@ class StartRequest:
     keep_on: bool = False
     if_idle: bool = False
     volume: float | None = None
+    appearance: Appearance = Appearance()
+    #: Most frames a second taken from the page (its changes); the stream keeps quality.fps.
+    capture_fps: int = 15
 
     @property
     def cast(self) -> CastOptions:
@@ -82,6 +89,10 @@ class StartRequest:
             "keep_on": self.keep_on,
             "if_idle": self.if_idle,
             "volume": self.volume,
+            "motion": self.appearance.motion,
+            "theme": self.appearance.theme,
+            "kiosk": self.appearance.kiosk,
+            "capture_fps": self.capture_fps,
         }
 
 
@@ -251,7 +262,26 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         if device is None:
             raise InvalidRequest("'volume' applies to casting; give a 'device' too (GET /devices lists them)")
         volume = float(volume)
+    appearance, capture_fps = parse_look(body, settings, quality.fps)
     return StartRequest(
         url=url, quality=quality, mode=mode, duration=duration, device=device,
-        auth=auth, profile=profile_name, device_scale_factor=float(dsf), volume=volume, **flags,
+        auth=auth, profile=profile_name, device_scale_factor=float(dsf), volume=volume,
+        appearance=appearance, capture_fps=capture_fps, **flags,
     )
+
+
+def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, int]:
+    """The page's look (``motion``, ``theme``, ``kiosk``) and its ``capture_fps``."""
+    motion = _expect(body, "motion", (str,), f"one of {', '.join(MOTIONS)}") or settings.motion
+    if motion not in MOTIONS:
+        raise InvalidRequest(f"unknown motion {motion!r}; use 'reduce' (transitions end at once: cheap, for dashboards) or 'full' (the page's own pace)")
+    theme = _expect(body, "theme", (str,), f"one of {', '.join(THEMES)}")
+    if theme is not None and theme not in THEMES:
+        raise InvalidRequest(f"unknown theme {theme!r}; use 'dark' or 'light' (omit it for the page's own)")
+    kiosk = _expect(body, "kiosk", (bool,), "true or false")
+    capture_fps = _expect(body, "capture_fps", (int,), f"a whole number between 1 and the stream's fps ({fps})")
+    if capture_fps is None:
+        capture_fps = min(settings.capture_fps, fps)
+    elif not 1 <= capture_fps <= fps:
+        raise InvalidRequest(f"'capture_fps' must be between 1 and the stream's fps ({fps}), got {capture_fps}")
+    return Appearance(motion=motion, theme=theme, kiosk=bool(kiosk)), capture_fps

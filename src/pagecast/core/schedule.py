@@ -23,15 +23,28 @@ def next_slot(deadline: float, now: float, interval: float, step: int = 1) -> fl
 
 
 def step_after(
-    damaged: bool, quiet_since: float, now: float, *, idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP
+    damaged: bool, quiet_since: float, now: float, *, busy_step: int = 1, idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP
 ) -> tuple[int, float]:
-    """``(step, quiet_since)`` after a tick at ``now``: every slot while the page changes, every
-    ``idle_step``-th once it has not changed for ``idle_after`` seconds. A dashboard is idle most
-    of the time and each tick costs Chromium and us a round trip; the first change restores
-    the full rate, so an idle page is seen changing at most ``idle_step`` slots late."""
+    """``(step, quiet_since)`` after a tick at ``now``: every ``busy_step``-th slot while the page
+    changes (the capture rate's cap: a drawn change is a captured frame), every ``idle_step``-th
+    once it has not changed for ``idle_after`` seconds. A dashboard is idle most of the time
+    and each tick costs Chromium and us a round trip; the first change restores the busy
+    rate, so an idle page is seen changing at most ``idle_step`` slots late."""
     if damaged:
-        return 1, now
-    return (idle_step if now - quiet_since >= idle_after else 1), quiet_since
+        return busy_step, now
+    return (max(idle_step, busy_step) if now - quiet_since >= idle_after else busy_step), quiet_since
+
+
+def read_back(pending: bool, idle: bool) -> bool | None:
+    """Whether the next tick reads its picture back: ``True`` always (a change is still to be
+    captured), ``False`` if it drew a change, ``None`` never. A change that ends a quiet spell
+    (``idle``) is read back one tick later, not at once: a page reacts to one event in a
+    burst of frames (a dashboard's cards redraw one after another, within tens of
+    milliseconds), and one picture after the burst shows it all. Costs one busy step of
+    delay for the first change after a quiet spell; none while the page keeps changing."""
+    if pending:
+        return True
+    return None if idle else False
 
 
 def frame_time_ms(slot: float, clock_offset: float) -> float:

@@ -65,8 +65,16 @@ class Settings:
         default=0.0,
         metadata={"help": "Seconds advertised as `EXT-X-SERVER-CONTROL:HOLD-BACK`: how far behind the live edge hls.js and Shaka (also as a Cast receiver's engine) play. 0: three target durations (3 s), RFC 8216's minimum; without it, a player that joins a young stream sits at its live edge and stalls at every segment."},
     )
+    motion: str = field(
+        default="reduce",
+        metadata={"help": "Default `motion` of a page: `reduce` (the page is told its viewer prefers reduced motion, and its CSS transitions and animations end in the frame they start: a dashboard's change is one captured frame, not twenty) or `full` (the page's own pace). Video, canvas and script-timed drawing keep their pace either way."},
+    )
+    capture_fps: int = field(
+        default=15,
+        metadata={"help": "Default `capture_fps`: most frames a second taken from a page that keeps changing (a camera tile, an animation), at most the stream's fps. A page that changes now and then is captured at each change, whatever this says; the stream keeps its own frame rate."},
+    )
     jpeg_quality: int = field(default=90, metadata={"help": "JPEG quality (1–100) of captured frames handed from Chromium to FFmpeg."})
-    x264_preset: str = field(default="veryfast", metadata={"help": "libx264 preset used by the encoder."})
+    x264_preset: str = field(default="ultrafast", metadata={"help": "libx264 preset used by the encoder. `ultrafast` costs about a third less CPU per frame than `veryfast` (docs/benchmark.md); a dashboard is mostly unchanged blocks, which every preset codes as skips."})
     load_timeout: float = field(default=30.0, metadata={"help": "Seconds a page may take to load before its session fails."})
     login_paths: tuple[str, ...] = field(
         default=("/auth/authorize", "/login"),
@@ -175,6 +183,10 @@ class Settings:
             raise ConfigError(f"PAGECAST_QUALITY={self.quality!r}: use one of {', '.join(PRESETS)}")
         if self.mode not in ("hls", "fmp4"):
             raise ConfigError(f"PAGECAST_MODE={self.mode!r}: use 'hls' or 'fmp4'")
+        if self.motion not in ("reduce", "full"):
+            raise ConfigError(f"PAGECAST_MOTION={self.motion!r}: use 'reduce' or 'full'")
+        if not 1 <= self.capture_fps <= 60:
+            raise ConfigError("PAGECAST_CAPTURE_FPS must be between 1 and 60")
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError("PAGECAST_JPEG_QUALITY must be between 1 and 100")
         if not 0 <= self.port < 65536:

@@ -247,6 +247,8 @@ class Session:
             load_timeout=self.settings.load_timeout,
             login_paths=self.settings.login_paths,
             frame_timeout=self.settings.renderer_hang_timeout,
+            appearance=req.appearance,
+            capture_fps=req.capture_fps,
         )
         log.info("session %s starting: %s (%s, %s)", self.id, redact_url(req.url), q.name, req.mode)
         started = False

@@ -35,12 +35,13 @@ from pathlib import Path
 import trio
 import trio_websocket
 
+from ..core import appearance
 from ..core.credentials import cookie_params, origin, storage_script
 from ..core.errors import RenderError
 from ..core.geometry import window_geometry
 from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
 from ..core.request import redact_urls_in
-from ..core.schedule import frame_time_ms, next_slot, step_after
+from ..core.schedule import frame_time_ms, next_slot, read_back, step_after
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import one_error
@@ -291,8 +292,20 @@ class _Renderer:
                 raise RenderError(f"Chromium refused the cookies ({names}): {exc.message} — check their domain/url and path") from None
         if auth.headers:
             await s.execute("Network.setExtraHTTPHeaders", {"headers": dict(auth.headers)})
-        if auth.local_storage or auth.ha_token:
-            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": storage_script(self.spec.url, self.spec.auth)})
+        look = self.spec.appearance
+        stored = appearance.local_storage(look)
+        if auth.local_storage or auth.ha_token or stored:
+            script = storage_script(self.spec.url, self.spec.auth, defaults=stored)
+            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        for script in appearance.scripts(look):
+            await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        features = appearance.media_features(look)
+        if features:
+            await s.execute("Emulation.setEmulatedMedia", {"features": features})
+        rate = appearance.animation_rate(look)
+        if rate is not None:
+            await s.execute("Animation.enable")
+            await s.execute("Animation.setPlaybackRate", {"playbackRate": rate})
 
     async def load(self) -> None:
         """Navigate and tick frames until the page has loaded and settled (or fail)."""
@@ -353,15 +366,16 @@ class _Renderer:
 
     async def stream(self) -> None:
         """Tick and hand over each changed frame, at the rate ``core.schedule.step_after`` says."""
-        retry = False
+        pending = False
         quiet_since = trio.current_time()
+        busy = self.spec.busy_step
         while True:
-            damaged, frame = await self.tick(capture=retry, timeout=self.spec.frame_timeout)
+            damaged, frame = await self.tick(capture=read_back(pending, self.step > busy), timeout=self.spec.frame_timeout)
             if frame is not None:
                 self.mailbox.put(frame)
-            # A change whose read-back failed is captured on the next tick.
-            retry = (damaged or retry) and frame is None
-            self.step, quiet_since = step_after(damaged, quiet_since, trio.current_time())
+            # A change not read back (deferred, or its read-back failed) is captured on the next tick.
+            pending = (damaged or pending) and frame is None
+            self.step, quiet_since = step_after(damaged, quiet_since, trio.current_time(), busy_step=busy)
 
     async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
         with self.scope:
