@@ -54,7 +54,7 @@ def test_percentile_interpolates():
 
 
 def test_sections_and_components():
-    assert parse_sections("") == ["cpu", "startup", "latency", "scale", "contexts", "cast", "encoders"]
+    assert parse_sections("") == ["cpu", "ha", "scale", "startup", "latency", "contexts", "cast", "encoders"]
     assert parse_sections("cpu, contexts") == ["cpu", "contexts"]
     with pytest.raises(ValueError, match="unknown section"):
         parse_sections("cpu,gpu")
@@ -66,3 +66,41 @@ def test_table_aligns_numbers_right():
     text = table(["case", "CPU %"], [["a", "5.0"], ["bb", "12.5"]])
     lines = text.splitlines()
     assert lines[2].endswith(" 5.0") and lines[3].endswith("12.5")
+
+
+# ---- change → stream: the barcode in recorded segments ------------------------------------------
+
+
+def test_a_playlists_segments_come_with_their_date_and_init():
+    from pagecast.bench.changes import parse_playlist
+
+    text = "\n".join([
+        "#EXTM3U", '#EXT-X-MAP:URI="init-0.mp4"', "#EXT-X-PROGRAM-DATE-TIME:2026-11-30T16:00:00.500Z", "#EXTINF:1.000,", "seg-7.m4s",
+        "#EXT-X-DISCONTINUITY", '#EXT-X-MAP:URI="init-1.mp4"', "#EXT-X-PROGRAM-DATE-TIME:2026-11-30T16:00:01.500Z", "#EXTINF:1.000,", "seg-8.m4s",
+    ])
+    (pdt7, init7, seg7), (pdt8, init8, seg8) = parse_playlist(text)
+    assert (init7, seg7, init8, seg8) == ("init-0.mp4", "seg-7.m4s", "init-1.mp4", "seg-8.m4s")
+    assert pdt8 - pdt7 == pytest.approx(1.0)
+
+
+def test_the_barcode_is_read_most_significant_bit_first_black_is_one():
+    from pagecast.bench.changes import BITS, CELL, read_barcode
+
+    value = 1_796_054_534_722
+    row = bytearray()
+    for i in range(BITS):
+        bit = (value >> (BITS - 1 - i)) & 1
+        row += bytes([10 if bit else 245]) * CELL
+    assert read_barcode(bytes(row)) == value
+
+
+def test_each_change_counts_from_its_first_frame_and_a_change_never_shown_is_missed():
+    from pagecast.bench.changes import change_delays
+
+    t = 1000.0
+    frames = [(t + i / 10, int((t + (i // 10)) * 1000)) for i in range(0, 50)]  # value changes each second, shown at +0.1 s
+    frames = [(at, value) for at, value in frames if value != int((t + 3) * 1000)]  # the change at t+3 never shown
+    result = change_delays(frames, [t + 1, t + 2, t + 3, t + 4.5])
+    assert result["changes"] == 2 + 1  # t+1 and t+2 shown, t+3 missed; t+4.5 is past the recording's end
+    assert result["missed"] == 1
+    assert result["delays_ms"] == [pytest.approx(0.0, abs=1e-6), pytest.approx(0.0, abs=1e-6)]

@@ -55,7 +55,7 @@ def test_arguments_ask_for_cast_compatible_h264_and_silent_aac():
     assert "-profile:v high" in joined and "-level:v 4.1" in joined and "-pix_fmt yuv420p" in joined
     assert "-f aac" in joined and "-c:a copy" in joined
     assert "expr:gte(t,n_forced*1)" in joined
-    assert "+frag_every_frame+empty_moov+default_base_moof" in joined
+    assert "+frag_every_frame+empty_moov+delay_moov+default_base_moof" in joined
     assert "pipe:" not in joined.replace("pipe:1", "")  # stdin stays free for 'q'
 
 

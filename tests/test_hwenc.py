@@ -47,7 +47,7 @@ def test_each_backend_owns_its_encoder_arguments(backend, flags):
     assert "-force_key_frames expr:gte(t,n_forced*1)" in args and f"-g {30 * 60}" in args
     assert "/dev/fd/7" in args and "-f aac" in args and "/dev/fd/9" in args
     assert "-fps_mode passthrough -r 30" in args and "-c:a copy" in args
-    assert args.endswith("-f mp4 -movflags +frag_every_frame+empty_moov+default_base_moof -flush_packets 1 pipe:1")
+    assert args.endswith("-f mp4 -movflags +frag_every_frame+empty_moov+delay_moov+default_base_moof -flush_packets 1 pipe:1")
     if "-init_hw_device" in args:  # device options come before the inputs
         assert args.index("-init_hw_device") < args.index("-i ")
 

@@ -137,6 +137,21 @@ def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris(short
     assert r.segment(0) == b"".join(f.data for f in short.frags[: short.keys[1]])
 
 
+def test_program_date_time_starts_when_the_first_picture_was_taken_if_the_encoder_says_so(short):
+    """FFmpeg gets the first frame out a few hundred ms after it was captured: dating the
+    stream by that arrival would make every picture look later than it was."""
+    wall = FakeClock(1_700_000_000.25)
+    r = ring(wallclock=wall)
+    r.first_capture(1_700_000_000.0)
+    r.feed(short.init.data)
+    for frag in short.frags:
+        wall.t += 0.1
+        r.feed(frag.data)
+    r.first_capture(1_700_000_005.0)  # later calls change nothing
+    pdts = re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", r.playlist(), re.M)
+    assert pdts[0] == "2023-11-14T22:13:20.000Z"
+
+
 def test_program_date_time_follows_media_time_not_arrival_jitter(short):
     """Shaka places segments by PROGRAM-DATE-TIME: jittery arrival times would open gaps."""
     import datetime

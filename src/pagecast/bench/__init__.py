@@ -3,8 +3,9 @@
 Machines are noisy (../shared/docs/measurements.md saw the reference itself vary by 10 %
 between runs), so every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium
 kiosk + ``ffmpeg -f x11grab``) run on the same page minutes earlier, and the CPU that the rest
-of the machine used meanwhile is printed next to it. Sections (``--only``): cpu, startup,
-latency, scale, contexts, cast, encoders. docs/benchmark.md says what each figure means and how it is taken.
+of the machine used meanwhile is printed next to it. Sections (``--only``): cpu, ha, scale,
+startup, latency, contexts, cast, encoders; ha and scale run a real Home Assistant
+(homeassistant.py: installed once into a cache outside the repository). docs/benchmark.md says what each figure means and how it is taken.
 
 Everything the benchmark starts (``pagecast serve``, the reference's Xvfb/Chromium/FFmpeg,
 headless shells, the player browser) is an owned child (:func:`pagecast.lowlevel.proc.open_child`),
@@ -30,16 +31,19 @@ from typing import Any
 
 import trio
 
-from . import cast, contexts, cpu, encoders, latency, scale, startup
+from . import cast, contexts, cpu, encoders, ha, latency, scale, startup
 from .context import TARGETS, WARMUP, Context, describe
+from .homeassistant import open_home_assistant
 from .machine import machine_info
 from .measure import fmt, ms_to_s, table
 from .pipelines import open_pagecast, serve_pages
 
 SECTIONS = {
-    "cpu": cpu.run, "startup": startup.run, "latency": latency.run, "scale": scale.run,
+    "cpu": cpu.run, "ha": ha.run, "scale": scale.run, "startup": startup.run, "latency": latency.run,
     "contexts": contexts.run, "cast": cast.run, "encoders": encoders.run,
 }
+#: Sections that need the run's Home Assistant (started once, for the first of them).
+NEEDS_HOME_ASSISTANT = ("ha", "scale")
 
 
 def _summary_line(label: str, value: str, target: str, ok: bool | None) -> list[str]:
@@ -83,10 +87,12 @@ def summary(results: dict[str, Any]) -> list[list[str]]:
     if srv and srv.get("p50_ms") is not None:
         rows.append(_summary_line("Page change → fragment leaves server (fmp4)", f"p50 {srv['p50_ms']:.0f} ms, p95 {srv['p95_ms']:.0f} ms",
                                   f"≤ {TARGETS['server_ms']:g} ms", srv["p50_ms"] <= TARGETS["server_ms"]))
+    for label, value, target, ok in ha.summary_rows(results):
+        rows.append(_summary_line(label, value, target, ok))
     scale = results.get("scale", {})
     if "4" in scale:
         r = scale["4"]
-        rows.append(_summary_line("4 hls streams on page A: per stream", f"{fmt(r['cpu_pct'] / 4)} % CPU, {fmt((r['pss_mb'] or 0) / 4, 0)} MB PSS", "—", None))
+        rows.append(_summary_line("4 HA dashboards at once: per stream", f"{fmt(r['cpu_pct'] / 4)} % CPU, {fmt((r['pss_mb'] or 0) / 4, 0)} MB PSS", "—", None))
     c = results.get("cast", {})
     for player, runs in c.get("playing", {}).items():
         ok = [r["playing"] for r in runs if "playing" in r]
@@ -124,10 +130,33 @@ async def _run(ctx: Context) -> None:
     ctx.results["errors"] = errors
     warnings: list[str] = []
     failures: list[str] = []
-    for name in SECTIONS:
-        if name not in ctx.sections:
-            continue
+    async with ctx.stack:
+        await _sections(ctx, errors, warnings, failures)
+    ctx.results["pagecast_warnings"] = warnings
+    ctx.results["pagecast_start_failures"] = failures
+    rows = summary(ctx.results)
+    ctx.results["summary"] = [dict(zip(("figure", "measured", "target", "met"), r)) for r in rows]
+    ctx.out("\n== Summary (targets from the issue; ratios against the reference measured in this run)")
+    if rows:
+        ctx.out(table(["figure", "measured", "target", "met"], rows))
+    failures = ctx.results.get("pagecast_start_failures") or []
+    if failures:
+        ctx.out(f"  pagecast sessions that failed while starting (each was retried): {len(failures)}; first: {failures[0][:300]}")
+    warnings = ctx.results.get("pagecast_warnings") or []
+    if warnings:
+        ctx.out(f"  pagecast logged {len(warnings)} warning(s)/error(s) during the run; first: {warnings[0][:200]}")
+    if errors:
+        ctx.out(f"  sections that failed: {', '.join(errors)}")
+
+
+async def _sections(ctx: Context, errors: dict[str, str], warnings: list[str], failures: list[str]) -> None:
+    names = [s for s in SECTIONS if s in ctx.sections]
+    last_ha = max((i for i, name in enumerate(names) if name in NEEDS_HOME_ASSISTANT), default=-1)
+    for index, name in enumerate(names):
         try:
+            if name in NEEDS_HOME_ASSISTANT and ctx.home_assistant is None:
+                # Before the section's pagecast: what lives longer is entered first.
+                ctx.home_assistant = await ctx.stack.enter_async_context(open_home_assistant(ctx.workdir, ctx.progress))
             async with contextlib.AsyncExitStack() as stack:
                 if name not in ("contexts", "cast"):
                     # A pagecast per section: a failure (or an outside kill) stays in its section.
@@ -148,21 +177,10 @@ async def _run(ctx: Context) -> None:
             ctx.out(f"\n== {name}: failed: {errors[name]}")
         finally:
             ctx.pagecast = None
-    ctx.results["pagecast_warnings"] = warnings
-    ctx.results["pagecast_start_failures"] = failures
-    rows = summary(ctx.results)
-    ctx.results["summary"] = [dict(zip(("figure", "measured", "target", "met"), r)) for r in rows]
-    ctx.out("\n== Summary (targets from the issue; ratios against the reference measured in this run)")
-    if rows:
-        ctx.out(table(["figure", "measured", "target", "met"], rows))
-    failures = ctx.results.get("pagecast_start_failures") or []
-    if failures:
-        ctx.out(f"  pagecast sessions that failed while starting (each was retried): {len(failures)}; first: {failures[0][:300]}")
-    warnings = ctx.results.get("pagecast_warnings") or []
-    if warnings:
-        ctx.out(f"  pagecast logged {len(warnings)} warning(s)/error(s) during the run; first: {warnings[0][:200]}")
-    if errors:
-        ctx.out(f"  sections that failed: {', '.join(errors)}")
+        if ctx.home_assistant is not None and index >= last_ha:
+            # The sections after the last that needs it measure a machine without it.
+            await ctx.stack.aclose()
+            ctx.home_assistant = None
 
 
 def parse_sections(only: str) -> list[str]:

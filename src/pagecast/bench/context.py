@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
+    from .homeassistant import HomeAssistant
     from .pipelines import Pagecast
 
 PAGES = {
@@ -38,6 +40,9 @@ class Context:
         self.pages_url = pages_url
         self.pagecast: Pagecast | None = None  # the section's own pagecast serve, so its warnings reach the summary
         self.results: dict[str, Any] = {}
+        #: What lives for the whole run (the Home Assistant of the sections that need one).
+        self.stack = contextlib.AsyncExitStack()
+        self.home_assistant: HomeAssistant | None = None
 
     def page(self, name: str) -> str:
         return f"{self.pages_url}/{name}"

@@ -35,8 +35,8 @@ async def pagecast_window(ctx: Context, page: str, mode: str) -> dict[str, Any]:
     }
 
 
-async def reference_window(ctx: Context, page: str) -> dict[str, Any]:
-    async with open_reference(page, ctx.workdir) as ref:
+async def reference_window(ctx: Context, page: str, *, before_load: str | None = None) -> dict[str, Any]:
+    async with open_reference(page, ctx.workdir, before_load=before_load) as ref:
         await trio.sleep(WARMUP)
         f0 = ref.frames()
         window = await measure(lambda: ref.roots, ctx.seconds)

@@ -112,12 +112,12 @@ class Pagecast:
     def roots(self) -> list[int]:
         return [self.child.pid]
 
-    async def start(self, page: str, mode: str = "hls", *, quality: str = "1080p", attempts: int = 3) -> dict[str, Any]:
+    async def start(self, page: str, mode: str = "hls", *, quality: str = "1080p", attempts: int = 3, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Start a session and wait until it is live. A session that fails while starting is
         retried (a flaky start should not void a whole CPU window) but counted in
         ``start_failures``, which the summary prints."""
         for attempt in range(attempts):
-            r = await self.client.post("/start?wait=1", json={"url": page, "quality": quality, "mode": mode})
+            r = await self.client.post("/start?wait=1", json={"url": page, "quality": quality, "mode": mode, **(extra or {})})
             data = r.json()
             if r.status_code < 400 and data.get("state") == "live":
                 return data
@@ -218,9 +218,40 @@ def _has_renderer(pid: int) -> bool:
         return False
 
 
+async def _open_with_script(chromium: Child, devtools: list[str], page_url: str, script: str, tail: LineTail) -> None:
+    """Open ``page_url`` in the reference's window with ``script`` run before the page's own."""
+    from ..lowlevel.cdp import open_cdp
+
+    with trio.move_on_after(20):
+        while not devtools and chromium.poll() is None:
+            await trio.sleep(0.05)
+    if not devtools:
+        raise Unavailable(f"the reference Chromium did not open DevTools ({chromium!r}): {tail.text()[-500:]}")
+    async with open_cdp(devtools[0]) as cdp:
+        pages = []
+        with trio.move_on_after(10):
+            while not pages:
+                pages = [t for t in (await cdp.execute("Target.getTargets"))["targetInfos"] if t.get("type") == "page"]
+                await trio.sleep(0.1)
+        if not pages:
+            raise Unavailable("the reference Chromium opened no window")
+        attached = await cdp.execute("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True})
+        page = cdp.session(attached["sessionId"])
+        await page.execute("Page.enable")
+        await page.execute("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        # Loaded before DevTools goes: the script is the session's, and leaves with it.
+        async with page.listen("Page.loadEventFired") as events:
+            await page.execute("Page.navigate", {"url": page_url})
+            with trio.move_on_after(30):
+                async for _ in events:
+                    break
+
+
 @contextlib.asynccontextmanager
-async def open_reference(page_url: str, workdir: Path) -> AsyncIterator[Reference]:
-    """The pipeline of measurements.md's reference, running on ``page_url`` until the block ends."""
+async def open_reference(page_url: str, workdir: Path, *, before_load: str | None = None) -> AsyncIterator[Reference]:
+    """The pipeline of measurements.md's reference, running on ``page_url`` until the block ends.
+    ``before_load``: a script run in the page before its own (a Home Assistant login in
+    localStorage, the way pagecast gives it), set over DevTools before the page is opened."""
     for binary, why in (("Xvfb", "the xvfb package"), (REFERENCE_CHROMIUM, "the chromium package"), ("ffmpeg", "the ffmpeg package")):
         if not shutil.which(binary):
             raise Unavailable(f"{binary} is not installed ({why}; ops/install installs it)")
@@ -236,15 +267,25 @@ async def open_reference(page_url: str, workdir: Path) -> AsyncIterator[Referenc
         if not socket_path.exists():
             raise Unavailable(f"Xvfb :{display} did not start ({xvfb!r}): {xtail.text()[-500:]}")
         profile = Path(tempfile.mkdtemp(prefix="reference-chromium-", dir=workdir))
+        devtools: list[str] = []
+
+        def on_chromium_line(line: str) -> None:
+            if "DevTools listening on " in line and not devtools:
+                devtools.append(line.split("DevTools listening on ", 1)[1].strip())
+
         chromium, ctail = await stack.enter_async_context(owned(
             [
                 REFERENCE_CHROMIUM, "--kiosk", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--window-position=0,0",
                 f"--user-data-dir={profile}", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", page_url,
+                "--no-first-run",
+                *(["--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"] if before_load else [page_url]),
             ],
             "reference-chromium",
+            on_stderr=on_chromium_line,
             env={**os.environ, "DISPLAY": f":{display}"},
         ))
+        if before_load:
+            await _open_with_script(chromium, devtools, page_url, before_load, ctail)
         with trio.move_on_after(20):
             while not _has_renderer(chromium.pid) and chromium.poll() is None:
                 await trio.sleep(0.1)

@@ -94,7 +94,9 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
         # Strict dts order between audio and video: a segment-cutting keyframe waits for
         # the audio before it (which we always write ahead), whatever the CPU load.
         "-max_interleave_delta", "0",
-        "-f", "mp4", "-movflags", "+frag_every_frame+empty_moov+default_base_moof",
+        # delay_moov: the init segment waits for the first packets, because the copied AAC's
+        # configuration (which players need to open the track) comes from its first frame.
+        "-f", "mp4", "-movflags", "+frag_every_frame+empty_moov+delay_moov+default_base_moof",
         "-flush_packets", "1",
         "pipe:1",
     ]

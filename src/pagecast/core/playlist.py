@@ -96,6 +96,7 @@ class SegmentRing:
         self._clock = clock
         self._wallclock = wallclock
         self._anchors: dict[int, float] = {}
+        self._first_capture: float | None = None  # wall clock of the stream's first picture
         self._pdt_end: float | None = None  # PROGRAM-DATE-TIME where the newest segment ends
         self._splitter = Fmp4Splitter(max_box_size)
 
@@ -179,6 +180,14 @@ class SegmentRing:
         self._open, self._open_bytes, self._latest = None, 0, None
         self._listed_from = self._next_sequence
 
+    def first_capture(self, wallclock: float) -> None:
+        """When the stream's first picture was taken (wall clock): its PROGRAM-DATE-TIME starts
+        there, so a frame's date is when the page looked like that, not when FFmpeg, still
+        starting, got it out (a few hundred ms later). Only the first call counts, and only
+        before the first segment; without it the first fragment's arrival anchors the dates."""
+        if self._first_capture is None and self._pdt_end is None:
+            self._first_capture = wallclock
+
     def _start_generation(self, init: InitInfo) -> None:
         self._close_open(None)
         self._generation += 1
@@ -236,7 +245,8 @@ class SegmentRing:
         # A new generation (an encoder restarted) goes on where the last one ended: a hole in
         # the timeline is a gap players must jump, and Shaka, jumping it, sometimes stalls for good.
         if generation not in self._anchors:
-            self._anchors[generation] = (frags[0].wallclock if self._pdt_end is None else self._pdt_end) - start
+            first = self._first_capture if self._first_capture is not None else frags[0].wallclock
+            self._anchors[generation] = (first if self._pdt_end is None else self._pdt_end) - start
         anchor = self._anchors[generation]
         segment = Segment(
             self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(frags)

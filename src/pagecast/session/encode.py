@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import signal
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -154,8 +155,10 @@ async def run_encoder(
             finally:
                 stderr_done.set()
 
+        dated = False  # the publisher was told when the first picture was taken
+
         async def read_output() -> None:
-            nonlocal answering
+            nonlocal answering, dated
             assert child.stdout is not None
             with trio.CancelScope(shield=True):  # drained until EOF, even while we stop FFmpeg
                 while True:
@@ -165,6 +168,9 @@ async def run_encoder(
                     stats.bytes_out += len(data)
                     stats.output_at = trio.current_time()
                     answering = answering.answered()
+                    if not dated and captures and captures[0] is not None and hasattr(sink, "first_capture"):
+                        dated = True
+                        sink.first_capture(time.time() - (trio.current_time() - captures[0]))
                     published = sink.feed(data) or 0
                     now = trio.current_time()
                     for _ in range(min(published, len(captures))):
