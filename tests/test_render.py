@@ -16,6 +16,7 @@ import psutil
 import pytest
 import trio
 
+from pagecast.core.appearance import Appearance
 from pagecast.core.errors import RenderError
 from pagecast.core.geometry import window_geometry
 from pagecast.core.request import Auth
@@ -48,6 +49,14 @@ PAGES = {
         (function draw() { f++; c.fillStyle = 'hsl(' + (f * 7 % 360) + ',60%,40%)'; c.fillRect(0, 0, 640, 360);
           requestAnimationFrame(draw); })();</script></body></html>""",
     "/report-page": "<html><head>" + REPORT + "</head><body>report</body></html>",
+    # Once a second a bar glides across for 0.8 s (a CSS transition, as dashboards' gauges do);
+    # its colour says which colour scheme the page is told the viewer prefers.
+    "/glide": """<html><head><style>
+        body { margin: 0; background: #fff; } #bar { width: 100px; height: 100px; background: #c00; transition: transform 0.8s linear; }
+        @media (prefers-color-scheme: dark) { body { background: #000; } }</style></head>
+        <body><div id=bar></div><script>let x = 0;
+        setInterval(() => { x = x ? 0 : 600; document.getElementById('bar').style.transform = 'translateX(' + x + 'px)'; }, 1000);
+        </script></body></html>""",
     "/ha/lovelace": "<html><head>" + REPORT + "</head><body>ha</body></html>",
     # A red 100×100 CSS px square at the top left, on a page taller than the viewport (would scroll).
     "/corner": "<html><body style='margin:0;background:#00f;height:3000px'><div style='width:100px;height:100px;background:#f00'></div></body></html>",
@@ -257,6 +266,32 @@ async def test_page_changing_once_a_second_sends_about_one_frame_per_change(site
     assert [f.index for f in frames] == list(range(len(frames)))
     assert all(b.captured_at > a.captured_at for a, b in zip(frames, frames[1:]))
     assert abs(frames[-1].captured_at - trio.current_time()) < 5  # same clock as trio's
+
+
+async def test_a_gliding_change_is_a_second_of_frames_but_one_frame_with_reduced_motion(site, settings):
+    full, _, _ = await render_for(PageSpec(url=site.base + "/glide", width=640, height=360, fps=30, appearance=Appearance(motion="full")), settings, 2.0)
+    reduced, _, _ = await render_for(PageSpec(url=site.base + "/glide", width=640, height=360, fps=30, appearance=Appearance(motion="reduce")), settings, 2.0)
+    assert len(full) >= 12, f"a 0.8 s transition each second should be drawn frame by frame, got {len(full)} frames"
+    assert len(reduced) <= 2 + 2, f"with reduced motion each change should be one frame, got {len(reduced)}"
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs FFmpeg to decode JPEG")
+@pytest.mark.parametrize("theme, background", [(None, 255), ("dark", 0), ("light", 255)])
+async def test_the_theme_is_the_colour_scheme_the_page_is_told_the_viewer_prefers(site, settings, theme, background):
+    frames, _, _ = await render_for(PageSpec(url=site.base + "/glide", width=320, height=180, appearance=Appearance(theme=theme)), settings, 0.1)
+    rgb = decode_rgb(frames[0].jpeg, 320, 180)
+    corner = rgb[(170 * 320 + 310) * 3]  # bottom right: the page's background
+    assert abs(corner - background) < 30
+
+
+async def test_a_page_that_keeps_changing_is_captured_at_most_capture_fps_times_a_second(site, settings):
+    spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=30, capture_fps=10)
+    frames, stats, _ = await render_for(spec, settings, 2.0)
+    seconds = frames[-1].captured_at - frames[1].captured_at
+    rate = (len(frames) - 2) / seconds
+    assert 4 <= rate <= 10.5, f"{len(frames)} frames in {seconds:.2f} s: {rate:.1f}/s, capture_fps 10"
+    steps = {round((b.captured_at - a.captured_at) * 30) for a, b in zip(frames[1:], frames[2:])}
+    assert min(steps) >= 3, f"frames on the 30 fps grid must be at least 3 slots apart, saw steps {sorted(steps)}"
 
 
 async def test_empty_read_backs_fall_back_to_screenshots_in_drawing_frames(site, settings, monkeypatch):
