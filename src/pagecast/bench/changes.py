@@ -5,9 +5,9 @@ timeline by its segment's ``PROGRAM-DATE-TIME``.
 
 On the Home Assistant dashboard the barcode is the time the ticking entity last changed in
 Home Assistant, so "first frame showing a value − that value" is change in HA → picture in
-the stream: HA's websocket, the frontend's render, pagecast's capture and, because a
-generation's PROGRAM-DATE-TIME is anchored when its first fragment leaves the encoder, the
-encoder's delay too. It is what a viewer's timeline shows, minus the player's own buffer.
+the stream: HA's websocket, the frontend's redraw and pagecast's capture (a stream's
+PROGRAM-DATE-TIME starts when its first picture was captured, so a frame's date is when the
+page looked like that). It is what a viewer's timeline shows, minus the player's own buffer.
 """
 
 from __future__ import annotations

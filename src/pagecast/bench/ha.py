@@ -14,8 +14,7 @@ from ..core.request import Auth
 from . import changes
 from .context import WARMUP, Context, Unavailable
 from .cpu import reference_window
-from .homeassistant import HomeAssistant
-from .homeassistant import changes as ha_changes
+from .homeassistant import HomeAssistant, change_times
 from .measure import fmt, measure, percentile, ratio, table
 
 #: Each row adds one choice to the one above it; the last is what a user would cast.
@@ -70,7 +69,7 @@ async def pagecast_window(ctx: Context, ha: HomeAssistant, options: dict[str, An
         decoded = []
         for segment in recorded:
             decoded += await trio.to_thread.run_sync(changes.decode, segment, 1920)
-        changed = await ha_changes(ha, since)
+        changed = await change_times(ha, since)
         delays = changes.change_delays(decoded, changed)
         d = delays["delays_ms"]
         result["changes"] = {
@@ -126,7 +125,7 @@ async def run(ctx: Context) -> None:
                 " pessimistic for pagecast.")
     ctx.out("  change → stream: Home Assistant's time of each change of the ticking entity → the first frame of the recorded"
             " stream that shows it (a custom card draws that time as a barcode; the frame's time is its segment's"
-            " PROGRAM-DATE-TIME plus its offset in the segment, which runs behind capture by the encoder's delay);"
+            " PROGRAM-DATE-TIME, which starts when the stream's first picture was captured, plus its offset in the segment);"
             f" target: every change within {CHANGE_TARGET_MS:g} ms. Measured on the rows with the default motion.")
 
 

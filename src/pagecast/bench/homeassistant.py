@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -314,13 +315,14 @@ async def open_home_assistant(workdir: Path, progress: Callable[[str], None]) ->
     progress(f"ha: starting Home Assistant {HA_VERSION} on {url}")
     argv = [str(hass_binary()), "-c", str(config), "--skip-pip", "--log-no-color"]
     async with owned(argv, "home-assistant") as (child, tail), httpx.AsyncClient(base_url=url, timeout=30) as client:
+        ready = False
         with trio.move_on_after(START_TIMEOUT):
-            while child.poll() is None:
+            while not ready and child.poll() is None:
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/manifest.json")).status_code == 200:
-                        break
-                await trio.sleep(0.3)
-        if child.poll() is not None or (await _probe(client, httpx)) is False:
+                    ready = (await client.get("/manifest.json")).status_code == 200
+                if not ready:
+                    await trio.sleep(0.3)
+        if not ready:
             raise RuntimeError(f"Home Assistant did not start within {START_TIMEOUT:g} s ({child!r}): {tail.text()[-1200:]}")
         access = await _onboard(client, url)
         token, _, _ = await _websocket(url, access, [
@@ -331,20 +333,12 @@ async def open_home_assistant(workdir: Path, progress: Callable[[str], None]) ->
         yield HomeAssistant(url, token, f"{url}/{DASHBOARD_PATH}", child.pid)
 
 
-async def _probe(client: Any, httpx: Any) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return (await client.get("/manifest.json")).status_code == 200
-    return False
-
-
-async def changes(ha: HomeAssistant, since_iso: str) -> list[float]:
+async def change_times(ha: HomeAssistant, since_iso: str) -> list[float]:
     """Epoch seconds at which :data:`TICKING` changed since ``since_iso``, from HA's history."""
     httpx = _import_httpx()
     async with httpx.AsyncClient(base_url=ha.url, timeout=30, headers={"Authorization": f"Bearer {ha.token}"}) as client:
         r = await client.get(f"/api/history/period/{since_iso}", params={"filter_entity_id": TICKING, "minimal_response": "", "no_attributes": ""})
         r.raise_for_status()
-    from datetime import datetime
-
     rows = r.json()[0] if r.json() else []
     return [datetime.fromisoformat(row["last_changed"]).timestamp() for row in rows]
 
