@@ -21,3 +21,71 @@ def test_pagecast_virtual_tv_help_is_the_virtual_tvs_own(capsys):
     except SystemExit as exc:
         assert exc.code == 0
     assert "usage: pagecast virtual-tv" in capsys.readouterr().out
+
+
+# ---- the client commands: a running service driven from the shell -----------------------------
+
+import io  # noqa: E402
+
+import pytest  # noqa: E402
+import trio  # noqa: E402
+
+from pagecast.client import parse_duration  # noqa: E402
+
+
+async def pagecast(*argv: str) -> tuple[int, str, str]:
+    """``pagecast ARGV`` against a running service, in a thread (the client blocks; the service
+    must keep running): exit status, standard output, standard error."""
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        import contextlib
+
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                return main(list(argv))
+            except SystemExit as exc:
+                return int(exc.code or 0)
+
+    code = await trio.to_thread.run_sync(run)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("text, seconds", [("60", 60), ("60s", 60), ("5m", 300), ("1.5h", 5400), ("90 sec", 90)])
+def test_durations_are_seconds_minutes_or_hours(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+async def test_start_wait_status_and_stop_from_the_shell(service, pages):
+    server = f"--server=http://127.0.0.1:{service.port}"
+    code, out, err = await pagecast("start", f"{pages}/dashboard.html", "--stream-only", "--quality", "720p", "--for", "5m", "--wait", server)
+    assert code == 0, err
+    sid = out.split()[1].rstrip(":")
+    assert f"/streams/{sid}/index.m3u8" in out and "live (live after" in out  # the progress line
+    code, out, _ = await pagecast("status", server)
+    assert code == 0 and sid in out and "live" in out and "/dashboard.html" in out
+    code, out, _ = await pagecast("stop", sid, server)
+    assert code == 0 and out.strip() == f"stopped 1 session(s): {sid}"
+    with trio.fail_after(15):
+        while service.supervisor.active():
+            await trio.sleep(0.1)
+    code, out, _ = await pagecast("status", server)
+    assert "no sessions running" in out
+    code, out, _ = await pagecast("status", "--all", server)
+    assert sid in out and "stopped" in out
+
+
+async def test_the_servers_reason_is_shown_and_nothing_starts(service):
+    server = f"--server=http://127.0.0.1:{service.port}"
+    code, out, err = await pagecast("start", "ftp://example/", "--stream-only", server)
+    assert code == 1 and "must start with http:// or https://" in err and out == ""
+    assert service.supervisor.sessions == {}
+    code, _, err = await pagecast("stop", "--device", "x", "--all", server)
+    assert code == 2 and "say what to stop" in err
+    code, out, _ = await pagecast("devices", server)
+    assert code == 0 and "no Cast devices found" in out
+
+
+async def test_a_server_that_is_not_there_is_named_with_what_to_check():
+    code, out, err = await pagecast("status", "--server=http://127.0.0.1:9")
+    assert code == 2 and "cannot reach pagecast at http://127.0.0.1:9" in err and "PAGECAST_SERVER" in err

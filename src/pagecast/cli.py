@@ -1,4 +1,5 @@
-"""Command line: ``pagecast serve``, ``pagecast demo``, ``pagecast bench``, ``pagecast chaos``."""
+"""Command line: ``pagecast serve``, ``demo``, ``bench``, ``chaos``, and the client commands
+``start``, ``stop``, ``status``, ``devices`` (client.py) for a running service."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it; see its --help")
     bench = sub.add_parser("bench", help="measure CPU, startup, latency, memory, casting and encoders; prints figures")
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
-    bench.add_argument("--only", default="", help="comma-separated sections: cpu,startup,latency,scale,contexts,cast,encoders")
+    bench.add_argument("--only", default="", help="comma-separated sections: cpu,ha,scale,startup,latency,contexts,cast,encoders (ha and scale install and run a real Home Assistant)")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     chaos = sub.add_parser("chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails")
     chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak")
@@ -82,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--tv-hosts", default="127.0.0.31,127.0.0.32,127.0.0.33", help="the three virtual TVs' loopback addresses (Shaka, FFmpeg, FFmpeg)")
     chaos.add_argument("--json", dest="json_out", default="", help="also write the rows to this JSON file")
     chaos.add_argument("--logs", default="", help="keep each pagecast serve's log in this directory (NN-scenario.log)")
+    from . import client
+
+    client.add_commands(sub)
     args = parser.parse_args(argv)
+
+    if args.command in client.COMMANDS:
+        return client.main(args)
 
     if args.command == "chaos":
         from .chaos import main as chaos_main

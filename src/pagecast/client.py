@@ -1,0 +1,231 @@
+"""``pagecast start | stop | status | devices``: a running pagecast, driven from the shell.
+
+A thin client of the control API (docs/api.md), so a cast is one command instead of
+hand-written ``curl`` JSON. The server is ``--server`` or ``PAGECAST_SERVER`` (default
+``http://127.0.0.1:8000``); the API token, if the server wants one, comes from
+``PAGECAST_API_TOKEN``, never from the command line (where ``ps`` would show it).
+Exit status: 0 done, 1 the server refused or the session failed, 2 the server cannot be reached
+or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from typing import Any
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+#: How long ``start --wait`` waits for the TV (or the stream) before giving up.
+WAIT_LIMIT = 120.0
+POLL = 0.25
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$", re.I)
+
+
+def parse_duration(text: str) -> float:
+    """``60``, ``60s``, ``5m``, ``1.5h`` → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give seconds (60, 60s), minutes (5m) or hours (1h)")
+    unit = (m.group(2) or "s").lower()[0]
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", default=None, help=f"the pagecast to talk to (default: PAGECAST_SERVER, else {DEFAULT_SERVER})")
+
+    start = sub.add_parser("start", help="show a page on a TV (or only stream it) through a running pagecast")
+    common(start)
+    start.add_argument("url", nargs="?", default=None, help="the page (optional with --profile)")
+    start.add_argument("--device", default=None, help="the TV: its name, uuid or address (`pagecast devices`); default: the server's default device")
+    start.add_argument("--stream-only", action="store_true", help="cast nowhere, only stream (even if the server has a default device)")
+    start.add_argument("--for", dest="duration", type=parse_duration, default=None, metavar="DURATION", help="end by itself after this long: 60, 60s, 5m, 1h")
+    start.add_argument("--profile", default=None, help="a profile from the server's PAGECAST_PROFILES_FILE")
+    start.add_argument("--quality", default=None, help="1080p, 720p or low-latency")
+    start.add_argument("--mode", default=None, choices=("hls", "fmp4"))
+    start.add_argument("--kiosk", action="store_true", help="Home Assistant without its sidebar and top bar")
+    start.add_argument("--theme", default=None, choices=("dark", "light"))
+    start.add_argument("--wait", action="store_true", help="show progress until the TV plays it (or the stream is live), or say why it failed")
+    stop = sub.add_parser("stop", help="stop a session, the one on a TV, or all")
+    common(stop)
+    stop.add_argument("id", nargs="?", default=None, help="a session id (`pagecast status`)")
+    stop.add_argument("--device", default=None, help="stop what plays on this TV")
+    stop.add_argument("--all", action="store_true", help="stop every session")
+    status = sub.add_parser("status", help="the sessions: state, TV, page, uptime")
+    common(status)
+    status.add_argument("--all", action="store_true", help="ended sessions too")
+    devices = sub.add_parser("devices", help="the Cast devices the server knows and what each shows")
+    common(devices)
+
+
+class Failed(Exception):
+    """The server refused, or the session failed: exit 1 with this message."""
+
+
+class Unreachable(Exception):
+    """No answer from the server: exit 2 with this message."""
+
+
+class Api:
+    def __init__(self, server: str | None):
+        import httpx
+
+        self.httpx = httpx
+        self.base = (server or os.environ.get("PAGECAST_SERVER") or DEFAULT_SERVER).rstrip("/")
+        token = os.environ.get("PAGECAST_API_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.base, timeout=30, headers=headers)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            r = self.client.request(method, path, json=body)
+        except self.httpx.HTTPError as exc:
+            raise Unreachable(f"cannot reach pagecast at {self.base} ({type(exc).__name__}): is `pagecast serve` running there? (--server, PAGECAST_SERVER)") from None
+        try:
+            data = r.json()
+        except ValueError:
+            data = {"error": r.text[:300]}
+        if r.status_code >= 400:
+            hint = " (set PAGECAST_API_TOKEN)" if r.status_code == 401 else ""
+            raise Failed(f"{data.get('error') or f'HTTP {r.status_code}'}{hint}")
+        return data
+
+
+def _start_body(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.url and not args.profile:
+        raise argparse.ArgumentTypeError("give the page's URL, or --profile")
+    if args.stream_only and args.device:
+        raise argparse.ArgumentTypeError("--stream-only and --device contradict each other")
+    body: dict[str, Any] = {}
+    for key in ("url", "profile", "quality", "mode", "duration", "theme", "device"):
+        value = getattr(args, key)
+        if value is not None:
+            body[key] = value
+    if args.stream_only:
+        body["device"] = None
+    if args.kiosk:
+        body["kiosk"] = True
+    return body
+
+
+def progress_line(session: dict[str, Any]) -> str:
+    """What one look at a session says, on one line."""
+    state = session.get("state", "?")
+    cast = session.get("cast") or {}
+    if state == "failed":
+        return f"failed: {session.get('error') or session.get('stop_reason') or 'no reason given'}"
+    if state in ("stopped", "stopping"):
+        return f"{state}: {session.get('stop_reason') or ''}".rstrip(": ")
+    parts = [state]
+    if session.get("startup_seconds") is not None:
+        parts.append(f"(live after {session['startup_seconds']:.1f} s)")
+    if cast:
+        playing = f" after {cast['seconds_to_playing']:.1f} s" if cast.get("state") == "playing" and cast.get("seconds_to_playing") else ""
+        parts.append(f"· {cast.get('device') or 'TV'}: {cast.get('state')}{playing}")
+    return " ".join(parts)
+
+
+def done(session: dict[str, Any]) -> bool | None:
+    """True: it plays (on its TV, or live when it only streams); False: it ended; None: not yet."""
+    state = session.get("state")
+    if state in ("failed", "stopped", "stopping"):
+        return False
+    cast = session.get("cast")
+    if cast:
+        return True if cast.get("state") == "playing" else None
+    return True if state == "live" else None
+
+
+def start(api: Api, args: argparse.Namespace, out) -> int:
+    session = api.call("POST", "/start", _start_body(args))
+    sid = session["id"]
+    print(f"session {sid}: {session.get('stream_url', '')}", file=out)
+    if not args.wait:
+        return 0
+    last = ""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while time.monotonic() < deadline:
+        line = progress_line(session)
+        if line != last:
+            print(f"  {line}", file=out, flush=True)
+            last = line
+        verdict = done(session)
+        if verdict is not None:
+            return 0 if verdict else 1
+        time.sleep(POLL)
+        session = api.call("GET", f"/sessions/{sid}")
+    print(f"  still not playing after {WAIT_LIMIT:g} s; it keeps trying (`pagecast status`, `pagecast stop {sid}`)", file=out)
+    return 1
+
+
+def stop(api: Api, args: argparse.Namespace, out) -> int:
+    chosen = [name for name, given in (("an id", args.id), ("--device", args.device), ("--all", args.all)) if given]
+    if len(chosen) != 1:
+        raise argparse.ArgumentTypeError("say what to stop: a session id, --device NAME or --all")
+    body = {"id": args.id} if args.id else {"device": args.device} if args.device else {}
+    answer = api.call("POST", "/stop", body)
+    stopped = answer.get("stopped", [])
+    print(f"stopped {len(stopped)} session(s){': ' + ', '.join(stopped) if stopped else ''}", file=out)
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _age(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    from datetime import datetime
+
+    seconds = max(0, time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def status(api: Api, args: argparse.Namespace, out) -> int:
+    sessions = api.call("GET", "/status").get("sessions", [])
+    if not args.all:
+        sessions = [s for s in sessions if s.get("state") in ("starting", "live", "stopping")]
+    if not sessions:
+        print("no sessions" + ("" if args.all else " running (--all for ended ones)"), file=out)
+        return 0
+    rows = [[s["id"], s.get("state", ""), (s.get("cast") or {}).get("device") or s.get("device") or "—", _age(s.get("started_at")),
+             str(s.get("viewers", 0)), s.get("url", "")] for s in sessions]
+    print(_table(["id", "state", "TV", "up", "viewers", "page"], rows), file=out)
+    return 0
+
+
+def devices(api: Api, args: argparse.Namespace, out) -> int:
+    found = api.call("GET", "/devices").get("devices", [])
+    if not found:
+        print("no Cast devices found (mDNS, or list them in the server's PAGECAST_CAST_HOSTS)", file=out)
+        return 0
+    rows = [[d.get("name", ""), d.get("model") or "", d.get("address") or "", d.get("session") or "—",
+             (d.get("current_app") or "idle") if d.get("reachable") else "unreachable"] for d in found]
+    print(_table(["name", "model", "address", "session", "shows"], rows), file=out)
+    return 0
+
+
+COMMANDS = {"start": start, "stop": stop, "status": status, "devices": devices}
+
+
+def main(args: argparse.Namespace, out=None) -> int:
+    out = out or sys.stdout
+    try:
+        api = Api(args.server)
+        return COMMANDS[args.command](api, args, out)
+    except argparse.ArgumentTypeError as exc:
+        print(f"pagecast {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Unreachable as exc:
+        print(f"pagecast {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Failed as exc:
+        print(f"pagecast {args.command}: {exc}", file=sys.stderr)
+        return 1
