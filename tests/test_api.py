@@ -99,6 +99,33 @@ async def test_session_goes_live_serves_hls_and_stops_leaving_nothing(client, pa
             await trio.sleep(0.05)
 
 
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    i = 2
+    while i < len(data):
+        marker = data[i + 1]
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    raise AssertionError("no JPEG frame header")
+
+
+async def test_a_sessions_thumbnail_is_its_newest_picture_small_and_made_at_most_once_a_second(client, pages):
+    assert (await client.get("/sessions/nope/thumbnail.jpg")).status_code == 404
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    assert started["state"] == "live", started
+    url = f"/sessions/{started['id']}/thumbnail.jpg"
+    first = await client.get(url)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert first.headers["cache-control"] == "max-age=1" and first.headers["access-control-allow-origin"] == "*"
+    assert _jpeg_size(first.content) == (480, 270)
+    again = await client.get(url)
+    assert again.content == first.content  # within the second: the same picture, no new FFmpeg
+    await client.post("/stop", json={"id": started["id"]})
+    await wait_state(client, started["id"], "stopped")
+    gone = await client.get(url)
+    assert gone.status_code == 410 and "keeps no picture" in gone.json()["error"]
+
+
 async def test_fmp4_session_streams_init_then_fragments_to_several_viewers(client, pages):
     started = (await client.post("/start", json={"url": f"{pages}/dashboard.html", "quality": "720p", "mode": "fmp4"})).json()
     assert started["stream_url"].endswith("/live.mp4")

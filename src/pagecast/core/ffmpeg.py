@@ -103,6 +103,14 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
     return args
 
 
+def thumbnail_args(binary: str, width: int) -> list[str]:
+    """FFmpeg scaling one JPEG on stdin to ``width`` pixels wide (even height), a JPEG on stdout."""
+    return [
+        binary, "-hide_banner", "-loglevel", "error", "-f", "mjpeg", "-i", "pipe:0",
+        "-vf", f"scale={width}:-2", "-frames:v", "1", "-q:v", "5", "-f", "mjpeg", "pipe:1",
+    ]
+
+
 _LEVELS = [
     (re.compile(r"\b(error|invalid|failed|cannot|could not)\b", re.I), logging.WARNING),
     (re.compile(r"^\s*(frame=|size=|video:|\[libx264 @ \w+\] (frame|mb|final|8x8|coded|i16|i8|i4|ref|kb/s|Weighted))"), logging.DEBUG),

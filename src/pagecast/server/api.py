@@ -20,7 +20,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from .. import __version__
-from ..core.errors import BodyTooLarge, InvalidRequest, Refused, UnsupportedMediaType
+from ..core.errors import BodyTooLarge, EncodeError, InvalidRequest, Refused, UnsupportedMediaType
 from ..core.lifecycle import State
 from ..core.request import parse_start
 from ..core.settings import PRESETS, Settings
@@ -248,6 +248,26 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if session is None:
             return error(f"no session {session_id!r}", 404)
         return ok(describe(session))
+
+    @app.get("/sessions/<session_id>/thumbnail.jpg")
+    async def thumbnail(session_id: str):
+        """The session's newest picture, 480 px wide, remade at most once a second. Like the
+        streams, its unguessable URL is the key: picture cards cannot send a token."""
+        session = supervisor.get(session_id)
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        frame = session.picture()
+        if frame is None:
+            if session.active:
+                response = error(f"session {session_id} has no picture yet; retry in a moment", 503)
+                response.headers["Retry-After"] = "1"
+                return response
+            return error(f"session {session_id} has ended ({session.error or session.stop_reason}); it keeps no picture", 410)
+        try:
+            data = await session.thumbnails.of(frame)
+        except (EncodeError, OSError) as exc:
+            return error(f"could not make the thumbnail: {exc}", 503)
+        return Response(data, mimetype="image/jpeg", headers={**CORS, "Cache-Control": "max-age=1"})
 
     @app.get("/devices")
     async def devices():

@@ -26,6 +26,7 @@ from ..core.encoders import LIBX264
 from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderError, SessionFailure
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
+from ..core.page import Frame
 from ..core.playlist import hold_back_for
 from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import StartRequest, redact_url
@@ -36,6 +37,7 @@ from .cast import CastWatcher
 from .encode import run_encoder
 from .encoder_probe import EncoderChoice
 from .handoff import FrameSwitch
+from .thumbnail import Thumbnails
 from .publish import Publisher
 from .render import Browser, PageSpec, run_renderer
 
@@ -77,6 +79,8 @@ class Session:
         self.last_recycle: dict[str, Any] | None = None
         self.restart_log: deque[dict[str, Any]] = deque(maxlen=RESTART_LOG)
         self._chromium: _Chromium | None = None  # the one whose frames go to the encoder
+        self._switch: FrameSwitch | None = None  # while it runs: the newest picture in the stream
+        self.thumbnails = Thumbnails(settings.ffmpeg)
         self._renderer_state = "starting"  # running, restarting (after a failure), recycling
         self._encoder_state = "starting"  # running, restarting
         self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
@@ -93,6 +97,10 @@ class Session:
         self._encoder_control: trio.MemorySendChannel | None = None  # a clone of the frames channel, for Dense
         self._start_monotonic = trio.current_time()
         self.startup_seconds: float | None = None
+
+    def picture(self) -> Frame | None:
+        """The newest picture in the stream; None before the first and once the session ended."""
+        return self._switch.last_frame if self._switch is not None and not self.state.ended else None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -294,7 +302,7 @@ class Session:
                 self._encoder_control.close()
             self.publisher.end()
             self.publisher.release()  # the TV is given back by now; the record stays, the video goes
-            self._chromium = self._encoder_control = None  # and its last picture with them
+            self._chromium = self._encoder_control = self._switch = None  # and its last picture with them
             self.ended_at = time.time()
             self._move(State.STOPPED)
             log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
@@ -344,7 +352,7 @@ class Session:
         first = _FirstStart(task_status)
         retried = False
         async with frames_send:
-            switch = FrameSwitch(frames_send)
+            switch = self._switch = FrameSwitch(frames_send)
             with one_error(RenderError, KeyboardInterrupt):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(switch.run)

@@ -59,6 +59,7 @@ class FrameSwitch:
         self._out = out
         self.active: Outlet | None = None
         self.last: float | None = None  # capture time of the last frame handed on
+        self.last_frame: Frame | None = None  # the last frame handed on: what the stream shows
         self._wakeup = trio.Event()
         self._sending: trio.CancelScope | None = None  # around a send the encoder has not taken yet
 
@@ -109,3 +110,4 @@ class FrameSwitch:
                     self._sending = None
             if not sending.cancelled_caught:  # else taken back: a newer frame is due
                 self.last = frame.captured_at
+                self.last_frame = frame
