@@ -97,6 +97,7 @@ class SegmentRing:
         self._wallclock = wallclock
         self._anchors: dict[int, float] = {}
         self._first_capture: float | None = None  # wall clock of the stream's first picture
+        self._edge_at: float | None = None  # clock() when the newest segment was published
         self._pdt_end: float | None = None  # PROGRAM-DATE-TIME where the newest segment ends
         self._splitter = Fmp4Splitter(max_box_size)
 
@@ -255,6 +256,7 @@ class SegmentRing:
             self._listed_from = segment.sequence
         self._segments.append(segment)
         self._pdt_end = segment.wallclock + duration
+        self._edge_at = self._clock()
         self._segment_bytes += len(data)
         self._next_sequence += 1
         self._segments_produced += 1
@@ -443,6 +445,8 @@ class SegmentRing:
             "viewers": self._viewers,
             "follower_skips": self._follower_skips,
             "latest_fragment_time": self.latest_fragment_time(),
+            # How old the live edge is: a frozen encoder shows here before any player stalls.
+            "edge_age_seconds": None if self._edge_at is None else round(self._clock() - self._edge_at, 3),
         }
 
 

@@ -28,6 +28,7 @@ from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
 from ..session.cast_link import peek
 from ..session.supervisor import Session, Supervisor
 from .errors import status_for
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,13 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
             "unreachable": supervisor.directory.unreachable,
             "default_device": settings.default_device or None,
         })
+
+    metrics = Metrics(supervisor, __version__)
+
+    @app.get("/metrics")
+    async def prometheus():
+        """Prometheus metrics (server/metrics.py). Not a control endpoint: it reveals no page."""
+        return Response(await metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE, "Cache-Control": NO_CACHE})
 
     @app.get("/health")
     async def health():

@@ -15,7 +15,7 @@ import logging
 import math
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderErr
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.page import Frame
+from ..core.tally import SessionFigures, device_stop_kind
 from ..core.playlist import hold_back_for
 from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import StartRequest, redact_url
@@ -73,6 +74,7 @@ class Session:
         self.live_at: float | None = None
         self.ended_at: float | None = None
         self.restarts = {"renderer": 0, "encoder": 0}
+        self.restart_kinds: Counter[tuple[str, str]] = Counter()  # (child, kind): for /metrics
         self.last_restart: dict[str, Any] | None = None
         self.recycles = 0  # Chromiums replaced make-before-break (age, memory): not restarts
         self.recycle_failures = 0
@@ -97,6 +99,30 @@ class Session:
         self._encoder_control: trio.MemorySendChannel | None = None  # a clone of the frames channel, for Dense
         self._start_monotonic = trio.current_time()
         self.startup_seconds: float | None = None
+
+    def figures(self) -> SessionFigures:
+        """What this session counts, for /metrics (``core.tally``)."""
+        w = self.watcher
+        outcome = None
+        if self.state.ended:
+            outcome = "failed" if self._state is State.FAILED else "stopped"
+        return SessionFigures(
+            frames_captured=self.render_stats.get("frames_captured", 0),
+            frames_encoded=self.encoder_stats.frames_out,
+            frames_repeated=self.encoder_stats.repeats,
+            frames_dropped=self.render_stats.get("frames_dropped", 0),
+            restarts=tuple((child, kind, n) for (child, kind), n in sorted(self.restart_kinds.items())),
+            startup_seconds=self.startup_seconds,
+            playing_seconds=w.seconds_to_playing if w is not None else None,
+            cast_reconnects=w.reconnects if w is not None else 0,
+            device_stop=device_stop_kind(w.device_stop) if w is not None else None,
+            outcome=outcome,
+        )
+
+    def child_pids(self) -> dict[str, int | None]:
+        """The running Chromium's and FFmpeg's pids (their process trees' roots), for /metrics."""
+        chromium = self._chromium
+        return {"chromium": chromium.browser.pid if chromium is not None else None, "ffmpeg": self.encoder_stats.pid}
 
     def picture(self) -> Frame | None:
         """The newest picture in the stream; None before the first and once the session ended."""
@@ -457,6 +483,7 @@ class Session:
 
     def _restarted(self, child: str, reason: str, kind: str = "crash") -> None:
         self.restarts[child] += 1
+        self.restart_kinds[(child, kind)] += 1
         self.last_restart = {"child": child, "kind": kind, "reason": reason, "at": _iso(time.time())}
         self._note(child, kind, reason)
         log.warning(

@@ -17,6 +17,7 @@ from ..core.encoders import LIBX264
 from ..core.errors import ShuttingDown, TooManySessions
 from ..core.request import StartRequest
 from ..core.settings import Settings
+from ..core.tally import Tally
 from .actor import Session
 from .encoder_probe import EncoderChoice
 
@@ -38,6 +39,9 @@ class Supervisor:
         self.directory = directory
         self.base_url = base_url
         self.sessions: OrderedDict[str, Session] = OrderedDict()
+        #: The figures of sessions no longer kept, so that /metrics counters never go back.
+        self.retired = Tally()
+        self.started = 0  # sessions started since the service began
         self._device_locks: dict[str, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -104,6 +108,7 @@ class Supervisor:
         except BaseException:
             del self.sessions[session.id]
             raise
+        self.started += 1
         self._forget_old()
         return session
 
@@ -125,7 +130,7 @@ class Supervisor:
     def _forget_old(self) -> None:
         ended = [sid for sid, s in self.sessions.items() if s.state.ended]
         for sid in ended[: max(0, len(ended) - ENDED_HISTORY)]:
-            del self.sessions[sid]
+            self.retired.add(self.sessions.pop(sid).figures())
 
 
 def _names(session: Session, spec: str) -> bool:

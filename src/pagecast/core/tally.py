@@ -1,0 +1,96 @@
+"""What the metrics count, as pure data: one session's figures, and the running tally of the
+sessions the service has already forgotten (it keeps only the last 50 ended ones), so that
+``/metrics`` counters never go backwards. Times are given in; nothing here measures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+#: Histogram buckets (seconds), with one at each target: /start → live ≤ 1.5 s (fmp4) and
+#: ≤ 3 s (hls); /start → playing on the TV "within a few seconds".
+STARTUP_BUCKETS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+PLAYING_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
+
+
+def device_stop_kind(reason: str | None) -> str | None:
+    """A TV's reason for ending a session, as one of a few label values (the reason itself is
+    free text that may name an app, so it would make labels without bound)."""
+    if not reason:
+        return None
+    r = reason.lower()
+    for kind, words in (("standby", ("standby", "switched off", "turned off")), ("other_app", ("app",)),
+                        ("stopped", ("stop",)), ("finished", ("idle", "finished", "ended"))):
+        if any(w in r for w in words):
+            return kind
+    return "other"
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    """One session's counts. ``outcome``: None while it runs, else "stopped" or "failed"."""
+
+    frames_captured: int = 0
+    frames_encoded: int = 0
+    frames_repeated: int = 0
+    frames_dropped: int = 0
+    restarts: tuple[tuple[str, str, int], ...] = ()  # (child, kind, count)
+    startup_seconds: float | None = None
+    playing_seconds: float | None = None
+    cast_reconnects: int = 0
+    device_stop: str | None = None  # a device_stop_kind
+    outcome: str | None = None
+
+
+@dataclass
+class Tally:
+    """Sums over sessions; ``add`` each session once (when the service forgets it)."""
+
+    sessions: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    frames: Counter = field(default_factory=Counter)
+    restarts: Counter = field(default_factory=Counter)  # (child, kind) → count
+    startup: list[int] = field(default_factory=lambda: [0] * (len(STARTUP_BUCKETS) + 1))  # per bucket, +Inf last
+    startup_sum: float = 0.0
+    playing: list[int] = field(default_factory=lambda: [0] * (len(PLAYING_BUCKETS) + 1))
+    playing_sum: float = 0.0
+    cast_reconnects: int = 0
+    device_stops: Counter = field(default_factory=Counter)
+
+    def add(self, f: SessionFigures) -> None:
+        self.sessions += 1
+        if f.outcome:
+            self.outcomes[f.outcome] += 1
+        self.frames.update({"captured": f.frames_captured, "encoded": f.frames_encoded, "repeated": f.frames_repeated, "dropped": f.frames_dropped})
+        for child, kind, count in f.restarts:
+            self.restarts[(child, kind)] += count
+        if f.startup_seconds is not None:
+            self.startup[_bucket(f.startup_seconds, STARTUP_BUCKETS)] += 1
+            self.startup_sum += f.startup_seconds
+        if f.playing_seconds is not None:
+            self.playing[_bucket(f.playing_seconds, PLAYING_BUCKETS)] += 1
+            self.playing_sum += f.playing_seconds
+        self.cast_reconnects += f.cast_reconnects
+        if f.device_stop:
+            self.device_stops[f.device_stop] += 1
+
+    def plus(self, figures: list[SessionFigures]) -> Tally:
+        """A copy with ``figures`` added (the sessions still kept), for one scrape."""
+        total = Tally(self.sessions, Counter(self.outcomes), Counter(self.frames), Counter(self.restarts), list(self.startup),
+                      self.startup_sum, list(self.playing), self.playing_sum, self.cast_reconnects, Counter(self.device_stops))
+        for f in figures:
+            total.add(f)
+        return total
+
+
+def _bucket(value: float, bounds: tuple[float, ...]) -> int:
+    return next((i for i, b in enumerate(bounds) if value <= b), len(bounds))
+
+
+def cumulative(counts: list[int], bounds: tuple[float, ...]) -> list[tuple[str, int]]:
+    """Prometheus histogram buckets (``le`` → count at or below) from per-bucket counts."""
+    out, running = [], 0
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts):
+        running += count
+        out.append((bound, running))
+    return out
