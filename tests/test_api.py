@@ -3,6 +3,8 @@ gets a 4xx that says what to fix and leaves no process behind."""
 
 from __future__ import annotations
 
+import subprocess
+
 import psutil
 import pytest
 import trio
@@ -124,6 +126,23 @@ async def test_a_sessions_thumbnail_is_its_newest_picture_small_and_made_at_most
     await wait_state(client, started["id"], "stopped")
     gone = await client.get(url)
     assert gone.status_code == 410 and "keeps no picture" in gone.json()["error"]
+
+
+async def test_a_portrait_page_is_laid_out_upright_and_sent_turned_for_a_tv_on_its_side(client, pages):
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/corner.html", "quality": "portrait"})).json()
+    assert started["state"] == "live" and (started["width"], started["height"], started["rotate"]) == (1080, 1920, 90), started
+    picture = (await client.get(f"/sessions/{started['id']}/thumbnail.jpg")).content
+    await client.post("/stop", json={"id": started["id"]})
+    assert _jpeg_size(picture) == (480, 270)  # the video is the TV's 1920×1080
+    rgb = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                         input=picture, capture_output=True, check=True).stdout
+
+    def red(x: int, y: int) -> bool:
+        r, g, b = rgb[(y * 480 + x) * 3:(y * 480 + x) * 3 + 3]
+        return r > 180 and b < 90
+
+    # The page's top-left corner is at the picture's bottom-left: the TV's left edge is up.
+    assert red(10, 260) and not red(10, 10) and not red(470, 260) and not red(470, 10)
 
 
 async def test_fmp4_session_streams_init_then_fragments_to_several_viewers(client, pages):

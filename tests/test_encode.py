@@ -191,3 +191,10 @@ async def test_encoder_that_dies_reports_ffmpeg_last_lines(jpegs):
         err = err.exceptions[0]
     message = str(err)
     assert "FFmpeg exited with status -9" in message and "libx264" in message
+
+
+def test_a_turned_tv_gets_the_picture_turned_back_before_it_is_scaled():
+    args = " ".join(ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000, rotate=90), frames_fd=3, audio_fd=4))
+    assert "-vf transpose=2,scale=1920:1080:out_range=tv,format=yuv420p" in args
+    assert "transpose=1," in " ".join(ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000, rotate=270), frames_fd=3, audio_fd=4))
+    assert "transpose" not in " ".join(ffmpeg_args("ffmpeg", EncodeSpec(1920, 1080, 30, 6000), frames_fd=3, audio_fd=4))

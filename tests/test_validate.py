@@ -32,7 +32,7 @@ def test_missing_url_says_what_is_expected():
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({"url": "http://x/", "quality": "4k"}, "unknown quality '4k'"),
+        ({"url": "http://x/", "quality": "8k"}, "unknown quality '8k'"),
         ({"url": "http://x/", "quality": 720}, "'quality' must be"),
         ({"url": "http://x/", "mode": "dash"}, "unknown mode 'dash'"),
         ({"url": "http://x/", "duration": "60"}, "'duration' must be a number"),
@@ -46,6 +46,7 @@ def test_missing_url_says_what_is_expected():
         ({"url": "http://x/", "auth": {"headers": {"Bad Name": "x"}}}, "invalid header name"),
         ({"url": "http://x/", "volume": 2}, "between 0.0 and 1.0"),
         ({"url": "http:///nohost"}, "no host name"),
+        ({"url": "http://x/", "rotate": 180}, "'rotate' must be 0, 90 or 270 (how far the TV is turned clockwise), got 180"),
         ({"url": "http://x/", "motion": "none"}, "unknown motion 'none'; use 'reduce'"),
         ({"url": "http://x/", "theme": "blue"}, "unknown theme 'blue'; use 'dark' or 'light'"),
         ({"url": "http://x/", "kiosk": "yes"}, "'kiosk' must be true or false"),
@@ -75,6 +76,24 @@ def test_a_page_reduces_its_motion_and_is_captured_at_most_15_times_a_second_unl
     settings = Settings.from_env({"PAGECAST_MOTION": "full", "PAGECAST_CAPTURE_FPS": "30"})
     req = parse_start({"url": "http://x/"}, settings, {})
     assert (req.appearance.motion, req.capture_fps) == ("full", 30)
+
+
+@pytest.mark.parametrize(
+    "body, page, video, dsf, rotate",
+    [
+        ({"quality": "nest-hub"}, (1024, 600), (1024, 600), 1.0, 0),
+        ({"quality": "nest-hub-max"}, (1280, 800), (1280, 800), 1.0, 0),
+        ({"quality": "4k"}, (3840, 2160), (3840, 2160), 2.0, 0),  # a 1080p layout, twice the pixels
+        ({"quality": "4k", "device_scale_factor": 1}, (3840, 2160), (3840, 2160), 1.0, 0),  # the request wins
+        ({"quality": "portrait"}, (1080, 1920), (1920, 1080), 1.0, 90),  # laid out upright, sent as the TV's 1920×1080
+        ({"quality": "1080p", "rotate": 270}, (1080, 1920), (1920, 1080), 1.0, 270),  # any preset on a TV turned the other way
+        ({"quality": "portrait", "rotate": 0}, (1920, 1080), (1920, 1080), 1.0, 0),
+    ],
+)
+def test_screen_presets_give_the_pages_layout_the_videos_size_and_the_pixel_ratio(body, page, video, dsf, rotate):
+    req = start({"url": "http://x/", **body})
+    assert (req.quality.width, req.quality.height) == page and req.quality.output == video
+    assert req.device_scale_factor == dsf and req.quality.rotate == rotate
 
 
 def test_explicit_overrides_change_the_preset():

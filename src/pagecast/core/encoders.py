@@ -72,6 +72,9 @@ def video_args(backend: str, spec: EncodeSpec) -> list[str]:
     seg = spec.segment_duration
     rate = spec.bitrate_kbps
     scale = f"scale={spec.width}:{spec.height}:out_range=tv"
+    if spec.rotate:
+        # The TV turned clockwise: the picture turned counter-clockwise as far (transpose 2 = 90°).
+        scale = f"transpose={2 if spec.rotate == 90 else 1},{scale}"
     keyframes = [
         # No periodic keyframes of the encoder's own: only the forced ones, one per segment.
         "-g", str(spec.fps * 60),

@@ -52,6 +52,7 @@ class EncodeSpec:
     min_fps: int = 0  # 0: frames only when the page changed (plus one per segment)
     flush_frames: bool = True  # push each new frame out at once (progressive viewers); HLS needs only segments
     hw_device: str = DEFAULT_VAAPI_DEVICE  # the render node of the VA-API and QSV backends
+    rotate: int = 0  # how far the TV is turned clockwise: the picture is turned back (width/height are the video's)
 
     @property
     def segment_ticks(self) -> int:
@@ -103,11 +104,13 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
     return args
 
 
-def thumbnail_args(binary: str, width: int) -> list[str]:
-    """FFmpeg scaling one JPEG on stdin to ``width`` pixels wide (even height), a JPEG on stdout."""
+def thumbnail_args(binary: str, width: int, rotate: int = 0) -> list[str]:
+    """FFmpeg scaling one JPEG on stdin to ``width`` pixels wide (even height), a JPEG on stdout;
+    turned like the stream for a TV turned ``rotate`` degrees clockwise."""
+    turn = f"transpose={2 if rotate == 90 else 1}," if rotate else ""
     return [
         binary, "-hide_banner", "-loglevel", "error", "-f", "mjpeg", "-i", "pipe:0",
-        "-vf", f"scale={width}:-2", "-frames:v", "1", "-q:v", "5", "-f", "mjpeg", "pipe:1",
+        "-vf", f"{turn}scale={width}:-2", "-frames:v", "1", "-q:v", "5", "-f", "mjpeg", "pipe:1",
     ]
 
 

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .appearance import MOTIONS, THEMES, Appearance
 from .errors import InvalidRequest, NotFound
-from .settings import PRESETS, Quality, Settings
+from .settings import PRESETS, ROTATIONS, Quality, Settings
 
 START_FIELDS = {
     "url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate",
-    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps",
+    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps", "rotate",
 }
 AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
 
@@ -85,6 +85,7 @@ class StartRequest:
             "width": self.quality.width,
             "height": self.quality.height,
             "fps": self.quality.fps,
+            "rotate": self.quality.rotate,
             "device_scale_factor": self.device_scale_factor,
             "keep_on": self.keep_on,
             "if_idle": self.if_idle,
@@ -221,6 +222,15 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
             if not lo <= value <= hi:
                 raise InvalidRequest(f"'{key}' must be between {lo} and {hi}, got {value}")
             overrides[attr] = value
+    rotate = _expect(body, "rotate", (int,), "0, 90 or 270")
+    if rotate is not None:
+        if rotate not in ROTATIONS:
+            raise InvalidRequest(f"'rotate' must be 0, 90 or 270 (how far the TV is turned clockwise), got {rotate}")
+        if (rotate in (90, 270)) != (quality.rotate in (90, 270)):
+            # Turned a quarter: the page is laid out the other way round.
+            overrides.setdefault("width", quality.height)
+            overrides.setdefault("height", quality.width)
+        overrides["rotate"] = rotate
     if overrides:
         quality = replace(quality, **overrides)
     if quality.width % 2 or quality.height % 2:
@@ -245,7 +255,7 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         device = (device or settings.default_device).strip() or None
     dsf = _expect(body, "device_scale_factor", (int, float), "a number between 0.5 and 4")
     if dsf is None:
-        dsf = settings.device_scale_factor
+        dsf = quality.device_scale_factor or settings.device_scale_factor
     if not 0.5 <= dsf <= 4:
         raise InvalidRequest(f"'device_scale_factor' must be between 0.5 and 4, got {dsf}")
     auth = parse_auth(body.get("auth"))

@@ -19,7 +19,10 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Quality:
-    """Output picture: the viewport equals this size exactly."""
+    """The page's picture: the viewport equals ``width``×``height`` pixels exactly. ``rotate``:
+    how far the TV is turned clockwise (0, 90, 270); the video is the picture turned back,
+    so a page drawn upright shows upright on a TV on its side. ``device_scale_factor``: the
+    preset's CSS pixel ratio, or None for the setting's."""
 
     name: str
     width: int
@@ -27,15 +30,31 @@ class Quality:
     fps: int
     bitrate_kbps: int
     segment_duration: float
+    device_scale_factor: float | None = None
+    rotate: int = 0
+    screen: str = ""  # what the preset is for
+
+    @property
+    def output(self) -> tuple[int, int]:
+        """The video's size: the page's, turned with the TV."""
+        return (self.height, self.width) if self.rotate in (90, 270) else (self.width, self.height)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+ROTATIONS = (0, 90, 270)
+
 PRESETS: dict[str, Quality] = {
-    "1080p": Quality("1080p", 1920, 1080, 30, 6000, 1.0),
-    "720p": Quality("720p", 1280, 720, 30, 3500, 1.0),
-    "low-latency": Quality("low-latency", 1280, 720, 30, 3000, 0.5),
+    "1080p": Quality("1080p", 1920, 1080, 30, 6000, 1.0, screen="Full HD TVs, Chromecast, Google TV"),
+    "720p": Quality("720p", 1280, 720, 30, 3500, 1.0, screen="HD TVs, older Chromecasts, weak Wi-Fi"),
+    "low-latency": Quality("low-latency", 1280, 720, 30, 3000, 0.5, screen="720p with half-second segments: the shortest delay in HLS"),
+    "nest-hub": Quality("nest-hub", 1024, 600, 30, 2500, 1.0, screen="Google Nest Hub (7-inch, 1024×600)"),
+    "nest-hub-max": Quality("nest-hub-max", 1280, 800, 30, 3500, 1.0, screen="Google Nest Hub Max (10-inch, 1280×800)"),
+    "4k": Quality("4k", 3840, 2160, 30, 16000, 1.0, device_scale_factor=2.0,
+                  screen="4K TVs: a 1080p layout drawn at twice the pixels, so text is sharp (four times the capture cost of 1080p)"),
+    "portrait": Quality("portrait", 1080, 1920, 30, 6000, 1.0, rotate=90,
+                        screen="a 1080p TV mounted on its side, turned a quarter clockwise (its left edge at the top): the page is laid out 1080×1920"),
 }
 
 

@@ -82,7 +82,7 @@ class Session:
         self.restart_log: deque[dict[str, Any]] = deque(maxlen=RESTART_LOG)
         self._chromium: _Chromium | None = None  # the one whose frames go to the encoder
         self._switch: FrameSwitch | None = None  # while it runs: the newest picture in the stream
-        self.thumbnails = Thumbnails(settings.ffmpeg)
+        self.thumbnails = Thumbnails(settings.ffmpeg, rotate=request.quality.rotate)
         self._renderer_state = "starting"  # running, restarting (after a failure), recycling
         self._encoder_state = "starting"  # running, restarting
         self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
@@ -497,7 +497,7 @@ class Session:
         publisher continues the same stream with a discontinuity, so the TV needs no re-cast."""
         q = self.request.quality
         spec = EncodeSpec(
-            width=q.width, height=q.height, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
+            width=q.output[0], height=q.output[1], rotate=q.rotate, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
             segment_duration=self.segment_duration, x264_preset=self.settings.x264_preset,
             # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
             # page would get its audio in bursts, one per segment, and stall between them.

@@ -17,10 +17,11 @@ MAX_AGE = 1.0
 TIMEOUT = 5.0
 
 
-async def scale_jpeg(ffmpeg: str, jpeg: bytes, width: int = WIDTH, timeout: float = TIMEOUT) -> bytes:
-    """``jpeg`` scaled to ``width`` pixels wide (height in proportion), as a JPEG."""
+async def scale_jpeg(ffmpeg: str, jpeg: bytes, width: int = WIDTH, timeout: float = TIMEOUT, rotate: int = 0) -> bytes:
+    """``jpeg`` scaled to ``width`` pixels wide (height in proportion), as a JPEG, turned
+    like the stream (``rotate``)."""
     out = bytearray()
-    async with open_child(thumbnail_args(ffmpeg, width), name="ffmpeg thumbnail", stdin=True, stdout=True, stderr=False,
+    async with open_child(thumbnail_args(ffmpeg, width, rotate), name="ffmpeg thumbnail", stdin=True, stdout=True, stderr=False,
                           policy=StopPolicy(polite_timeout=0.5, term_timeout=1.0)) as child:
         assert child.stdin is not None and child.stdout is not None
 
@@ -48,9 +49,10 @@ async def scale_jpeg(ffmpeg: str, jpeg: bytes, width: int = WIDTH, timeout: floa
 class Thumbnails:
     """One session's thumbnail, remade from its newest frame when asked for and older than MAX_AGE."""
 
-    def __init__(self, ffmpeg: str, width: int = WIDTH):
+    def __init__(self, ffmpeg: str, width: int = WIDTH, rotate: int = 0):
         self.ffmpeg = ffmpeg
         self.width = width
+        self.rotate = rotate
         self._lock = trio.Lock()
         self._made_at = -float("inf")
         self._frame: int | None = None
@@ -61,6 +63,6 @@ class Thumbnails:
             now = trio.current_time()
             if self._data and (self._frame == frame.index or now - self._made_at < MAX_AGE):
                 return self._data
-            self._data = await scale_jpeg(self.ffmpeg, frame.jpeg, self.width)
+            self._data = await scale_jpeg(self.ffmpeg, frame.jpeg, self.width, rotate=self.rotate)
             self._frame, self._made_at = frame.index, now
             return self._data
