@@ -68,3 +68,11 @@ def test_a_changing_page_is_drawn_on_every_nth_slot_so_that_it_is_captured_at_mo
     assert busy_step(fps, capture_fps) == step
     if capture_fps:
         assert fps / step <= capture_fps
+
+
+def test_burn_in_moves_go_round_places_within_two_pixels_of_the_page_s_own():
+    from pagecast.core.appearance import BURN_IN_OFFSETS, burn_in_move
+
+    assert BURN_IN_OFFSETS[0] == (0, 0) and all(abs(x) <= 2 and abs(y) <= 2 for x, y in BURN_IN_OFFSETS)
+    assert "translate(2px, 0px)" in burn_in_move(1) and burn_in_move(len(BURN_IN_OFFSETS)) == burn_in_move(0)
+    assert scripts(Appearance(burn_in=180.0)) == []  # moved by the renderer, not by a script in the page

@@ -284,6 +284,23 @@ async def test_the_theme_is_the_colour_scheme_the_page_is_told_the_viewer_prefer
     assert abs(corner - background) < 30
 
 
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs FFmpeg to decode JPEG")
+async def test_burn_in_protection_moves_a_still_page_by_two_pixels_once_a_period_and_draws_nothing_between(site, settings):
+    width, height = 320, 180
+    still, _, _ = await render_for(PageSpec(url=site.base + "/corner", width=width, height=height), settings, 1.6)
+    moving, _, _ = await render_for(PageSpec(url=site.base + "/corner", width=width, height=height, appearance=Appearance(burn_in=0.5)), settings, 1.6)
+    assert len(still) <= 2
+    assert 3 <= len(moving) <= 2 + 4, f"one frame per move (every 0.5 s), got {len(moving)}"
+
+    def square_left(jpeg: bytes) -> int:
+        rgb = decode_rgb(jpeg, width, height)
+        row = 50 * width * 3  # inside the red square's rows
+        return next(x for x in range(width) if rgb[row + x * 3] > 180 and rgb[row + x * 3 + 2] < 90)
+
+    assert {square_left(f.jpeg) for f in moving} - {square_left(moving[0].jpeg)}, "the page did not move"
+    assert all(abs(square_left(f.jpeg) - square_left(moving[0].jpeg)) <= 3 for f in moving)
+
+
 async def test_a_page_that_keeps_changing_is_captured_at_most_capture_fps_times_a_second(site, settings):
     spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=30, capture_fps=10)
     frames, stats, _ = await render_for(spec, settings, 2.0)

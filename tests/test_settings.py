@@ -27,7 +27,7 @@ def test_env_vars_then_flags_set_values():
     "env, message",
     [
         ({"PAGECAST_PORT": "eighty"}, "PAGECAST_PORT='eighty' is not a valid int"),
-        ({"PAGECAST_QUALITY": "4k"}, "PAGECAST_QUALITY='4k': use one of"),
+        ({"PAGECAST_QUALITY": "8k"}, "PAGECAST_QUALITY='8k': use one of"),
         ({"PAGECAST_MODE": "dash"}, "PAGECAST_MODE"),
         ({"PAGECAST_CHROMIUM_SANDBOX": "maybe"}, "not a valid bool"),
     ],

@@ -73,6 +73,7 @@ def test_a_page_reduces_its_motion_and_is_captured_at_most_15_times_a_second_unl
     req = start({"url": "http://x/", "motion": "full", "theme": "dark", "kiosk": True, "capture_fps": 30})
     assert (req.appearance.motion, req.appearance.theme, req.appearance.kiosk, req.capture_fps) == ("full", "dark", True, 30)
     assert {k: req.public()[k] for k in ("motion", "theme", "kiosk", "capture_fps")} == {"motion": "full", "theme": "dark", "kiosk": True, "capture_fps": 30}
+    assert start({"url": "http://x/", "burn_in": True}).appearance.burn_in == 180.0 and start({"url": "http://x/"}).appearance.burn_in == 0
     settings = Settings.from_env({"PAGECAST_MOTION": "full", "PAGECAST_CAPTURE_FPS": "30"})
     req = parse_start({"url": "http://x/"}, settings, {})
     assert (req.appearance.motion, req.capture_fps) == ("full", 30)

@@ -15,7 +15,7 @@ from .settings import PRESETS, ROTATIONS, Quality, Settings
 
 START_FIELDS = {
     "url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate",
-    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps", "rotate",
+    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps", "rotate", "burn_in",
 }
 AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
 
@@ -93,6 +93,7 @@ class StartRequest:
             "motion": self.appearance.motion,
             "theme": self.appearance.theme,
             "kiosk": self.appearance.kiosk,
+            "burn_in": self.appearance.burn_in > 0,
             "capture_fps": self.capture_fps,
         }
 
@@ -289,9 +290,11 @@ def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, in
     if theme is not None and theme not in THEMES:
         raise InvalidRequest(f"unknown theme {theme!r}; use 'dark' or 'light' (omit it for the page's own)")
     kiosk = _expect(body, "kiosk", (bool,), "true or false")
+    burn_in = _expect(body, "burn_in", (bool,), "true or false")
     capture_fps = _expect(body, "capture_fps", (int,), f"a whole number between 1 and the stream's fps ({fps})")
     if capture_fps is None:
         capture_fps = min(settings.capture_fps, fps)
     elif not 1 <= capture_fps <= fps:
         raise InvalidRequest(f"'capture_fps' must be between 1 and the stream's fps ({fps}), got {capture_fps}")
-    return Appearance(motion=motion, theme=theme, kiosk=bool(kiosk)), capture_fps
+    look = Appearance(motion=motion, theme=theme, kiosk=bool(kiosk), burn_in=settings.burn_in_period if burn_in else 0.0)
+    return look, capture_fps

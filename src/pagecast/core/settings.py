@@ -88,6 +88,10 @@ class Settings:
         default="reduce",
         metadata={"help": "Default `motion` of a page: `reduce` (the page is told its viewer prefers reduced motion, and its CSS transitions and animations end in the frame they start: a dashboard's change is one captured frame, not twenty) or `full` (the page's own pace). Video, canvas and script-timed drawing keep their pace either way."},
     )
+    burn_in_period: float = field(
+        default=180.0,
+        metadata={"help": "Seconds between the moves of a session's burn-in protection (`burn_in: true`): the page shifts by 2 px to the next of nine places, one changed frame per move."},
+    )
     capture_fps: int = field(
         default=15,
         metadata={"help": "Default `capture_fps`: most frames a second taken from a page that keeps changing (a camera tile, an animation), at most the stream's fps. A page that changes now and then is captured at each change, whatever this says; the stream keeps its own frame rate."},
@@ -204,6 +208,8 @@ class Settings:
             raise ConfigError(f"PAGECAST_MODE={self.mode!r}: use 'hls' or 'fmp4'")
         if self.motion not in ("reduce", "full"):
             raise ConfigError(f"PAGECAST_MOTION={self.motion!r}: use 'reduce' or 'full'")
+        if self.burn_in_period < 1:
+            raise ConfigError("PAGECAST_BURN_IN_PERIOD must be at least 1 second")
         if not 1 <= self.capture_fps <= 60:
             raise ConfigError("PAGECAST_CAPTURE_FPS must be between 1 and 60")
         if not 1 <= self.jpeg_quality <= 100:

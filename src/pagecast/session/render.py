@@ -377,6 +377,18 @@ class _Renderer:
             pending = (damaged or pending) and frame is None
             self.step, quiet_since = step_after(damaged, quiet_since, trio.current_time(), busy_step=busy)
 
+    async def burn_in(self, period: float) -> None:
+        """Burn-in protection: every ``period`` seconds the page moves to its next place
+        (``core.appearance.burn_in_move``); the next tick draws it, one changed frame."""
+        n = 0
+        while True:
+            await trio.sleep(period)
+            n += 1
+            try:
+                await self.session.execute("Runtime.evaluate", {"expression": appearance.burn_in_move(n)}, timeout=self.spec.frame_timeout)
+            except CdpError as exc:
+                log.debug("burn-in move refused: %s", exc.message)
+
     async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
         with self.scope:
             try:
@@ -390,6 +402,8 @@ class _Renderer:
                 first = await self.first_frame()
                 self.mailbox.put(first)
                 nursery.start_soon(self.mailbox.run)
+                if self.spec.appearance.burn_in > 0:
+                    nursery.start_soon(self.burn_in, self.spec.appearance.burn_in)
                 log.info(
                     "rendering %s at %d×%d (scale %g), %d fps",
                     self.spec.shown_url, self.spec.width, self.spec.height, self.spec.device_scale_factor, self.spec.fps,
