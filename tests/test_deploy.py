@@ -126,6 +126,7 @@ def test_every_pagecast_variable_in_compose_and_docs_is_a_setting():
         "ops/pagecast.service": (ROOT / "ops" / "pagecast.service").read_text(),
         "docs/deployment.md": (ROOT / "docs" / "deployment.md").read_text(),
         "docs/hardware.md": (ROOT / "docs" / "hardware.md").read_text(),
+        "docs/home-assistant.md": (ROOT / "docs" / "home-assistant.md").read_text(),
     }
     for name, text in texts.items():
         used = set(re.findall(r"PAGECAST_[A-Z0-9_]+", text))

@@ -1,0 +1,84 @@
+"""docs/home-assistant.md is what Home Assistant would run: its YAML parses, and every call an
+automation or script makes, with its data filled into the rest_command's payload, is a body
+that POST /start or POST /stop accepts (the service's own validation, with the doc's profiles)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from pagecast.core.request import parse_start
+from pagecast.core.settings import Settings
+
+DOC = Path(__file__).parents[1] / "docs" / "home-assistant.md"
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!secret", lambda loader, node: f"<secret {loader.construct_scalar(node)}>")
+
+
+def _blocks(kind: str) -> list[str]:
+    return re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(), re.S)
+
+
+def _fill(template: str, data: dict) -> str:
+    """A payload with an action's data in it, as HA's template would: a quoted ``"{{ x }}"`` as
+    a string, a bare ``{{ x }}`` as the JSON of the value."""
+    def value(m: re.Match, quoted: bool) -> str:
+        v = data[m.group(1)]
+        return json.dumps(str(v)) if quoted else json.dumps(v)
+
+    template = re.sub(r'"\{\{\s*(\w+)\s*\}\}"', lambda m: value(m, True), template)
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: value(m, False), template)
+
+
+def _calls(node) -> list[tuple[str, dict]]:
+    """Every ``action: rest_command.X`` with its data, anywhere in the YAML."""
+    found = []
+    if isinstance(node, dict):
+        action = node.get("action") or node.get("service")
+        if isinstance(action, str) and action.startswith("rest_command."):
+            found.append((action.split(".", 1)[1], node.get("data") or {}))
+        for v in node.values():
+            found += _calls(v)
+    elif isinstance(node, list):
+        for v in node:
+            found += _calls(v)
+    return found
+
+
+def test_every_call_in_the_home_assistant_guide_is_a_request_pagecast_accepts():
+    profiles = {}
+    for block in _blocks("toml"):
+        profiles.update(tomllib.loads(block).get("profiles", {}))
+    assert {"cameras", "morning"} <= set(profiles)
+    documents = [yaml.load(block, Loader=_Loader) for block in _blocks("yaml")]
+    commands = {name: spec for d in documents for name, spec in (d.get("rest_command") or {}).items()}
+    calls = [call for d in documents for call in _calls(d)]
+    assert {name for name, _ in calls} == set(commands), "every rest_command is used, and only those"
+    settings = Settings()
+    for name, data in calls:
+        spec = commands[name]
+        body = json.loads(_fill(spec["payload"], data))
+        if spec["url"].endswith("/start"):
+            request = parse_start(body, settings, profiles)  # raises InvalidRequest/NotFound with the reason
+            assert request.device == data["device"] and request.duration == data["duration"]
+        else:
+            assert spec["url"].endswith("/stop") and set(body) <= {"id", "device"} and all(isinstance(v, str) for v in body.values())
+    assert len(calls) >= 3
+
+
+def test_the_profiles_in_the_guide_look_right_on_a_tv():
+    profiles = {}
+    for block in _blocks("toml"):
+        profiles.update(tomllib.loads(block).get("profiles", {}))
+    morning = parse_start({"profile": "morning"}, Settings(), profiles)
+    assert morning.appearance.kiosk and morning.appearance.theme == "dark" and morning.appearance.burn_in > 0
+    assert parse_start({"profile": "cameras"}, Settings(), profiles).appearance.motion == "full"
