@@ -57,7 +57,8 @@ class PlayerTab:
             "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session_id=self.session_id
         )
         if "exceptionDetails" in result:
-            raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
+            details = result["exceptionDetails"]
+            raise RuntimeError(f"page script failed: {details.get('text')} {(details.get('exception') or {}).get('description', '')}".rstrip())
         return result["result"].get("value")
 
     async def stats(self) -> dict[str, Any]:

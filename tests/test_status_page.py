@@ -1,0 +1,56 @@
+"""The status page (/) in a real headless Chromium: it shows a running session with a live
+thumbnail that follows the page, and its stop button ends the session."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from pagecast.lowlevel.browser import open_player_browser
+
+THUMB = "document.querySelector('[data-session=\"{sid}\"] img')"
+
+
+async def _until(tab, expression: str, seconds: float = 20):
+    with trio.fail_after(seconds):
+        while True:
+            value = await tab.evaluate(expression)
+            if value:
+                return value
+            await trio.sleep(0.2)
+
+
+async def _thumbnail_pixels(tab, sid: str) -> str:
+    """The shown thumbnail, read back through a canvas once it has loaded."""
+    img = THUMB.format(sid=sid)
+    await _until(tab, f"{img} && {img}.complete && {img}.naturalWidth > 0")
+    return await tab.evaluate(
+        f"(() => {{ const i = {img}, c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;"
+        " c.getContext('2d').drawImage(i, 0, 0); return c.toDataURL(); })()"
+    )
+
+
+@pytest.mark.e2e
+async def test_the_status_page_shows_a_live_thumbnail_and_its_stop_button_ends_the_session(client, service, pages):
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    assert started["state"] == "live", started
+    sid = started["id"]
+    async with open_player_browser() as browser:
+        tab = await browser.open(f"http://127.0.0.1:{service.port}/")
+        await _until(tab, f"!!document.querySelector('[data-session=\"{sid}\"]')")
+        assert "live" in await tab.evaluate(f"document.querySelector('[data-session=\"{sid}\"] .state').textContent")
+        assert "/dashboard.html" in await tab.evaluate(f"document.querySelector('[data-session=\"{sid}\"] .url').textContent")
+        assert "libx264" in await tab.evaluate("document.getElementById('health').textContent")
+        assert "null" not in await tab.evaluate(f"document.querySelector('[data-session=\"{sid}\"]').textContent")
+        first = await _thumbnail_pixels(tab, sid)
+        # The page changes every second; the page refreshes its thumbnails every 3 s.
+        await _until(tab, f"{THUMB.format(sid=sid)}.src.split('t=')[1] !== '{(await tab.evaluate(THUMB.format(sid=sid) + '.src')).split('t=')[1]}'", 10)
+        second = await _thumbnail_pixels(tab, sid)
+        assert second != first, "the thumbnail should follow the page"
+        await tab.evaluate(f"document.querySelector('[data-session=\"{sid}\"] button.stop').click()")
+        with trio.fail_after(15):
+            while (await client.get(f"/sessions/{sid}")).json()["state"] != "stopped":
+                await trio.sleep(0.1)
+        await _until(tab, f"!document.querySelector('[data-session=\"{sid}\"]')", 10)
+        assert await tab.evaluate("!document.getElementById('nosessions').hidden")
+        await tab.close()
