@@ -256,7 +256,7 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class HomeAssistant:
     url: str
-    token: str  # a long-lived access token (a secret: never printed)
+    token: str  # a long-lived access token: kept out of repr and the bench's output (main() shows it, to log in by hand)
     dashboard_url: str
     pid: int
 

@@ -304,7 +304,8 @@ class _Renderer:
             await s.execute("Emulation.setEmulatedMedia", {"features": features})
         rate = appearance.animation_rate(look)
         if rate is not None:
-            await s.execute("Animation.enable")
+            # Without Animation.enable: enabled, Chromium keeps every animation it reports
+            # until released, and a dashboard runs for days.
             await s.execute("Animation.setPlaybackRate", {"playbackRate": rate})
 
     async def load(self) -> None:
@@ -386,8 +387,10 @@ class _Renderer:
             n += 1
             try:
                 await self.session.execute("Runtime.evaluate", {"expression": appearance.burn_in_move(n)}, timeout=self.spec.frame_timeout)
-            except CdpError as exc:
-                log.debug("burn-in move refused: %s", exc.message)
+            except CdpException as exc:
+                # A page too busy to answer (or a Chromium gone) is the ticks' to judge: it
+                # fails the renderer there, with its reason, and a new Chromium takes over.
+                log.debug("burn-in move not made: %s", exc)
 
     async def run(self, cdp: CdpConnection, nursery: trio.Nursery, task_status) -> None:
         with self.scope:

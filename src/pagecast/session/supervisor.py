@@ -41,7 +41,7 @@ class Supervisor:
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         #: The figures of sessions no longer kept, so that /metrics counters never go back.
         self.retired = Tally()
-        self.started = 0  # sessions started since the service began
+        self.started = 0  # sessions begun since the service began (those that failed to start too)
         self._device_locks: dict[str, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -103,12 +103,13 @@ class Supervisor:
             raise TooManySessions(f"{self.settings.max_sessions} sessions are already running (PAGECAST_MAX_SESSIONS); stop one first")
         session = Session(request, self.settings, device=device, base_url=self.base_url, inherited=inherited, encoders=self.encoders)
         self.sessions[session.id] = session
+        self.started += 1
         try:
             await self._nursery.start(session.run, name=f"session {session.id}")
         except BaseException:
-            del self.sessions[session.id]
+            # Not kept (its /start answered the failure), but counted: /metrics never goes back.
+            self.retired.add(self.sessions.pop(session.id).figures())
             raise
-        self.started += 1
         self._forget_old()
         return session
 

@@ -55,14 +55,14 @@ class Thumbnails:
         self.rotate = rotate
         self._lock = trio.Lock()
         self._made_at = -float("inf")
-        self._frame: int | None = None
+        self._frame: float | None = None  # capture time of the frame it was made from (indices restart with each Chromium)
         self._data = b""
 
     async def of(self, frame: Frame) -> bytes:
         async with self._lock:  # many viewers at once: one FFmpeg
             now = trio.current_time()
-            if self._data and (self._frame == frame.index or now - self._made_at < MAX_AGE):
+            if self._data and (self._frame == frame.captured_at or now - self._made_at < MAX_AGE):
                 return self._data
             self._data = await scale_jpeg(self.ffmpeg, frame.jpeg, self.width, rotate=self.rotate)
-            self._frame, self._made_at = frame.index, now
+            self._frame, self._made_at = frame.captured_at, now
             return self._data
