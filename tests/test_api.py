@@ -9,6 +9,8 @@ import psutil
 import pytest
 import trio
 
+from helpers import jpeg_size
+
 
 def _processes(name: str) -> list[psutil.Process]:
     out = []
@@ -101,16 +103,6 @@ async def test_session_goes_live_serves_hls_and_stops_leaving_nothing(client, pa
             await trio.sleep(0.05)
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    i = 2
-    while i < len(data):
-        marker = data[i + 1]
-        if marker in (0xC0, 0xC1, 0xC2):
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    raise AssertionError("no JPEG frame header")
-
-
 async def test_a_sessions_thumbnail_is_its_newest_picture_small_and_made_at_most_once_a_second(client, pages):
     assert (await client.get("/sessions/nope/thumbnail.jpg")).status_code == 404
     started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
@@ -119,7 +111,7 @@ async def test_a_sessions_thumbnail_is_its_newest_picture_small_and_made_at_most
     first = await client.get(url)
     assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
     assert first.headers["cache-control"] == "max-age=1" and first.headers["access-control-allow-origin"] == "*"
-    assert _jpeg_size(first.content) == (480, 270)
+    assert jpeg_size(first.content) == (480, 270)
     again = await client.get(url)
     assert again.content == first.content  # within the second: the same picture, no new FFmpeg
     await client.post("/stop", json={"id": started["id"]})
@@ -133,7 +125,7 @@ async def test_a_portrait_page_is_laid_out_upright_and_sent_turned_for_a_tv_on_i
     assert started["state"] == "live" and (started["width"], started["height"], started["rotate"]) == (1080, 1920, 90), started
     picture = (await client.get(f"/sessions/{started['id']}/thumbnail.jpg")).content
     await client.post("/stop", json={"id": started["id"]})
-    assert _jpeg_size(picture) == (480, 270)  # the video is the TV's 1920×1080
+    assert jpeg_size(picture) == (480, 270)  # the video is the TV's 1920×1080
     rgb = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
                          input=picture, capture_output=True, check=True).stdout
 

@@ -26,6 +26,8 @@ from pagecast.session import render
 from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
+from helpers import jpeg_size
+
 pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")
 
 SECRET_TOKEN = "llat-SECRET-7f3a9c"
@@ -160,19 +162,6 @@ def nothing_left_behind(tmp_path):
     assert not alive, f"child processes left running: {alive}"
     if runtime.exists():
         assert list(runtime.iterdir()) == [], "Chromium profile directory left behind"
-
-
-def jpeg_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a JPEG's start-of-frame marker."""
-    assert data[:2] == b"\xff\xd8", "not a JPEG"
-    i = 2
-    while i < len(data):
-        assert data[i] == 0xFF
-        marker = data[i + 1]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    raise AssertionError("no SOF marker")
 
 
 async def render_for(spec: PageSpec, settings: Settings, seconds: float, *, buffer: int = 1000) -> tuple[list[Frame], dict, float]:
