@@ -1,6 +1,7 @@
 """docs/home-assistant.md is what Home Assistant would run: its YAML parses, and every call an
 automation or script makes, with its data filled into the rest_command's payload, is a body
-that POST /start or POST /stop accepts (the service's own validation, with the doc's profiles)."""
+that POST /start or POST /stop accepts: by the API's document (GET /openapi.json) and by the
+service's own validation, with the doc's profiles."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import re
 import tomllib
 from pathlib import Path
 
+import jsonschema_rs
 import yaml
 
-from pagecast.core.request import parse_start
+from pagecast.core.request import parse_start, parse_stop
 from pagecast.core.settings import Settings
+from pagecast.server.openapi import document
 
 DOC = Path(__file__).parents[1] / "docs" / "home-assistant.md"
 
@@ -64,14 +67,20 @@ def test_every_call_in_the_home_assistant_guide_is_a_request_pagecast_accepts():
     calls = [call for d in documents for call in _calls(d)]
     assert {name for name, _ in calls} == set(commands), "every rest_command is used, and only those"
     settings = Settings()
+    paths = document("test", token=True)["paths"]
     for name, data in calls:
         spec = commands[name]
+        path = "/" + spec["url"].rsplit("/", 1)[1]
+        assert path in ("/start", "/stop") and spec["method"].upper() == "POST" and "secret" in spec["headers"]["authorization"]
         body = json.loads(_fill(spec["payload"], data))
-        if spec["url"].endswith("/start"):
+        schema = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        errors = [e.message for e in jsonschema_rs.Draft202012Validator(schema).iter_errors(body)]
+        assert not errors, (name, errors)
+        if path == "/start":
             request = parse_start(body, settings, profiles)  # raises InvalidRequest/NotFound with the reason
             assert request.device == data["device"] and request.duration == data["duration"]
         else:
-            assert spec["url"].endswith("/stop") and set(body) <= {"id", "device"} and all(isinstance(v, str) for v in body.values())
+            assert parse_stop(body) != (None, None)
     assert len(calls) >= 3
 
 

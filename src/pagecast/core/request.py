@@ -13,11 +13,122 @@ from .appearance import MOTIONS, THEMES, Appearance
 from .errors import InvalidRequest, NotFound
 from .settings import PRESETS, ROTATIONS, Quality, Settings
 
-START_FIELDS = {
-    "url", "quality", "mode", "duration", "device", "auth", "profile", "device_scale_factor", "width", "height", "fps", "bitrate",
-    "keep_on", "if_idle", "volume", "motion", "theme", "kiosk", "capture_fps", "rotate", "burn_in",
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a request body: what the validator accepts and what the API document
+    (``/openapi.json``) says of it, from this one place. ``null`` means "not given"."""
+
+    kinds: tuple[type, ...]
+    what: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    low_open: bool = False
+    hint: str = ""
+    choices: tuple[Any, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, key: str, value: Any) -> Any:
+        """``value`` if it has this field's kind and range; None stays None."""
+        if value is None:
+            return None
+        if (isinstance(value, bool) and bool not in self.kinds) or not isinstance(value, self.kinds):
+            raise InvalidRequest(f"'{key}' must be {self.what}, got {_type_name(value)}")
+        if isinstance(value, bool):
+            return value
+        too_low = self.lo is not None and (value <= self.lo if self.low_open else value < self.lo)
+        if too_low or (self.hi is not None and value > self.hi):
+            raise InvalidRequest(f"'{key}' must be between {self.lo} and {self.hi}{self.hint}, got {value}")
+        return value
+
+    def json_schema(self, nullable: bool = True) -> dict[str, Any]:
+        types = ["number"] if float in self.kinds else [_JSON_TYPES[k] for k in self.kinds]
+        schema: dict[str, Any] = {"type": [*types, "null"] if nullable else types if len(types) > 1 else types[0], "description": self.help}
+        if self.lo is not None:
+            schema["exclusiveMinimum" if self.low_open else "minimum"] = self.lo
+        if self.hi is not None:
+            schema["maximum"] = self.hi
+        if self.choices:
+            schema["enum"] = [*self.choices, *([None] if nullable else [])]
+        return {**schema, **self.extra}
+
+
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+AUTH_FIELDS: dict[str, Field] = {
+    "cookies": Field((dict, list), "an object {name: value} or a list of cookies", "Cookies for the page's site: {name: value}, or Chromium cookie objects.", extra={
+        "type": ["object", "array", "null"],
+        "additionalProperties": {"type": "string"},
+        "items": {
+            "type": "object", "required": ["name", "value"],
+            "properties": {"name": {"type": "string"}, "value": {"type": "string"}, "domain": {"type": "string"}, "path": {"type": "string"}},
+            "description": "Other fields are those of Chromium's Network.CookieParam (secure, httpOnly, sameSite, expires).",
+        },
+    }),
+    "local_storage": Field((dict,), "an object of string keys to string values", "localStorage items set on the page's origin before it loads.", extra=_STRING_MAP),
+    "headers": Field((dict,), "an object of header names to string values", "Extra HTTP headers sent with every request of the page.", extra={
+        **_STRING_MAP, "propertyNames": {"pattern": "^[^ :\\r\\n]+$"},
+    }),
+    "ha_token": Field((str,), "a Home Assistant long-lived access token (a non-empty string)",
+                      "A Home Assistant long-lived access token: the page is logged in with it.", extra={"pattern": "\\S"}),
 }
-AUTH_FIELDS = {"cookies", "local_storage", "headers", "ha_token"}
+
+START_FIELDS: dict[str, Field] = {
+    "url": Field((str,), "the http(s) address of the page to show", "The page to show: http or https, with a host name.", extra={
+        "minLength": 1, "maxLength": 4096, "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]",
+    }),
+    "profile": Field((str,), "the name of a configured profile", "A profile (PAGECAST_PROFILES_FILE) whose fields this request starts from; the body's own fields win."),
+    "quality": Field((str,), f"one of {', '.join(PRESETS)}", "A screen preset: " + "; ".join(f"{q.name}: {q.screen} ({q.width}×{q.height})" for q in PRESETS.values()) + ".",
+                     choices=tuple(PRESETS)),
+    "mode": Field((str,), "'hls' or 'fmp4'", "hls: live HLS for TVs and browsers; fmp4: low-latency progressive MP4.", choices=("hls", "fmp4")),
+    "duration": Field((int, float), "a number of seconds", "Seconds until the TV is given back; omit it to run until stopped.",
+                      lo=0, hi=7 * 86400, low_open=True, hint=" (omit it to run until stopped)"),
+    "device": Field((str,), "a device name, uuid or address", "The TV: a name, uuid or address (GET /devices lists them); null streams only, without a TV.",
+                    extra={"pattern": "\\S"}),
+    "auth": Field((dict,), "an object", "Credentials for the page; never logged or shown.", extra={
+        "properties": {k: f.json_schema() for k, f in AUTH_FIELDS.items()}, "additionalProperties": False,
+    }),
+    "width": Field((int,), "a whole number between 160 and 3840", "Width in pixels (even), overriding the preset's.", lo=160, hi=3840, extra={"multipleOf": 2}),
+    "height": Field((int,), "a whole number between 120 and 2160", "Height in pixels (even), overriding the preset's.", lo=120, hi=2160, extra={"multipleOf": 2}),
+    "fps": Field((int,), "a whole number between 1 and 60", "Frames a second of the stream.", lo=1, hi=60),
+    "bitrate": Field((int,), "a whole number between 200 and 50000", "Video bitrate in kbit/s.", lo=200, hi=50000),
+    "device_scale_factor": Field((int, float), "a number between 0.5 and 4", "CSS pixel ratio: 2 draws a 960×540 layout into 1920×1080 pixels.", lo=0.5, hi=4),
+    "rotate": Field((int,), "0, 90 or 270", "How far the TV is turned clockwise; 90 or 270 lays the page out the other way round.", choices=ROTATIONS),
+    "keep_on": Field((bool,), "true or false", "Keep the stream on the TV even when someone starts something else on it (needs a device)."),
+    "if_idle": Field((bool,), "true or false", "Cast only if the TV shows nothing else (needs a device)."),
+    "volume": Field((int, float), "a number between 0.0 and 1.0", "The TV's volume while the page is shown, given back after (needs a device).", lo=0.0, hi=1.0),
+    "motion": Field((str,), f"one of {', '.join(MOTIONS)}", "reduce: the page's transitions end at once (cheap, for dashboards); full: the page's own pace.", choices=MOTIONS),
+    "theme": Field((str,), f"one of {', '.join(THEMES)}", "dark or light for pages that follow it (Home Assistant); omit it for the page's own.", choices=THEMES),
+    "kiosk": Field((bool,), "true or false", "Show a Home Assistant dashboard without its sidebar and top bar."),
+    "capture_fps": Field((int,), "a whole number between 1 and the stream's fps", "Most pictures a second taken from the page (at most the stream's fps).", lo=1, hi=60),
+    "burn_in": Field((bool,), "true or false", "Shift the picture a few pixels every few minutes (PAGECAST_BURN_IN_PERIOD), for all-day screens."),
+}
+
+STOP_FIELDS: dict[str, Field] = {
+    "id": Field((str,), "a string", "The session to stop."),
+    "device": Field((str,), "a string", "Stop the session on this TV (name, uuid or address)."),
+}
+
+
+def body_schema(fields: dict[str, Field], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON Schema of a request body made of ``fields``."""
+    return {
+        "type": "object",
+        "properties": {k: f.json_schema(nullable=k not in required) for k, f in fields.items()},
+        "additionalProperties": False,
+    }
+
+
+def start_schema() -> dict[str, Any]:
+    """A /start body: a url, or a profile that gives one. Rules that span fields (an even size,
+    capture_fps at most fps, keep_on/if_idle/volume only with a device) are in the descriptions."""
+    schema = body_schema(START_FIELDS)
+    schema["properties"]["url"] = START_FIELDS["url"].json_schema(nullable=False)
+    schema["anyOf"] = [{"required": ["url"]}, {"required": ["profile"]}]
+    return schema
 
 
 @dataclass(frozen=True)
@@ -129,15 +240,13 @@ def _type_name(value: Any) -> str:
     return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _expect(body: dict, key: str, kinds: tuple[type, ...], what: str) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) and bool not in kinds:
-        raise InvalidRequest(f"'{key}' must be {what}, got {_type_name(value)}")
-    if not isinstance(value, kinds):
-        raise InvalidRequest(f"'{key}' must be {what}, got {_type_name(value)}")
-    return value
+def _or(value: Any, default: Any) -> Any:
+    """``value``, or ``default`` when it was not given (an empty string is given, and wrong)."""
+    return default if value is None else value
+
+
+def _take(body: dict, key: str, fields: dict[str, Field] | None = None) -> Any:
+    return (fields or START_FIELDS)[key].check(key, body.get(key))
 
 
 def validate_url(url: Any) -> str:
@@ -167,19 +276,25 @@ def parse_auth(raw: Any) -> Auth:
         return Auth()
     if not isinstance(raw, dict):
         raise InvalidRequest(f"'auth' must be an object with any of {sorted(AUTH_FIELDS)}, got {_type_name(raw)}")
-    unknown = set(raw) - AUTH_FIELDS
+    unknown = set(raw) - set(AUTH_FIELDS)
     if unknown:
         raise InvalidRequest(f"'auth' has unknown field(s) {sorted(unknown)}; allowed: {sorted(AUTH_FIELDS)}")
-    cookies = raw.get("cookies") or []
+    cookies = raw.get("cookies")
+    cookies = [] if cookies is None else cookies
     if isinstance(cookies, dict):
         cookies = [{"name": k, "value": v} for k, v in cookies.items()]
     if not isinstance(cookies, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("value"), str) for c in cookies):
         raise InvalidRequest("'auth.cookies' must be an object {name: value} or a list of {\"name\": …, \"value\": …, \"domain\"?: …, \"path\"?: …}")
-    ls = raw.get("local_storage") or {}
-    if not isinstance(ls, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ls.items()):
+    for key in ("domain", "path"):
+        if any(key in c and not isinstance(c[key], str) for c in cookies):
+            raise InvalidRequest(f"'auth.cookies': a cookie's '{key}' must be a string")
+    ls = raw.get("local_storage")
+    ls = {} if ls is None else ls
+    if not isinstance(ls, dict) or not all(isinstance(v, str) for v in ls.values()):
         raise InvalidRequest("'auth.local_storage' must be an object of string keys to string values")
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+    headers = raw.get("headers")
+    headers = {} if headers is None else headers
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise InvalidRequest("'auth.headers' must be an object of header names to string values")
     for name in headers:
         if not name or any(c in name for c in " :\r\n"):
@@ -195,11 +310,21 @@ def parse_auth(raw: Any) -> Auth:
     )
 
 
+def parse_stop(body: Any) -> tuple[str | None, str | None]:
+    """A /stop body as (session id, device); both None stops every session."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
+    unknown = set(body) - set(STOP_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
+    return _take(body, "id", STOP_FIELDS), _take(body, "device", STOP_FIELDS)
+
+
 def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any]]) -> StartRequest:
     """Turn a /start body (after profile expansion) into a StartRequest, or raise InvalidRequest (NotFound for an unknown profile)."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"the body must be a JSON object like {{\"url\": \"http://…\"}}, got {_type_name(body)}")
-    profile_name = _expect(body, "profile", (str,), "the name of a configured profile")
+    profile_name = _take(body, "profile")
     if profile_name is not None:
         if profile_name not in profiles:
             known = ", ".join(sorted(profiles)) or "none are configured (PAGECAST_PROFILES_FILE)"
@@ -207,23 +332,21 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         merged = dict(profiles[profile_name])
         merged.update({k: v for k, v in body.items() if k != "profile"})
         body = merged
-    unknown = set(body) - START_FIELDS
+    unknown = set(body) - set(START_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
     url = validate_url(body.get("url"))
 
-    quality_name = _expect(body, "quality", (str,), f"one of {', '.join(PRESETS)}") or settings.quality
+    quality_name = _or(_take(body, "quality"), settings.quality)
     if quality_name not in PRESETS:
         raise InvalidRequest(f"unknown quality {quality_name!r}; use one of {', '.join(PRESETS)} (and width/height/fps/bitrate to override)")
     quality = PRESETS[quality_name]
     overrides: dict[str, Any] = {}
-    for key, lo, hi, attr in (("width", 160, 3840, "width"), ("height", 120, 2160, "height"), ("fps", 1, 60, "fps"), ("bitrate", 200, 50000, "bitrate_kbps")):
-        value = _expect(body, key, (int,), f"a whole number between {lo} and {hi}")
+    for key, attr in (("width", "width"), ("height", "height"), ("fps", "fps"), ("bitrate", "bitrate_kbps")):
+        value = _take(body, key)
         if value is not None:
-            if not lo <= value <= hi:
-                raise InvalidRequest(f"'{key}' must be between {lo} and {hi}, got {value}")
             overrides[attr] = value
-    rotate = _expect(body, "rotate", (int,), "0, 90 or 270")
+    rotate = _take(body, "rotate")
     if rotate is not None:
         if rotate not in ROTATIONS:
             raise InvalidRequest(f"'rotate' must be 0, 90 or 270 (how far the TV is turned clockwise), got {rotate}")
@@ -237,39 +360,35 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
     if quality.width % 2 or quality.height % 2:
         raise InvalidRequest(f"width and height must be even numbers (H.264 with 4:2:0 colour), got {quality.width}×{quality.height}")
 
-    mode = _expect(body, "mode", (str,), "'hls' or 'fmp4'") or settings.mode
+    mode = _or(_take(body, "mode"), settings.mode)
     if mode not in ("hls", "fmp4"):
         raise InvalidRequest(f"unknown mode {mode!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)")
 
-    duration = _expect(body, "duration", (int, float), "a number of seconds")
+    duration = _take(body, "duration")
     if duration is not None:
-        if not math.isfinite(duration) or duration <= 0 or duration > 7 * 86400:
-            raise InvalidRequest(f"'duration' must be a number of seconds between 0 and 604800 (omit it to run until stopped), got {duration}")
+        if not math.isfinite(duration):
+            raise InvalidRequest(f"'duration' must be a number of seconds (omit it to run until stopped), got {duration}")
         duration = float(duration)
 
     if "device" in body and body["device"] is None:
         device = None  # explicitly no TV: stream only, even with a default device configured
     else:
-        device = _expect(body, "device", (str,), "a device name, uuid or address")
+        device = _take(body, "device")
         if device is not None and not device.strip():
             raise InvalidRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
         device = (device or settings.default_device).strip() or None
-    dsf = _expect(body, "device_scale_factor", (int, float), "a number between 0.5 and 4")
+    dsf = _take(body, "device_scale_factor")
     if dsf is None:
         dsf = quality.device_scale_factor or settings.device_scale_factor
-    if not 0.5 <= dsf <= 4:
-        raise InvalidRequest(f"'device_scale_factor' must be between 0.5 and 4, got {dsf}")
     auth = parse_auth(body.get("auth"))
     flags = {}
     for key in ("keep_on", "if_idle"):
-        value = _expect(body, key, (bool,), "true or false")
+        value = _take(body, key)
         flags[key] = bool(value)
         if value is not None and device is None:
             raise InvalidRequest(f"'{key}' applies to casting; give a 'device' too (GET /devices lists them)")
-    volume = _expect(body, "volume", (int, float), "a number between 0.0 and 1.0")
+    volume = _take(body, "volume")
     if volume is not None:
-        if not 0 <= volume <= 1:
-            raise InvalidRequest(f"'volume' must be between 0.0 and 1.0, got {volume}")
         if device is None:
             raise InvalidRequest("'volume' applies to casting; give a 'device' too (GET /devices lists them)")
         volume = float(volume)
@@ -283,17 +402,19 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
 
 def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, int]:
     """The page's look (``motion``, ``theme``, ``kiosk``) and its ``capture_fps``."""
-    motion = _expect(body, "motion", (str,), f"one of {', '.join(MOTIONS)}") or settings.motion
+    motion = _or(_take(body, "motion"), settings.motion)
     if motion not in MOTIONS:
         raise InvalidRequest(f"unknown motion {motion!r}; use 'reduce' (transitions end at once: cheap, for dashboards) or 'full' (the page's own pace)")
-    theme = _expect(body, "theme", (str,), f"one of {', '.join(THEMES)}")
+    theme = _take(body, "theme")
     if theme is not None and theme not in THEMES:
         raise InvalidRequest(f"unknown theme {theme!r}; use 'dark' or 'light' (omit it for the page's own)")
-    kiosk = _expect(body, "kiosk", (bool,), "true or false")
-    burn_in = _expect(body, "burn_in", (bool,), "true or false")
-    capture_fps = _expect(body, "capture_fps", (int,), f"a whole number between 1 and the stream's fps ({fps})")
+    kiosk = _take(body, "kiosk")
+    burn_in = _take(body, "burn_in")
+    capture_fps = body.get("capture_fps")
     if capture_fps is None:
         capture_fps = min(settings.capture_fps, fps)
+    elif isinstance(capture_fps, bool) or not isinstance(capture_fps, int):
+        raise InvalidRequest(f"'capture_fps' must be a whole number between 1 and the stream's fps ({fps}), got {_type_name(capture_fps)}")
     elif not 1 <= capture_fps <= fps:
         raise InvalidRequest(f"'capture_fps' must be between 1 and the stream's fps ({fps}), got {capture_fps}")
     look = Appearance(motion=motion, theme=theme, kiosk=bool(kiosk), burn_in=settings.burn_in_period if burn_in else 0.0)

@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 
 from .. import __version__
 from ..core.errors import BodyTooLarge, EncodeError, InvalidRequest, Refused, UnsupportedMediaType
 from ..core.lifecycle import State
-from ..core.request import parse_start
+from ..core.request import parse_start, parse_stop
 from ..core.settings import PRESETS, Settings
 from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
 from ..session.cast_link import peek
 from ..session.supervisor import Session, Supervisor
 from .errors import status_for
+from .openapi import document
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if length is not None and length > settings.max_body_bytes:
             raise BodyTooLarge(f"the body is {length} bytes; at most {settings.max_body_bytes} are accepted")
         raw = await request.get_data(cache=False)
+        g.body_read = True
         if len(raw) > settings.max_body_bytes:
             raise BodyTooLarge(f"the body is larger than {settings.max_body_bytes} bytes")
         if not raw.strip():
@@ -190,11 +192,19 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
 
     @app.errorhandler(405)
     async def not_allowed(exc):
-        return error(f"{request.method} is not allowed on {request.path}", 405)
+        allowed = sorted(getattr(exc, "valid_methods", None) or [])
+        response = error(f"{request.method} is not allowed on {request.path}; use {', '.join(allowed) or 'another path'}", 405)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     @app.after_request
     async def cors(response: Response) -> Response:
         """Cast receivers and browser players fetch cross-origin: every answer allows it."""
+        if (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "")) and not g.get("body_read"):
+            # Answered without reading the body (an error before it): Hypercorn would keep the
+            # connection open with the body unread, and the client's next request on it hangs.
+            response.headers["Connection"] = "close"
         for key, value in CORS.items():
             response.headers.setdefault(key, value)
         if request.method == "OPTIONS":
@@ -220,15 +230,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     @app.post("/stop")
     async def stop():
         body = await read_json()
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
-        unknown = set(body) - {"id", "device"}
-        if unknown:
-            raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
-        sid, device = body.get("id"), body.get("device")
-        for key, value in (("id", sid), ("device", device)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidRequest(f"'{key}' must be a string")
+        sid, device = parse_stop(body)
         if sid is not None and supervisor.get(sid) is None:
             return error(f"no session {sid!r}", 404)
         stopped = supervisor.stop(session_id=sid, device=device)
@@ -260,7 +262,8 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         frame = session.picture()
         if frame is None:
             if session.active:
-                response = error(f"session {session_id} has no picture yet; retry in a moment", 503)
+                # Not a server failure: like a playlist still starting, it is not there yet.
+                response = error(f"session {session_id} has no picture yet; retry in a moment", 404)
                 response.headers["Retry-After"] = "1"
                 return response
             return error(f"session {session_id} has ended ({session.error or session.stop_reason}); it keeps no picture", 410)
@@ -314,6 +317,13 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     async def prometheus():
         """Prometheus metrics (server/metrics.py). Not a control endpoint: it reveals no page."""
         return Response(await metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE, "Cache-Control": NO_CACHE})
+
+    contract = json.dumps(document(__version__, token=bool(settings.api_token)), indent=1)
+
+    @app.get("/openapi.json")
+    async def openapi():
+        """The API's contract (server/openapi.py), OpenAPI 3.1."""
+        return Response(contract, mimetype="application/json", headers={"Cache-Control": NO_CACHE})
 
     @app.get("/health")
     async def health():

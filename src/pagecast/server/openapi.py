@@ -1,0 +1,230 @@
+"""The API's contract as an OpenAPI 3.1 document (``GET /openapi.json``).
+
+Request bodies come from the field tables the handlers validate with (``core/request.py``);
+error statuses from the one table that maps domain errors (``server/errors.py``). Responses are
+described here, and ``tests/test_contract.py`` fuzzes the live service to hold both to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import BodyTooLarge, Conflict, InvalidRequest, NotFound, ShuttingDown, TooManySessions, UnsupportedMediaType
+from ..core.lifecycle import State
+from ..core.request import STOP_FIELDS, body_schema, start_schema
+from ..core.settings import PRESETS
+from .errors import STATUS
+
+JSON = "application/json"
+STRING = {"type": "string"}
+OPT_STRING = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+NUMBER = {"type": "number"}
+OPT_NUMBER = {"type": ["number", "null"]}
+BOOL = {"type": "boolean"}
+OBJECT = {"type": "object"}
+OPT_OBJECT = {"type": ["object", "null"]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: bool = True, **props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, **({"required": list(props)} if required else {})}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(why: str) -> dict[str, Any]:
+    return _json(_ref("Error"), why)
+
+
+def _raw(media: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+def _status(kind: type) -> str:
+    return str(STATUS[kind])
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {**_object(error={**STRING, "description": "What went wrong and what to do about it."}), "additionalProperties": False},
+    "Session": _object(
+        required=False,
+        id=STRING,
+        state={"type": "string", "enum": [str(s) for s in State]},
+        url={**STRING, "description": "The page, with query values, user info and fragment hidden."},
+        quality={"type": "string", "enum": list(PRESETS)},
+        mode={"type": "string", "enum": ["hls", "fmp4"]},
+        duration=OPT_NUMBER, device=OPT_STRING, profile=OPT_STRING,
+        width=INT, height=INT, fps=INT, rotate=INT, device_scale_factor=NUMBER,
+        keep_on=BOOL, if_idle=BOOL, volume=OPT_NUMBER,
+        motion=STRING, theme=OPT_STRING, kiosk=BOOL, burn_in=BOOL, capture_fps=INT,
+        started_at=OPT_STRING, live_at=OPT_STRING, ended_at=OPT_STRING, startup_seconds=OPT_NUMBER,
+        stop_reason=OPT_STRING, error=OPT_STRING,
+        frames=_object(captured=INT, dropped=INT, encoded=INT, repeated=INT),
+        encoder_restarts=INT,
+        restarts={"type": "object", "additionalProperties": INT, "description": "Replacements of each child (renderer, encoder, cast)."},
+        last_restart=OPT_OBJECT,
+        restart_log={"type": "array", "items": OBJECT},
+        children=_object(renderer=OBJECT, encoder=OBJECT, cast=OPT_OBJECT),
+        encoder=_object(backend=OPT_STRING, fell_back_from=OPT_STRING, reason=OPT_STRING, fallbacks=INT),
+        pipeline_latency_ms=OPT_OBJECT,
+        segments=INT, viewers=INT,
+        publisher=OBJECT,
+        cast={**OPT_OBJECT, "description": "The Cast watcher: its TV, state, what the TV plays; null for a stream-only session."},
+        stream_url=STRING, watch_url=STRING,
+    ),
+    "Status": _object(version=STRING, uptime_seconds=INT, sessions={"type": "array", "items": _ref("Session")}, active=INT),
+    "Stopped": _object(stopped={"type": "array", "items": STRING, "description": "The sessions asked to stop."}),
+    "Device": _object(
+        required=False,
+        name=STRING, uuid=STRING, model=STRING, manufacturer=STRING, host=STRING, port=INT, source=STRING,
+        display=BOOL, address=STRING, last_seen=OPT_STRING, session=OPT_STRING, reachable=BOOL,
+        current_app=OPT_STRING, screen={"type": ["object", "string", "null"], "description": "What the TV shows, or why it could not be asked."},
+    ),
+    "Devices": _object(
+        devices={"type": "array", "items": _ref("Device")}, mdns=BOOL, static_hosts={"type": "array", "items": STRING},
+        unreachable={"type": "object", "additionalProperties": STRING, "description": "Static hosts that did not answer, with why."},
+        default_device=OPT_STRING,
+    ),
+    "Health": _object(
+        status={"type": "string", "enum": ["ok"]}, version=STRING, sessions=INT, max_sessions=INT, players=BOOL,
+        presets={"type": "object", "additionalProperties": OBJECT}, encoder=OBJECT,
+    ),
+}
+
+SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": STRING}
+RANGE = {"name": "Range", "in": "header", "required": False, "schema": STRING, "description": "One `bytes=` range."}
+CONTROL_ERRORS = {"401": _error("PAGECAST_API_TOKEN is set and the request's bearer token is missing or wrong.")}
+BODY_ERRORS = {
+    _status(InvalidRequest): _error("The body or a field is wrong; the message names it and what is allowed."),
+    _status(BodyTooLarge): _error("The body is larger than PAGECAST_MAX_BODY_BYTES."),
+    _status(UnsupportedMediaType): _error("The body is not JSON."),
+}
+
+
+def _op(summary: str, responses: dict[str, Any], control: bool = False, **more: Any) -> dict[str, Any]:
+    op = {"summary": summary, "operationId": more.pop("operation_id"), "responses": responses, **more}
+    if control:
+        op["tags"] = ["control"]
+    return op
+
+
+def document(version: str, token: bool) -> dict[str, Any]:
+    """The whole document. ``token``: PAGECAST_API_TOKEN is set, so control endpoints need it."""
+
+    def control(op: dict[str, Any]) -> dict[str, Any]:
+        if token:
+            op["security"] = [{"bearer": []}]
+            op["responses"].update(CONTROL_ERRORS)
+        return op
+
+    paths: dict[str, Any] = {
+        "/start": {"post": control(_op(
+            "Render a page and cast it (or only stream it, with device null)",
+            {
+                "202": _json(_ref("Session"), "Started; it goes live (and on the TV) in a moment."),
+                "422": _json(_ref("Session"), "With ?wait=1: the session failed while starting; its error says why."),
+                **BODY_ERRORS,
+                _status(NotFound): _error("No such profile or device."),
+                _status(Conflict): _error("The TV is busy (if_idle), unreachable, or the name is ambiguous."),
+                _status(TooManySessions): _error("PAGECAST_MAX_SESSIONS sessions are running."),
+                _status(ShuttingDown): _error("The service is shutting down."),
+                "500": _error("PAGECAST_PROFILES_FILE cannot be read; the message says why."),
+            },
+            operation_id="start",
+            parameters=[{
+                "name": "wait", "in": "query", "required": False, "schema": STRING,
+                "description": "1, true or live: answer once the session is live (or failed), not at once.",
+            }],
+            requestBody={"required": True, "content": {JSON: {"schema": start_schema()}}},
+        ))},
+        "/stop": {"post": control(_op(
+            "Stop a session, the session on a TV, or all",
+            {
+                "200": _json(_ref("Stopped"), "These sessions are stopping; each gives its TV back."),
+                **BODY_ERRORS,
+                _status(NotFound): _error("No session with that id."),
+            },
+            operation_id="stop",
+            requestBody={"required": False, "content": {JSON: {"schema": body_schema(STOP_FIELDS)}}},
+        ))},
+        "/status": {"get": control(_op("Every session, newest last", {"200": _json(_ref("Status"), "The service and its sessions.")}, operation_id="status"))},
+        "/sessions/{session_id}": {"get": control(_op(
+            "One session", {"200": _json(_ref("Session"), "The session."), "404": _error("No such session.")},
+            operation_id="session_status", parameters=[SESSION_ID],
+        ))},
+        "/devices": {"get": control(_op(
+            "Known Cast devices and what each shows", {"200": _json(_ref("Devices"), "Devices found by mDNS or PAGECAST_CAST_HOSTS.")},
+            operation_id="devices",
+        ))},
+        "/sessions/{session_id}/thumbnail.jpg": {"get": _op(
+            "The session's newest picture, 480 px wide (its unguessable URL is the key)",
+            {
+                "200": _raw("image/jpeg", "A JPEG, cached for a second."),
+                "404": _error("No such session, or no picture yet (Retry-After: 1)."),
+                "410": _error("The session has ended and keeps no picture."),
+                "503": _error("The thumbnail could not be made (FFmpeg failed); the message says why."),
+            },
+            operation_id="thumbnail", parameters=[SESSION_ID],
+        )},
+        "/health": {"get": _op("Liveness and what this service can do", {"200": _json(_ref("Health"), "Healthy.")}, operation_id="health")},
+        "/metrics": {"get": _op(
+            "Prometheus metrics", {"200": _raw("text/plain", "The Prometheus text format, version 0.0.4.")}, operation_id="metrics",
+        )},
+        "/openapi.json": {"get": _op("This document", {"200": _json(OBJECT, "OpenAPI 3.1.")}, operation_id="openapi")},
+        "/streams/{session_id}/index.m3u8": {"get": _op(
+            "The live HLS playlist (mode hls)",
+            {"200": _raw("application/vnd.apple.mpegurl", "The playlist."), "404": _error("No such session, or it is not live.")},
+            operation_id="playlist", parameters=[SESSION_ID],
+        )},
+        "/streams/{session_id}/init-{generation}.mp4": {"get": _op(
+            "An fMP4 init segment",
+            {
+                "200": _raw("video/mp4", "The init segment."), "206": _raw("video/mp4", "The asked range."),
+                "404": _error("No such session or init segment."), "416": {"description": "The range is outside the segment."},
+            },
+            operation_id="init_segment", parameters=[SESSION_ID, {"name": "generation", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}, RANGE],
+        )},
+        "/streams/{session_id}/seg-{sequence}.m4s": {"get": _op(
+            "An fMP4 media segment",
+            {
+                "200": _raw("video/iso.segment", "The segment."), "206": _raw("video/iso.segment", "The asked range."),
+                "404": _error("No such session, or the segment is gone from the window."), "416": {"description": "The range is outside the segment."},
+            },
+            operation_id="media_segment", parameters=[SESSION_ID, {"name": "sequence", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}, RANGE],
+        )},
+        "/streams/{session_id}/live.mp4": {"get": _op(
+            "The live progressive fMP4 stream (mode fmp4); it does not end while the session runs",
+            {"200": _raw("video/mp4", "The stream."), "404": _error("No such session, or it is not live."), "416": {"description": "Only `bytes=0-` is served."}},
+            operation_id="progressive", parameters=[SESSION_ID, RANGE],
+        )},
+        "/watch/{session_id}": {"get": _op(
+            "A page that plays the session in the browser", {"200": _raw("text/html", "The watch page."), "404": _error("No such session.")},
+            operation_id="watch", parameters=[SESSION_ID],
+        )},
+        "/players/{name}": {"get": _op(
+            "The browser players the watch page uses (hls.js, Shaka)",
+            {"200": _raw("text/javascript", "The player."), "404": _error("No such player, or the players are not installed.")},
+            operation_id="player", parameters=[{"name": "name", "in": "path", "required": True, "schema": STRING}],
+        )},
+        "/demo/dashboard": {"get": _op("The demo dashboard page", {"200": _raw("text/html", "The page.")}, operation_id="demo_dashboard")},
+        "/": {"get": _op("The status page", {"200": _raw("text/html", "The page.")}, operation_id="index")},
+    }
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pagecast",
+            "version": version,
+            "description": "Render a web page, stream it as HLS or fragmented MP4, and cast it to Google Cast TVs. "
+                           "Every error is `{\"error\": \"…\"}` saying what to fix; a refused request starts nothing.",
+        },
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
+    if token:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "description": "PAGECAST_API_TOKEN"}}
+    return doc
