@@ -1,7 +1,11 @@
 """The status page (/) in a real headless Chromium: it shows a running session with a live
-thumbnail that follows the page, and its stop button ends the session."""
+thumbnail that follows the page, and its stop button ends the session. Its screenshot is the
+one docs/status-page.png shows (PAGECAST_SCREENSHOTS=docs remakes it)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 import trio
@@ -47,6 +51,10 @@ async def test_the_status_page_shows_a_live_thumbnail_and_its_stop_button_ends_t
         await _until(tab, f"{THUMB.format(sid=sid)}.src.split('t=')[1] !== '{(await tab.evaluate(THUMB.format(sid=sid) + '.src')).split('t=')[1]}'", 10)
         second = await _thumbnail_pixels(tab, sid)
         assert second != first, "the thumbnail should follow the page"
+        shot = await tab.screenshot()
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(shot[16:20], "big") >= 1000
+        if os.environ.get("PAGECAST_SCREENSHOTS"):  # how docs/status-page.png is made
+            (Path(os.environ["PAGECAST_SCREENSHOTS"]) / "status-page.png").write_bytes(shot)
         await tab.evaluate(f"document.querySelector('[data-session=\"{sid}\"] button.stop').click()")
         with trio.fail_after(15):
             while (await client.get(f"/sessions/{sid}")).json()["state"] != "stopped":

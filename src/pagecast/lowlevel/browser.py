@@ -7,6 +7,7 @@ the page keeps in ``window.pagecastStats``: first frame, stalls, errors, frames,
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import shutil
@@ -60,6 +61,11 @@ class PlayerTab:
             details = result["exceptionDetails"]
             raise RuntimeError(f"page script failed: {details.get('text')} {(details.get('exception') or {}).get('description', '')}".rstrip())
         return result["result"].get("value")
+
+    async def screenshot(self) -> bytes:
+        """The tab as a PNG, as a person would see it."""
+        shot = await self.cdp.execute("Page.captureScreenshot", {"format": "png"}, session_id=self.session_id)
+        return base64.b64decode(shot["data"])
 
     async def stats(self) -> dict[str, Any]:
         raw = await self.evaluate("JSON.stringify(window.pagecastStats || null)")
