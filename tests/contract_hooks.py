@@ -1,8 +1,9 @@
 """Schemathesis hooks for tests/test_contract.py (loaded through SCHEMATHESIS_HOOKS).
 
-Whatever it generates stays on this machine and off any TV: a /start whose url is valid is
-sent to the test page server instead (CONTRACT_PAGE), and one that names a device only
-streams. Bodies that break the schema are left as they are, so they are still refused."""
+Whatever it generates stays on this machine and off any TV, and ends by itself: in a /start,
+a url the document allows is replaced by the test page (CONTRACT_PAGE), a device it allows
+by null (stream only), and a missing duration is set short. Each replacement is a value the
+document allows too, so a body that breaks it still breaks it, and must still be refused."""
 
 from __future__ import annotations
 
@@ -12,14 +13,23 @@ import re
 import schemathesis
 
 PAGE = os.environ["CONTRACT_PAGE"]
-HTTP_URL = re.compile(r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]")
+URL = re.compile(r"^ *[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")
+
+
+def _allowed_url(value) -> bool:
+    return isinstance(value, str) and len(value) <= 4096 and URL.match(value) is not None
+
+
+def _allowed_device(value) -> bool:
+    return isinstance(value, str) and bool(value.replace("\ufeff", " ").strip())
 
 
 @schemathesis.hook
 def map_body(ctx, body):
     if ctx.operation.path == "/start" and isinstance(body, dict):
-        if isinstance(body.get("url"), str) and HTTP_URL.match(body["url"]):
+        if _allowed_url(body.get("url")):
             body["url"] = PAGE
-        if isinstance(body.get("device"), str) and body["device"].strip():
+        if _allowed_device(body.get("device")):
             body["device"] = None
+        body.setdefault("duration", 3)
     return body

@@ -15,34 +15,40 @@ import trio
 
 from helpers import running_service
 from pagecast.core.errors import Refused
-from pagecast.core.request import START_FIELDS, STOP_FIELDS, parse_start, parse_stop, start_schema
+from pagecast.core.request import START_FIELDS, parse_start, parse_stop, start_schema
 from pagecast.core.settings import Settings
+from pagecast.server.openapi import document
 
 TOKEN = "contract-token"
 SETTINGS = Settings()
-START = jsonschema_rs.Draft202012Validator(start_schema())
+PATHS = document("test", token=False)["paths"]
+START = jsonschema_rs.Draft202012Validator(PATHS["/start"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+STOP = jsonschema_rs.Draft202012Validator(PATHS["/stop"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+NAN = float("nan")
 
 #: For each field: values the validator takes alone (with a url and no device), and values it refuses.
 SAMPLES = {
-    "url": (["http://x/", " https://h:8123/lovelace"], [None, "", "ftp://x", "file:///etc", "x", 5, "http://"]),
+    "url": (["http://x/", " https://h:8123/lovelace", "http://x/a b"],
+            [None, "", "ftp://x", "file:///etc", "x", 5, "http://", "http:// x/", "\thttp://x/", "http://x/\n", "h\tttp://x/", "http://x/" + "a" * 4096]),
     "profile": ([], [5, True]),
     "quality": ([None, "720p", "portrait", "4k"], ["8k", 720, ""]),
-    "mode": ([None, "hls", "fmp4"], ["dash", 1]),
-    "duration": ([None, 1, 0.5, 604800], [0, -1, 604801, "60", True]),
-    "device": ([None], ["", "  ", 5, False]),
-    "auth": ([None, {}, {"ha_token": "t"}, {"cookies": {"a": "b"}}, {"cookies": [{"name": "a", "value": "b", "path": "/"}]}, {"headers": {"X-A": "1"}}],
-             ["t", [], {"password": "x"}, {"ha_token": ""}, {"headers": {"Bad Name": "x"}}, {"cookies": "a=b"}, {"cookies": [{"name": "a"}]},
-              {"local_storage": {"a": 1}}, {"cookies": 0}, {"headers": False}]),
-    "width": ([None, 160, 1280, 3840], [159, 3841, 1281, 1280.5, "1280", True]),
+    "mode": ([None, "hls", "fmp4"], ["dash", 1, ""]),
+    "duration": ([None, 1, 0.5, 604800], [0, -1, 604801, "60", True, NAN, float("inf")]),
+    "device": ([None], ["", "  ", "\ufeff", 5, False]),
+    "auth": ([None, {}, {"ha_token": "t"}, {"cookies": {"a": "b"}}, {"cookies": [{"name": "a", "value": "b", "path": "/"}]}, {"headers": {"X-A": "1"}},
+              {"headers": None, "local_storage": None, "cookies": None, "ha_token": None}],
+             ["t", [], {"password": "x"}, {"ha_token": ""}, {"ha_token": " "}, {"headers": {"Bad Name": "x"}}, {"cookies": "a=b"}, {"cookies": [{"name": "a"}]},
+              {"cookies": [{"name": "a", "value": "b", "domain": None}]}, {"local_storage": {"a": 1}}, {"local_storage": []}, {"cookies": 0}, {"headers": False}]),
+    "width": ([None, 160, 1280, 3840, 1280.0], [159, 3841, 1281, 1280.5, "1280", True]),
     "height": ([None, 120, 2160], [119, 2162, 721]),
     "fps": ([None, 1, 30, 60], [0, 61, 1.5, "30"]),
     "bitrate": ([None, 200, 50000], [199, 50001]),
-    "device_scale_factor": ([None, 0.5, 2, 4], [0.4, 4.1, "2"]),
-    "rotate": ([None, 0, 90, 270], [180, 45, "90"]),
+    "device_scale_factor": ([None, 0.5, 2, 4], [0.4, 4.1, "2", NAN]),
+    "rotate": ([None, 0, 90, 270, 90.0], [180, 45, "90"]),
     "keep_on": ([None], [1, "yes"]),
     "if_idle": ([None], [0, "no"]),
     "volume": ([None], [2, -0.1, "loud"]),
-    "motion": ([None, "reduce", "full"], ["none", 0]),
+    "motion": ([None, "reduce", "full"], ["none", 0, ""]),
     "theme": ([None, "dark", "light"], ["blue", 1]),
     "kiosk": ([None, True, False], ["yes", 1]),
     "capture_fps": ([None, 1, 15, 30], [0, 61, 2.5, "15"]),
@@ -81,13 +87,25 @@ def test_a_start_needs_a_url_or_a_profile_and_nothing_else():
 
 
 def test_a_stop_body_is_validated_as_documented():
-    stop = jsonschema_rs.Draft202012Validator({"type": "object", "properties": {k: f.json_schema() for k, f in STOP_FIELDS.items()}, "additionalProperties": False})
-    for body in ({}, {"id": "a"}, {"device": "TV"}, {"id": None, "device": None}):
-        assert stop.is_valid(body) and parse_stop(body) is not None
+    for body, parsed in (({}, (None, None)), ({"id": "a"}, ("a", None)), ({"device": "TV"}, (None, "TV")), ({"id": None, "device": None}, (None, None))):
+        assert STOP.is_valid(body) and parse_stop(body) == parsed
     for body in ({"id": 1}, {"device": True}, {"name": "x"}, []):
-        assert not stop.is_valid(body)
+        assert not STOP.is_valid(body)
         with pytest.raises(Refused):
             parse_stop(body)
+
+
+def test_null_in_a_body_leaves_a_profiles_value_but_a_null_device_still_means_no_tv():
+    profiles = {"door": {"url": "http://cam.local/", "quality": "4k", "device": "Hall TV"}}
+    request = parse_start({"profile": "door", "quality": None, "url": None}, SETTINGS, profiles)
+    assert (request.url, request.quality.name, request.device) == ("http://cam.local/", "4k", "Hall TV")
+    assert parse_start({"profile": "door", "device": None}, SETTINGS, profiles).device is None
+
+
+def test_a_body_that_breaks_the_document_is_refused_before_its_profile_is_looked_up():
+    with pytest.raises(Refused, match="'fps' must be"):
+        parse_start({"profile": "nowhere", "fps": "x"}, SETTINGS, {})
+    assert not START.is_valid({"profile": None})
 
 
 async def test_openapi_json_is_served_and_says_how_to_authenticate(nursery, tmp_path):
@@ -117,7 +135,7 @@ async def test_a_request_answered_before_its_body_is_read_closes_its_connection(
 
 async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(nursery, tmp_path, pages):
     """Every operation fuzzed against a live service: generated starts render a local test
-    page and stream only; at most one runs at once. Zero 5xx, every status, content type,
+    page, stream only and end after a few seconds; at most one runs at once (tests/contract_hooks.py). Zero 5xx, every status, content type,
     header and body as documented, every body that breaks the schema refused, no control
     endpoint open without the token."""
     async with running_service(nursery, tmp_path, api_token=TOKEN, max_sessions=1) as svc:
@@ -129,7 +147,8 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_docu
             "NO_COLOR": "1",
         }
         command = [
-            str(Path(sys.executable).with_name("schemathesis")), "run", f"http://127.0.0.1:{svc.port}/openapi.json",
+            str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(Path(__file__).with_name("contract.toml")),
+            "run", f"http://127.0.0.1:{svc.port}/openapi.json",
             "-H", f"Authorization: Bearer {TOKEN}",
             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
                         "response_headers_conformance,negative_data_rejection,ignored_auth,unsupported_method",

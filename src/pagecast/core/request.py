@@ -29,34 +29,46 @@ class Field:
     low_open: bool = False
     hint: str = ""
     choices: tuple[Any, ...] = ()
+    #: The message for a value not among ``choices`` ({key}, {value}): what it is for, and the choices.
+    unknown: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self, key: str, value: Any) -> Any:
-        """``value`` if it has this field's kind and range; None stays None."""
+        """``value`` if it has this field's kind, range and choices; None stays None. A whole
+        number written as ``1280.0`` is a whole number, as JSON Schema says."""
         if value is None:
             return None
+        if isinstance(value, float) and int in self.kinds and float not in self.kinds and value.is_integer():
+            value = int(value)
         if (isinstance(value, bool) and bool not in self.kinds) or not isinstance(value, self.kinds):
             raise InvalidRequest(f"'{key}' must be {self.what}, got {_type_name(value)}")
-        if isinstance(value, bool):
+        if self.choices and value not in self.choices:
+            raise InvalidRequest(self.unknown.format(key=key, value=value) if self.unknown else f"'{key}' must be {self.what}, got {value!r}")
+        if isinstance(value, (bool, str, dict, list)):
             return value
-        too_low = self.lo is not None and (value <= self.lo if self.low_open else value < self.lo)
-        if too_low or (self.hi is not None and value > self.hi):
+        if not math.isfinite(value):
+            raise InvalidRequest(f"'{key}' must be {self.what}{self.hint}, got {value}")
+        inside = (self.lo is None or (value > self.lo if self.low_open else value >= self.lo)) and (self.hi is None or value <= self.hi)
+        if not inside:
             raise InvalidRequest(f"'{key}' must be between {self.lo} and {self.hi}{self.hint}, got {value}")
         return value
 
     def json_schema(self, nullable: bool = True) -> dict[str, Any]:
         types = ["number"] if float in self.kinds else [_JSON_TYPES[k] for k in self.kinds]
-        schema: dict[str, Any] = {"type": [*types, "null"] if nullable else types if len(types) > 1 else types[0], "description": self.help}
+        schema: dict[str, Any] = {"description": self.help}
         if self.lo is not None:
             schema["exclusiveMinimum" if self.low_open else "minimum"] = self.lo
         if self.hi is not None:
             schema["maximum"] = self.hi
         if self.choices:
             schema["enum"] = [*self.choices, *([None] if nullable else [])]
-        return {**schema, **self.extra}
+        schema.update(self.extra)
+        if "type" not in self.extra:
+            schema["type"] = [*types, "null"] if nullable else types if len(types) > 1 else types[0]
+        return schema
 
 
-_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_STRING_MAP = {"additionalProperties": {"type": "string"}}
 
 AUTH_FIELDS: dict[str, Field] = {
     "cookies": Field((dict, list), "an object {name: value} or a list of cookies", "Cookies for the page's site: {name: value}, or Chromium cookie objects.", extra={
@@ -78,12 +90,13 @@ AUTH_FIELDS: dict[str, Field] = {
 
 START_FIELDS: dict[str, Field] = {
     "url": Field((str,), "the http(s) address of the page to show", "The page to show: http or https, with a host name.", extra={
-        "minLength": 1, "maxLength": 4096, "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]",
+        "minLength": 1, "maxLength": 4096, "pattern": "^ *[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
     }),
     "profile": Field((str,), "the name of a configured profile", "A profile (PAGECAST_PROFILES_FILE) whose fields this request starts from; the body's own fields win."),
     "quality": Field((str,), f"one of {', '.join(PRESETS)}", "A screen preset: " + "; ".join(f"{q.name}: {q.screen} ({q.width}×{q.height})" for q in PRESETS.values()) + ".",
-                     choices=tuple(PRESETS)),
-    "mode": Field((str,), "'hls' or 'fmp4'", "hls: live HLS for TVs and browsers; fmp4: low-latency progressive MP4.", choices=("hls", "fmp4")),
+                     choices=tuple(PRESETS), unknown="unknown quality {value!r}; use one of " + ", ".join(PRESETS) + " (and width/height/fps/bitrate to override)"),
+    "mode": Field((str,), "'hls' or 'fmp4'", "hls: live HLS for TVs and browsers; fmp4: low-latency progressive MP4.", choices=("hls", "fmp4"),
+                  unknown="unknown mode {value!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)"),
     "duration": Field((int, float), "a number of seconds", "Seconds until the TV is given back; omit it to run until stopped.",
                       lo=0, hi=7 * 86400, low_open=True, hint=" (omit it to run until stopped)"),
     "device": Field((str,), "a device name, uuid or address", "The TV: a name, uuid or address (GET /devices lists them); null streams only, without a TV.",
@@ -96,12 +109,15 @@ START_FIELDS: dict[str, Field] = {
     "fps": Field((int,), "a whole number between 1 and 60", "Frames a second of the stream.", lo=1, hi=60),
     "bitrate": Field((int,), "a whole number between 200 and 50000", "Video bitrate in kbit/s.", lo=200, hi=50000),
     "device_scale_factor": Field((int, float), "a number between 0.5 and 4", "CSS pixel ratio: 2 draws a 960×540 layout into 1920×1080 pixels.", lo=0.5, hi=4),
-    "rotate": Field((int,), "0, 90 or 270", "How far the TV is turned clockwise; 90 or 270 lays the page out the other way round.", choices=ROTATIONS),
+    "rotate": Field((int,), "0, 90 or 270", "How far the TV is turned clockwise; 90 or 270 lays the page out the other way round.", choices=ROTATIONS,
+                    unknown="'rotate' must be 0, 90 or 270 (how far the TV is turned clockwise), got {value}"),
     "keep_on": Field((bool,), "true or false", "Keep the stream on the TV even when someone starts something else on it (needs a device)."),
     "if_idle": Field((bool,), "true or false", "Cast only if the TV shows nothing else (needs a device)."),
     "volume": Field((int, float), "a number between 0.0 and 1.0", "The TV's volume while the page is shown, given back after (needs a device).", lo=0.0, hi=1.0),
-    "motion": Field((str,), f"one of {', '.join(MOTIONS)}", "reduce: the page's transitions end at once (cheap, for dashboards); full: the page's own pace.", choices=MOTIONS),
-    "theme": Field((str,), f"one of {', '.join(THEMES)}", "dark or light for pages that follow it (Home Assistant); omit it for the page's own.", choices=THEMES),
+    "motion": Field((str,), f"one of {', '.join(MOTIONS)}", "reduce: the page's transitions end at once (cheap, for dashboards); full: the page's own pace.", choices=MOTIONS,
+                    unknown="unknown motion {value!r}; use 'reduce' (transitions end at once: cheap, for dashboards) or 'full' (the page's own pace)"),
+    "theme": Field((str,), f"one of {', '.join(THEMES)}", "dark or light for pages that follow it (Home Assistant); omit it for the page's own.", choices=THEMES,
+                   unknown="unknown theme {value!r}; use 'dark' or 'light' (omit it for the page's own)"),
     "kiosk": Field((bool,), "true or false", "Show a Home Assistant dashboard without its sidebar and top bar."),
     "capture_fps": Field((int,), "a whole number between 1 and the stream's fps", "Most pictures a second taken from the page (at most the stream's fps).", lo=1, hi=60),
     "burn_in": Field((bool,), "true or false", "Shift the picture a few pixels every few minutes (PAGECAST_BURN_IN_PERIOD), for all-day screens."),
@@ -127,7 +143,7 @@ def start_schema() -> dict[str, Any]:
     capture_fps at most fps, keep_on/if_idle/volume only with a device) are in the descriptions."""
     schema = body_schema(START_FIELDS)
     schema["properties"]["url"] = START_FIELDS["url"].json_schema(nullable=False)
-    schema["anyOf"] = [{"required": ["url"]}, {"required": ["profile"]}]
+    schema["anyOf"] = [{"required": ["url"]}, {"required": ["profile"], "properties": {"profile": {"type": "string"}}}]
     return schema
 
 
@@ -240,6 +256,11 @@ def _type_name(value: Any) -> str:
     return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def _blank(text: str) -> bool:
+    """Only white space, by Python's idea of it or JSON Schema's (which counts U+FEFF too)."""
+    return not text.replace("\ufeff", " ").strip()
+
+
 def _or(value: Any, default: Any) -> Any:
     """``value``, or ``default`` when it was not given (an empty string is given, and wrong)."""
     return default if value is None else value
@@ -252,9 +273,11 @@ def _take(body: dict, key: str, fields: dict[str, Field] | None = None) -> Any:
 def validate_url(url: Any) -> str:
     if not isinstance(url, str) or not url.strip():
         raise InvalidRequest("'url' is required: the http(s) address of the page to show, e.g. \"http://homeassistant.local:8123/lovelace/cameras\"")
-    url = url.strip()
     if len(url) > 4096:
         raise InvalidRequest("'url' is longer than 4096 characters")
+    url = url.strip(" ")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InvalidRequest("'url' has a control character in it (a tab, a line break…); send the address alone")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -262,7 +285,7 @@ def validate_url(url: Any) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         scheme = parts.scheme or "(none)"
         raise InvalidRequest(f"'url' must start with http:// or https://; scheme {scheme!r} is not allowed (file:, chrome:, javascript: and data: pages are refused)")
-    if not parts.hostname:
+    if not parts.hostname or any(c.isspace() for c in parts.netloc):
         raise InvalidRequest("'url' has no host name, e.g. \"http://192.168.1.10:8123/\"")
     try:
         parts.port
@@ -279,6 +302,8 @@ def parse_auth(raw: Any) -> Auth:
     unknown = set(raw) - set(AUTH_FIELDS)
     if unknown:
         raise InvalidRequest(f"'auth' has unknown field(s) {sorted(unknown)}; allowed: {sorted(AUTH_FIELDS)}")
+    for key, value in raw.items():
+        AUTH_FIELDS[key].check(f"auth.{key}", value)
     cookies = raw.get("cookies")
     cookies = [] if cookies is None else cookies
     if isinstance(cookies, dict):
@@ -290,17 +315,17 @@ def parse_auth(raw: Any) -> Auth:
             raise InvalidRequest(f"'auth.cookies': a cookie's '{key}' must be a string")
     ls = raw.get("local_storage")
     ls = {} if ls is None else ls
-    if not isinstance(ls, dict) or not all(isinstance(v, str) for v in ls.values()):
+    if not all(isinstance(v, str) for v in ls.values()):
         raise InvalidRequest("'auth.local_storage' must be an object of string keys to string values")
     headers = raw.get("headers")
     headers = {} if headers is None else headers
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+    if not all(isinstance(v, str) for v in headers.values()):
         raise InvalidRequest("'auth.headers' must be an object of header names to string values")
     for name in headers:
         if not name or any(c in name for c in " :\r\n"):
             raise InvalidRequest(f"'auth.headers' has an invalid header name {name!r}")
     token = raw.get("ha_token")
-    if token is not None and (not isinstance(token, str) or not token.strip()):
+    if token is not None and _blank(token):
         raise InvalidRequest("'auth.ha_token' must be a Home Assistant long-lived access token (a non-empty string)")
     return Auth(
         cookies=tuple(dict(c) for c in cookies),
@@ -320,27 +345,40 @@ def parse_stop(body: Any) -> tuple[str | None, str | None]:
     return _take(body, "id", STOP_FIELDS), _take(body, "device", STOP_FIELDS)
 
 
+def _check_fields(body: dict) -> None:
+    """Every field known, and of its kind and range: a body that breaks the document is refused
+    as such (400) before a profile or device is looked up."""
+    unknown = set(body) - set(START_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
+    for key, value in body.items():
+        if key == "url":
+            if value is not None:
+                validate_url(value)
+        elif key == "auth":
+            parse_auth(value)
+        elif key != "capture_fps":  # its range is the stream's fps: parse_look
+            START_FIELDS[key].check(key, value)
+
+
 def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any]]) -> StartRequest:
     """Turn a /start body (after profile expansion) into a StartRequest, or raise InvalidRequest (NotFound for an unknown profile)."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"the body must be a JSON object like {{\"url\": \"http://…\"}}, got {_type_name(body)}")
+    _check_fields(body)
     profile_name = _take(body, "profile")
     if profile_name is not None:
         if profile_name not in profiles:
             known = ", ".join(sorted(profiles)) or "none are configured (PAGECAST_PROFILES_FILE)"
             raise NotFound(f"unknown profile {profile_name!r}; known profiles: {known}")
         merged = dict(profiles[profile_name])
-        merged.update({k: v for k, v in body.items() if k != "profile"})
+        # null is "not given": the profile's value stays (but "device": null still means no TV).
+        merged.update({k: v for k, v in body.items() if k != "profile" and (v is not None or k == "device")})
         body = merged
-    unknown = set(body) - set(START_FIELDS)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
+        _check_fields(body)
     url = validate_url(body.get("url"))
 
-    quality_name = _or(_take(body, "quality"), settings.quality)
-    if quality_name not in PRESETS:
-        raise InvalidRequest(f"unknown quality {quality_name!r}; use one of {', '.join(PRESETS)} (and width/height/fps/bitrate to override)")
-    quality = PRESETS[quality_name]
+    quality = PRESETS[_or(_take(body, "quality"), settings.quality)]
     overrides: dict[str, Any] = {}
     for key, attr in (("width", "width"), ("height", "height"), ("fps", "fps"), ("bitrate", "bitrate_kbps")):
         value = _take(body, key)
@@ -348,8 +386,6 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
             overrides[attr] = value
     rotate = _take(body, "rotate")
     if rotate is not None:
-        if rotate not in ROTATIONS:
-            raise InvalidRequest(f"'rotate' must be 0, 90 or 270 (how far the TV is turned clockwise), got {rotate}")
         if (rotate in (90, 270)) != (quality.rotate in (90, 270)):
             # Turned a quarter: the page is laid out the other way round.
             overrides.setdefault("width", quality.height)
@@ -361,25 +397,21 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         raise InvalidRequest(f"width and height must be even numbers (H.264 with 4:2:0 colour), got {quality.width}×{quality.height}")
 
     mode = _or(_take(body, "mode"), settings.mode)
-    if mode not in ("hls", "fmp4"):
-        raise InvalidRequest(f"unknown mode {mode!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)")
 
     duration = _take(body, "duration")
     if duration is not None:
-        if not math.isfinite(duration):
-            raise InvalidRequest(f"'duration' must be a number of seconds (omit it to run until stopped), got {duration}")
         duration = float(duration)
 
     if "device" in body and body["device"] is None:
         device = None  # explicitly no TV: stream only, even with a default device configured
     else:
         device = _take(body, "device")
-        if device is not None and not device.strip():
+        if device is not None and _blank(device):
             raise InvalidRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
         device = (device or settings.default_device).strip() or None
     dsf = _take(body, "device_scale_factor")
     if dsf is None:
-        dsf = quality.device_scale_factor or settings.device_scale_factor
+        dsf = START_FIELDS["device_scale_factor"].check("device_scale_factor", quality.device_scale_factor or settings.device_scale_factor)
     auth = parse_auth(body.get("auth"))
     flags = {}
     for key in ("keep_on", "if_idle"):
@@ -403,11 +435,7 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
 def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, int]:
     """The page's look (``motion``, ``theme``, ``kiosk``) and its ``capture_fps``."""
     motion = _or(_take(body, "motion"), settings.motion)
-    if motion not in MOTIONS:
-        raise InvalidRequest(f"unknown motion {motion!r}; use 'reduce' (transitions end at once: cheap, for dashboards) or 'full' (the page's own pace)")
     theme = _take(body, "theme")
-    if theme is not None and theme not in THEMES:
-        raise InvalidRequest(f"unknown theme {theme!r}; use 'dark' or 'light' (omit it for the page's own)")
     kiosk = _take(body, "kiosk")
     burn_in = _take(body, "burn_in")
     capture_fps = body.get("capture_fps")

@@ -201,7 +201,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     @app.after_request
     async def cors(response: Response) -> Response:
         """Cast receivers and browser players fetch cross-origin: every answer allows it."""
-        if (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "")) and not g.get("body_read"):
+        if (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()) and not g.get("body_read"):
             # Answered without reading the body (an error before it): Hypercorn would keep the
             # connection open with the body unread, and the client's next request on it hangs.
             response.headers["Connection"] = "close"

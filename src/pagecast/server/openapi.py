@@ -208,8 +208,11 @@ def document(version: str, token: bool) -> dict[str, Any]:
         )},
         "/players/{name}": {"get": _op(
             "The browser players the watch page uses (hls.js, Shaka)",
-            {"200": _raw("text/javascript", "The player."), "404": _error("No such player, or the players are not installed.")},
-            operation_id="player", parameters=[{"name": "name", "in": "path", "required": True, "schema": STRING}],
+            {
+                "200": _raw("text/javascript", "The player."), "206": _raw("text/javascript", "The asked range."),
+                "404": _error("No such player, or the players are not installed."), "416": {"description": "The range is outside the file."},
+            },
+            operation_id="player", parameters=[{"name": "name", "in": "path", "required": True, "schema": STRING}, RANGE],
         )},
         "/demo/dashboard": {"get": _op("The demo dashboard page", {"200": _raw("text/html", "The page.")}, operation_id="demo_dashboard")},
         "/": {"get": _op("The status page", {"200": _raw("text/html", "The page.")}, operation_id="index")},
