@@ -10,6 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import jinja2
 import jsonschema_rs
 import yaml
 
@@ -32,14 +33,10 @@ def _blocks(kind: str) -> list[str]:
 
 
 def _fill(template: str, data: dict) -> str:
-    """A payload with an action's data in it, as HA's template would: a quoted ``"{{ x }}"`` as
-    a string, a bare ``{{ x }}`` as the JSON of the value."""
-    def value(m: re.Match, quoted: bool) -> str:
-        v = data[m.group(1)]
-        return json.dumps(str(v)) if quoted else json.dumps(v)
-
-    template = re.sub(r'"\{\{\s*(\w+)\s*\}\}"', lambda m: value(m, True), template)
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: value(m, False), template)
+    """A payload with an action's data in it, as Home Assistant's rest_command renders it:
+    a Jinja template rendered to text (``parse_result=False``), so a bare ``{{ flag }}`` is
+    Python's ``False``, not JSON, unless the guide says ``| tojson``."""
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(template).render(**data)
 
 
 def _calls(node) -> list[tuple[str, dict]]:
