@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, frame_time_ms, next_slot, read_back, step_after
+from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, Pace, frame_time_ms, next_slot, read_back, step_after
 
 # A quarter second is exact in binary, so slot arithmetic compares exactly.
 Q = 0.25
@@ -78,19 +78,30 @@ def test_the_first_change_after_a_quiet_spell_is_read_back_one_tick_later(pendin
     assert read_back(pending, idle) is mode
 
 
-def test_a_burst_of_changes_after_a_quiet_spell_is_one_capture():
-    """Ticks at the busy step; the page reacts to one event in two drawn frames, then later once more."""
-    drawn = {10: True, 11: True, 20: True}
-    pending, step, quiet_since, captures = False, IDLE_STEP, 0.0, []
-    for tick in range(1, 30):
-        mode = read_back(pending, step > 1)
-        damaged = drawn.get(tick, False)
+def _captures(drawn: set[int], busy_step: int, ticks: int = 60) -> list[int]:
+    """The ticks (0.1 s apart, every ``busy_step``-th slot) whose picture is read back, as the
+    renderer's loop does it with ``Pace``; ``drawn`` are the ticks where the page drew a change."""
+    pace, captures = Pace(IDLE_STEP, 0.0), []
+    for tick in range(1, ticks):
+        mode = pace.capture()
+        damaged = tick in drawn
         captured = mode is True or (mode is False and damaged)
         if captured:
             captures.append(tick)
-        pending = (damaged or pending) and not captured
-        step, quiet_since = step_after(damaged, quiet_since, tick * 0.1, idle_after=0.2)
-    assert captures == [11, 21]
+        pace = pace.after(damaged, captured, tick * 0.1, busy_step=busy_step, idle_after=0.2)
+    return captures
+
+
+def test_a_burst_of_changes_after_a_quiet_spell_is_one_capture():
+    """The page reacts to one event in two drawn frames, then later once more."""
+    assert _captures({10, 11, 20}, busy_step=1) == [11, 21]
+
+
+@pytest.mark.parametrize("busy_step", [IDLE_STEP, IDLE_STEP + 3])
+def test_a_low_capture_rate_still_waits_out_a_burst(busy_step):
+    """With a busy step as long as the idle one (capture_fps 10 or less at 30 fps), quiet is
+    told by time, not by the step: the burst is still one picture."""
+    assert _captures({10, 11, 40}, busy_step=busy_step) == [11, 41]
 
 
 def test_the_idle_policy_is_tunable():

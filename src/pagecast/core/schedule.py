@@ -5,6 +5,7 @@ the renderer and the benchmark drive Chromium by the same schedule and tests nee
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 #: Seconds without a change after which a page is ticked only every IDLE_STEP-th slot.
 IDLE_AFTER = 0.2
@@ -45,6 +46,29 @@ def read_back(pending: bool, idle: bool) -> bool | None:
     if pending:
         return True
     return None if idle else False
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Where a streaming page's schedule stands between two ticks: the step to the next one,
+    when the page last changed, whether it was quiet at the last tick (``idle``), and whether
+    a change is still to be captured (``pending``)."""
+
+    step: int
+    quiet_since: float
+    idle: bool = False
+    pending: bool = False
+
+    def capture(self) -> bool | None:
+        """What the next tick reads back (``read_back``)."""
+        return read_back(self.pending, self.idle)
+
+    def after(self, damaged: bool, captured: bool, now: float, *, busy_step: int = 1,
+              idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP) -> "Pace":
+        """The pace after a tick at ``now`` that drew a change (``damaged``) or not, and read
+        one back (``captured``) or not: a change not read back is captured on the next tick."""
+        step, quiet_since = step_after(damaged, self.quiet_since, now, busy_step=busy_step, idle_after=idle_after, idle_step=idle_step)
+        return Pace(step, quiet_since, now - quiet_since >= idle_after, (damaged or self.pending) and not captured)
 
 
 def frame_time_ms(slot: float, clock_offset: float) -> float:

@@ -41,7 +41,7 @@ from ..core.errors import RenderError
 from ..core.geometry import window_geometry
 from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
 from ..core.request import redact_urls_in
-from ..core.schedule import frame_time_ms, next_slot, read_back, step_after
+from ..core.schedule import Pace, frame_time_ms, next_slot
 from ..core.settings import Settings
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import one_error
@@ -366,17 +366,14 @@ class _Renderer:
         )
 
     async def stream(self) -> None:
-        """Tick and hand over each changed frame, at the rate ``core.schedule.step_after`` says."""
-        pending = False
-        quiet_since = trio.current_time()
-        busy = self.spec.busy_step
+        """Tick and hand over each changed frame, at the pace ``core.schedule.Pace`` keeps."""
+        pace = Pace(self.step, trio.current_time())
         while True:
-            damaged, frame = await self.tick(capture=read_back(pending, self.step > busy), timeout=self.spec.frame_timeout)
+            damaged, frame = await self.tick(capture=pace.capture(), timeout=self.spec.frame_timeout)
             if frame is not None:
                 self.mailbox.put(frame)
-            # A change not read back (deferred, or its read-back failed) is captured on the next tick.
-            pending = (damaged or pending) and frame is None
-            self.step, quiet_since = step_after(damaged, quiet_since, trio.current_time(), busy_step=busy)
+            pace = pace.after(damaged, frame is not None, trio.current_time(), busy_step=self.spec.busy_step)
+            self.step = pace.step
 
     async def burn_in(self, period: float) -> None:
         """Burn-in protection: every ``period`` seconds the page moves to its next place
