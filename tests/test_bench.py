@@ -98,9 +98,9 @@ def test_each_change_counts_from_its_first_frame_and_a_change_never_shown_is_mis
     from pagecast.bench.changes import change_delays
 
     t = 1000.0
-    frames = [(t + i / 10, int((t + (i // 10)) * 1000)) for i in range(0, 50)]  # value changes each second, shown at +0.1 s
+    frames = [(t + i / 10, int((t + (i - 1) // 10) * 1000)) for i in range(0, 50)]  # value changes each second, shown at +0.1 s
     frames = [(at, value) for at, value in frames if value != int((t + 3) * 1000)]  # the change at t+3 never shown
     result = change_delays(frames, [t + 1, t + 2, t + 3, t + 4.5])
     assert result["changes"] == 2 + 1  # t+1 and t+2 shown, t+3 missed; t+4.5 is past the recording's end
     assert result["missed"] == 1
-    assert result["delays_ms"] == [pytest.approx(0.0, abs=1e-6), pytest.approx(0.0, abs=1e-6)]
+    assert result["delays_ms"] == [pytest.approx(100.0, abs=1e-3), pytest.approx(100.0, abs=1e-3)]

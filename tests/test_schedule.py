@@ -62,7 +62,10 @@ def test_the_page_is_ticked_less_often_once_it_has_been_quiet(damaged, quiet_sin
 )
 def test_a_capped_capture_rate_ticks_a_changing_page_every_busy_step(damaged, quiet_since, now, result):
     assert step_after(damaged, quiet_since, now, busy_step=2) == result
-    assert step_after(False, 0.0, 10.0, busy_step=5) == (5, 0.0)  # idle is never faster than busy
+
+
+def test_an_idle_page_is_never_ticked_faster_than_a_busy_one():
+    assert step_after(False, 0.0, 10.0, busy_step=5) == (5, 0.0)
 
 
 @pytest.mark.parametrize(
