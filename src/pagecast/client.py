@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from .core.settings import PRESETS
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 #: How long ``start --wait`` waits for the TV (or the stream) before giving up.
 WAIT_LIMIT = 120.0
@@ -45,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--stream-only", action="store_true", help="cast nowhere, only stream (even if the server has a default device)")
     start.add_argument("--for", dest="duration", type=parse_duration, default=None, metavar="DURATION", help="end by itself after this long: 60, 60s, 5m, 1h")
     start.add_argument("--profile", default=None, help="a profile from the server's PAGECAST_PROFILES_FILE")
-    start.add_argument("--quality", default=None, help="1080p, 720p or low-latency")
+    start.add_argument("--quality", default=None, choices=list(PRESETS), help="a screen preset (default: the server's PAGECAST_QUALITY)")
     start.add_argument("--mode", default=None, choices=("hls", "fmp4"))
     start.add_argument("--kiosk", action="store_true", help="Home Assistant without its sidebar and top bar")
     start.add_argument("--theme", default=None, choices=("dark", "light"))

@@ -14,7 +14,7 @@ from ..core.request import Auth
 from . import changes
 from .context import WARMUP, Context, Unavailable
 from .cpu import reference_window
-from .homeassistant import HomeAssistant, change_times
+from .homeassistant import HA_VERSION, HomeAssistant, change_times
 from .measure import fmt, measure, percentile, ratio, table
 
 #: Each row adds one choice to the one above it; the last is what a user would cast.
@@ -99,7 +99,7 @@ async def run(ctx: Context) -> None:
     ctx.results["ha"] = {"cases": results, "dashboard": "clock, 2 gauges, entities, history graph, camera picture; 1 entity changes every second"}
 
     ctx.out(f"\n== HA. A real Home Assistant dashboard, 1080p hls: % of one core, whole process tree; {WARMUP:g} s warm-up, {ctx.seconds:g} s window")
-    ctx.out("  Home Assistant 2025.4.4, a default-looking view: clock, two gauges, entities, history graph, camera picture;"
+    ctx.out(f"  Home Assistant {HA_VERSION}, a default-looking view: clock, two gauges, entities, history graph, camera picture;"
             " one entity changes every second; pagecast logged in with auth.ha_token, the reference with the same token")
     rows = []
     for label, _ in CASES:

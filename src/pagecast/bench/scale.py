@@ -5,6 +5,7 @@ CPU and memory of pagecast's tree, frames captured, and the players' stalls."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 
@@ -84,5 +85,5 @@ async def run(ctx: Context) -> None:
         if r.get("player_errors"):
             ctx.out(f"  {key} stream(s), player errors: {r['player_errors']}")
     ctx.out("  CPU % is pagecast's tree (the service itself included); machine CPU % is every core's busy time (the"
-            " players and Home Assistant too), both as % of one core, of 200 on this machine. Memory: PSS summed over"
+            f" players and Home Assistant too), both as % of one core, of {100 * (os.cpu_count() or 1)} on this machine. Memory: PSS summed over"
             " pagecast's tree, median of samples every 2 s; added PSS/stream = (PSS − PSS with no session) / n.")

@@ -76,7 +76,7 @@ class Settings:
         default="",
         metadata={"help": "Base URL that TVs and browsers use to reach this server, e.g. `http://192.168.1.5:8000`. Empty: the LAN address of this host and `port`."},
     )
-    quality: str = field(default="1080p", metadata={"help": "Default quality preset: `1080p`, `720p` or `low-latency`."})
+    quality: str = field(default="1080p", metadata={"help": "Default quality preset: " + ", ".join(f"`{name}`" for name in PRESETS) + "."})
     mode: str = field(default="hls", metadata={"help": "Default stream mode: `hls` (live HLS, fMP4 segments) or `fmp4` (low-latency progressive fragmented MP4)."})
     device_scale_factor: float = field(default=1.0, metadata={"help": "Default CSS pixel ratio: 2 renders a 960×540 CSS layout into 1920×1080 pixels."})
     playlist_window: float = field(default=40.0, metadata={"help": "Seconds of segments listed in the live HLS playlist (at least 40 is recommended)."})
