@@ -51,7 +51,7 @@ SAMPLES = {
     "motion": ([None, "reduce", "full"], ["none", 0, ""]),
     "theme": ([None, "dark", "light"], ["blue", 1]),
     "kiosk": ([None, True, False], ["yes", 1]),
-    "capture_fps": ([None, 1, 15, 30], [0, 61, 2.5, "15"]),
+    "capture_fps": ([None, 1, 15, 30, 15.0], [0, 61, 2.5, "15", NAN]),
     "burn_in": ([None, True, False], ["yes", 0]),
 }
 
@@ -103,8 +103,9 @@ def test_null_in_a_body_leaves_a_profiles_value_but_a_null_device_still_means_no
 
 
 def test_a_body_that_breaks_the_document_is_refused_before_its_profile_is_looked_up():
-    with pytest.raises(Refused, match="'fps' must be"):
-        parse_start({"profile": "nowhere", "fps": "x"}, SETTINGS, {})
+    for field in ("fps", "capture_fps"):
+        with pytest.raises(Refused, match=f"'{field}' must be"):
+            parse_start({"profile": "nowhere", field: "x"}, SETTINGS, {})
     assert not START.is_valid({"profile": None})
 
 

@@ -39,6 +39,9 @@ class Collect:
     def feed(self, data: bytes) -> None:
         self.data += data
 
+    def first_capture(self, wallclock: float) -> None:
+        pass
+
 
 def ffprobe_frames(data: bytes) -> list[dict]:
     out = subprocess.run(

@@ -30,6 +30,7 @@ def test_env_vars_then_flags_set_values():
         ({"PAGECAST_QUALITY": "8k"}, "PAGECAST_QUALITY='8k': use one of"),
         ({"PAGECAST_MODE": "dash"}, "PAGECAST_MODE"),
         ({"PAGECAST_CHROMIUM_SANDBOX": "maybe"}, "not a valid bool"),
+        ({"PAGECAST_DEVICE_SCALE_FACTOR": "nan"}, "PAGECAST_DEVICE_SCALE_FACTOR must be between 0.5 and 4"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):

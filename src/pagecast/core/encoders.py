@@ -67,14 +67,19 @@ def device_args(backend: str, hw_device: str = DEFAULT_VAAPI_DEVICE) -> list[str
     return []
 
 
+def transpose(rotate: int) -> str:
+    """The filter that turns a page laid out for a TV turned ``rotate``° clockwise back for
+    the TV: counter-clockwise as far (FFmpeg's transpose 2 is 90° counter-clockwise)."""
+    return f"transpose={2 if rotate == 90 else 1}"
+
+
 def video_args(backend: str, spec: EncodeSpec) -> list[str]:
     """The video filter and encoder options of ``backend`` for ``spec``: pure, testable."""
     seg = spec.segment_duration
     rate = spec.bitrate_kbps
     scale = f"scale={spec.width}:{spec.height}:out_range=tv"
     if spec.rotate:
-        # The TV turned clockwise: the picture turned counter-clockwise as far (transpose 2 = 90°).
-        scale = f"transpose={2 if spec.rotate == 90 else 1},{scale}"
+        scale = f"{transpose(spec.rotate)},{scale}"
     keyframes = [
         # No periodic keyframes of the encoder's own: only the forced ones, one per segment.
         "-g", str(spec.fps * 60),

@@ -16,7 +16,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 
-from .encoders import DEFAULT_VAAPI_DEVICE, LIBX264, device_args, video_args
+from .encoders import DEFAULT_VAAPI_DEVICE, LIBX264, device_args, transpose, video_args
 
 AUDIO_RATE = 48000
 #: Samples in one AAC frame, the unit the silence is written in.
@@ -25,7 +25,6 @@ AUDIO_FRAME_SAMPLES = 1024
 #: frames, copied into the stream as they are: encoding silence cost FFmpeg 2.5 % of a core
 #: per session, a third of an idle dashboard's whole encoder.
 SILENT_AAC_FRAME = bytes.fromhex("fff14c8001bffc211004608c1c")
-AUDIO_PIPE_BYTES = 1 << 20  # > one segment of silence, so writing it ahead never blocks
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def ffmpeg_args(binary: str, spec: EncodeSpec, frames_fd: int, audio_fd: int | N
 def thumbnail_args(binary: str, width: int, rotate: int = 0) -> list[str]:
     """FFmpeg scaling one JPEG on stdin to ``width`` pixels wide (even height), a JPEG on stdout;
     turned like the stream for a TV turned ``rotate`` degrees clockwise."""
-    turn = f"transpose={2 if rotate == 90 else 1}," if rotate else ""
+    turn = f"{transpose(rotate)}," if rotate else ""
     return [
         binary, "-hide_banner", "-loglevel", "error", "-f", "mjpeg", "-i", "pipe:0",
         "-vf", f"{turn}scale={width}:-2", "-frames:v", "1", "-q:v", "5", "-f", "mjpeg", "pipe:1",

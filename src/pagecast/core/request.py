@@ -1,5 +1,6 @@
-"""A /start request: its model, and its validation. Everything a user can get wrong is caught
-here, before any process starts, with a message that says what to fix."""
+"""The control API's request bodies: /start's model, and the field table that validates /start
+and /stop bodies and is the API document's schema of them. Everything a user can get wrong is
+caught here, before any process starts, with a message that says what to fix."""
 
 from __future__ import annotations
 
@@ -346,8 +347,8 @@ def parse_stop(body: Any) -> tuple[str | None, str | None]:
 
 
 def _check_fields(body: dict) -> None:
-    """Every field known, and of its kind and range: a body that breaks the document is refused
-    as such (400) before a profile or device is looked up."""
+    """Every field known, and of its kind and range (what ``parse_start`` checks anyway, as it
+    goes), for a body whose profile is still to be looked up."""
     unknown = set(body) - set(START_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
@@ -357,7 +358,7 @@ def _check_fields(body: dict) -> None:
                 validate_url(value)
         elif key == "auth":
             parse_auth(value)
-        elif key != "capture_fps":  # its range is the stream's fps: parse_look
+        else:
             START_FIELDS[key].check(key, value)
 
 
@@ -365,9 +366,9 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
     """Turn a /start body (after profile expansion) into a StartRequest, or raise InvalidRequest (NotFound for an unknown profile)."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"the body must be a JSON object like {{\"url\": \"http://…\"}}, got {_type_name(body)}")
-    _check_fields(body)
     profile_name = _take(body, "profile")
     if profile_name is not None:
+        _check_fields(body)  # a body that breaks the document is a 400, not a 404 for its profile
         if profile_name not in profiles:
             known = ", ".join(sorted(profiles)) or "none are configured (PAGECAST_PROFILES_FILE)"
             raise NotFound(f"unknown profile {profile_name!r}; known profiles: {known}")
@@ -375,7 +376,9 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         # null is "not given": the profile's value stays (but "device": null still means no TV).
         merged.update({k: v for k, v in body.items() if k != "profile" and (v is not None or k == "device")})
         body = merged
-        _check_fields(body)
+    unknown = set(body) - set(START_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
     url = validate_url(body.get("url"))
 
     quality = PRESETS[_or(_take(body, "quality"), settings.quality)]
@@ -411,7 +414,7 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         device = (device or settings.default_device).strip() or None
     dsf = _take(body, "device_scale_factor")
     if dsf is None:
-        dsf = START_FIELDS["device_scale_factor"].check("device_scale_factor", quality.device_scale_factor or settings.device_scale_factor)
+        dsf = quality.device_scale_factor or settings.device_scale_factor
     auth = parse_auth(body.get("auth"))
     flags = {}
     for key in ("keep_on", "if_idle"):
@@ -433,17 +436,14 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
 
 
 def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, int]:
-    """The page's look (``motion``, ``theme``, ``kiosk``) and its ``capture_fps``."""
+    """The page's look (``motion``, ``theme``, ``kiosk``, ``burn_in``) and its ``capture_fps``."""
     motion = _or(_take(body, "motion"), settings.motion)
     theme = _take(body, "theme")
     kiosk = _take(body, "kiosk")
     burn_in = _take(body, "burn_in")
-    capture_fps = body.get("capture_fps")
-    if capture_fps is None:
-        capture_fps = min(settings.capture_fps, fps)
-    elif isinstance(capture_fps, bool) or not isinstance(capture_fps, int):
-        raise InvalidRequest(f"'capture_fps' must be a whole number between 1 and the stream's fps ({fps}), got {_type_name(capture_fps)}")
-    elif not 1 <= capture_fps <= fps:
-        raise InvalidRequest(f"'capture_fps' must be between 1 and the stream's fps ({fps}), got {capture_fps}")
+    given = body.get("capture_fps")
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and not 1 <= given <= fps:
+        raise InvalidRequest(f"'capture_fps' must be between 1 and the stream's fps ({fps}), got {given}")
+    capture_fps = _or(_take(body, "capture_fps"), min(settings.capture_fps, fps))
     look = Appearance(motion=motion, theme=theme, kiosk=bool(kiosk), burn_in=settings.burn_in_period if burn_in else 0.0)
     return look, capture_fps

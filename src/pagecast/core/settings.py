@@ -212,6 +212,8 @@ class Settings:
             raise ConfigError("PAGECAST_BURN_IN_PERIOD must be at least 1 second")
         if not 1 <= self.capture_fps <= 60:
             raise ConfigError("PAGECAST_CAPTURE_FPS must be between 1 and 60")
+        if not 0.5 <= self.device_scale_factor <= 4:
+            raise ConfigError("PAGECAST_DEVICE_SCALE_FACTOR must be between 0.5 and 4")
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError("PAGECAST_JPEG_QUALITY must be between 1 and 100")
         if not 0 <= self.port < 65536:

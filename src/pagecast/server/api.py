@@ -199,12 +199,17 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         return response
 
     @app.after_request
+    async def close_unread(response: Response) -> Response:
+        """A request answered without reading its body (an error before it) closes its
+        connection: Hypercorn would keep it open with the body unread, and the client's next
+        request on it would hang (Hypercorn 0.18 with Trio, seen while a session runs)."""
+        if (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()) and not g.get("body_read"):
+            response.headers["Connection"] = "close"
+        return response
+
+    @app.after_request
     async def cors(response: Response) -> Response:
         """Cast receivers and browser players fetch cross-origin: every answer allows it."""
-        if (request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()) and not g.get("body_read"):
-            # Answered without reading the body (an error before it): Hypercorn would keep the
-            # connection open with the body unread, and the client's next request on it hangs.
-            response.headers["Connection"] = "close"
         for key, value in CORS.items():
             response.headers.setdefault(key, value)
         if request.method == "OPTIONS":

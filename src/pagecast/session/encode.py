@@ -8,7 +8,6 @@ written ahead of it, is ``core/cadence.py``'s decision; this loop receives, slee
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import signal
 import time
@@ -20,23 +19,12 @@ import trio
 from ..core.cadence import Cadence, resume_point
 from ..core.encoders import LIBX264
 from ..core.errors import EncodeError
-from ..core.ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_PIPE_BYTES, SILENT_AAC_FRAME, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
+from ..core.ffmpeg import AUDIO_FRAME_SAMPLES, SILENT_AAC_FRAME, Dense, EncoderStats, EncodeSpec, classify_stderr, ffmpeg_args, ivf_frame, ivf_header, last_words
 from ..core.policy import Answering
 from ..lowlevel.groups import first_leaf
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
 
 log = logging.getLogger(__name__)
-
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-
-
-def _grow_pipe(fd: int) -> None:
-    try:
-        limit = int(open("/proc/sys/fs/pipe-max-size").read())
-        fcntl.fcntl(fd, F_SETPIPE_SZ, min(AUDIO_PIPE_BYTES, limit))
-    except (OSError, ValueError) as exc:
-        log.warning("cannot enlarge the audio pipe (%s); audio may lag behind video", exc)
-
 
 async def _polite_stop(child: Child) -> None:
     """FFmpeg's own 'q': finish the current fragment and exit."""
@@ -62,7 +50,7 @@ async def write_frames(
     ``resume_at``: where the previous encoder's video ended (see ``cadence.resume_point``).
 
     ``captures`` gets each written frame's capture time (None for a repeat), for latency.
-    ``run_encoder`` enlarges the audio pipe (``AUDIO_PIPE_BYTES``) so the silence never waits."""
+    Silence is copied AAC, a few bytes a frame: it never fills the audio pipe."""
     frame = await frames.receive()
     while isinstance(frame, Dense):  # nothing to repeat yet
         frame = await frames.receive()
@@ -110,7 +98,8 @@ async def run_encoder(
     resume_at: float | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output.
+    """Run one FFmpeg until cancelled; ``sink.feed(bytes)`` receives its fMP4 output, and
+    ``sink.first_capture(wallclock)`` once, when the first picture was taken.
 
     ``frames`` yields objects with ``jpeg`` and ``captured_at`` (``core.page.Frame``).
     Raises EncodeError if FFmpeg dies on its own, or (``hang_timeout`` > 0) takes frames for
@@ -135,8 +124,6 @@ async def run_encoder(
         captures: deque[float | None] = deque(maxlen=4 * spec.fps)
         pipes = list(child.extra_fds.values())
         audio_out = pipes[1] if spec.audio else None
-        if audio_out is not None:
-            _grow_pipe(audio_out.fileno())
 
         stopping = False
         answering = Answering()
@@ -168,7 +155,7 @@ async def run_encoder(
                     stats.bytes_out += len(data)
                     stats.output_at = trio.current_time()
                     answering = answering.answered()
-                    if not dated and captures and captures[0] is not None and hasattr(sink, "first_capture"):
+                    if not dated and captures and captures[0] is not None:
                         dated = True
                         sink.first_capture(time.time() - (trio.current_time() - captures[0]))
                     published = sink.feed(data) or 0

@@ -83,6 +83,9 @@ class _Output:
         if len(self.data) < 1 << 20:
             self.data += data
 
+    def first_capture(self, wallclock: float) -> None:
+        pass
+
 
 async def _send_frames(frames: trio.MemorySendChannel, spec: EncodeSpec) -> None:
     """A frame per tick, captured on Trio's clock as the renderer's are, for one segment and

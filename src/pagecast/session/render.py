@@ -1,11 +1,13 @@
 """The renderer: headless Chromium draws a page only when we ask, and we keep the frames that changed.
 
 One renderer owns one Chromium (``open_child``), one DevTools connection and one page target
-created with begin-frame control. It ticks at ``spec.fps`` on a steady clock; each tick is a
-``HeadlessExperimental.beginFrame`` that runs timers/rAF and draws. Only when that frame
-reported damage do we capture it, with a *second* begin-frame at the same frame time,
-``noDisplayUpdates: true`` and a screenshot. That second frame draws nothing new (and runs no
-second rAF), it just reads back what the first one drew.
+created with begin-frame control. It ticks on a steady grid of slots at ``spec.fps``: every
+``busy_step``-th slot while the page changes (``capture_fps``), fewer while it is quiet
+(``core.schedule``). Each tick is a ``HeadlessExperimental.beginFrame`` that runs timers/rAF
+and draws. Only when that frame reported damage do we capture it (the first change after a
+quiet spell one tick later, after its burst), with a *second* begin-frame at the same frame
+time, ``noDisplayUpdates: true`` and a screenshot. That second frame draws nothing new (and
+runs no second rAF), it just reads back what the first one drew.
 
 Why not the obvious "screenshot on the tick after damage": a begin-frame that takes a
 screenshot always reports damage itself *and* makes the next normal frame report damage, so
