@@ -202,13 +202,19 @@ def tree_memory(pid: int) -> int | None:
     total = 0
     for p in processes:
         try:
-            try:
-                total += p.memory_full_info().pss
-            except (psutil.AccessDenied, AttributeError):
-                total += p.memory_info().rss
+            total += process_memory(p)
         except psutil.Error:
             pass  # exited meanwhile
     return total
+
+
+def process_memory(p: psutil.Process) -> int:
+    """One process's share of memory for :func:`tree_memory`: PSS, or RSS where PSS cannot
+    be read. Raises psutil.Error if it is gone. Blocking: reads /proc."""
+    try:
+        return p.memory_full_info().pss
+    except (psutil.AccessDenied, AttributeError):
+        return p.memory_info().rss
 
 
 def spawn(

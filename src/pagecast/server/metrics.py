@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from ..core.lifecycle import State
 from ..core.tally import PLAYING_BUCKETS, STARTUP_BUCKETS, Tally, cumulative
+from ..lowlevel.proc import process_memory
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACTIVE_STATES = (State.STARTING, State.LIVE, State.STOPPING)
@@ -91,8 +92,9 @@ class Metrics:
             return generate_latest(self.registry)
 
     def _children_cpu_memory(self, roots: dict[str, list[int]]) -> tuple[dict[str, float], dict[str, int]]:
-        """CPU seconds (since the service began, processes gone included) and resident bytes
-        of the sessions' Chromium and FFmpeg processes, by kind."""
+        """CPU seconds (since the service began, processes gone included) and memory (PSS, as
+        ``/status``'s ``memory_mb``: shared pages split among their users) of the sessions'
+        Chromium and FFmpeg processes, by kind."""
         now: dict[tuple[int, float], tuple[str, float]] = {}
         memory = {kind: 0 for kind in roots}
         for kind, pids in roots.items():
@@ -107,7 +109,7 @@ class Metrics:
                         with p.oneshot():
                             t = p.cpu_times()
                             now[(p.pid, p.create_time())] = (kind, t.user + t.system)
-                            memory[kind] += p.memory_info().rss
+                            memory[kind] += process_memory(p)
                     except psutil.Error:
                         pass
         for key, (kind, cpu) in self._cpu_seen.items():
@@ -186,7 +188,7 @@ class Metrics:
         for kind, seconds in sorted(cpu.items()):
             c.add_metric([kind], round(seconds, 3))
         yield c
-        g = GaugeMetricFamily("pagecast_children_memory_bytes", "Resident memory of the active sessions' Chromium and FFmpeg processes", labels=["kind"])
+        g = GaugeMetricFamily("pagecast_children_memory_bytes", "Memory (proportional set size) of the active sessions' Chromium and FFmpeg processes", labels=["kind"])
         for kind, size in sorted(memory.items()):
             g.add_metric([kind], size)
         yield g
