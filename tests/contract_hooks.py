@@ -12,16 +12,19 @@ import re
 
 import schemathesis
 
+from pagecast.core.request import START_FIELDS, _blank
+
 PAGE = os.environ["CONTRACT_PAGE"]
-URL = re.compile(r"^ *[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")
+URL = START_FIELDS["url"].json_schema(nullable=False)
+URL_PATTERN = re.compile(URL["pattern"])
 
 
 def _allowed_url(value) -> bool:
-    return isinstance(value, str) and len(value) <= 4096 and URL.match(value) is not None
+    return isinstance(value, str) and len(value) <= URL["maxLength"] and URL_PATTERN.search(value) is not None
 
 
 def _allowed_device(value) -> bool:
-    return isinstance(value, str) and bool(value.replace("\ufeff", " ").strip())
+    return isinstance(value, str) and not _blank(value)
 
 
 @schemathesis.hook
