@@ -504,6 +504,22 @@ async def test_auth_reaches_the_page_and_secrets_stay_out_of_logs_and_repr(site,
     assert "Chromium" in caplog.text or "chromium" in caplog.text  # we did log, just not secrets
 
 
+async def test_a_home_assistant_refresh_token_reaches_the_page_as_an_expired_sign_in_the_frontend_renews(site, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    site.reports.clear()
+    auth = Auth(ha_refresh_token=SECRET_TOKEN)
+    spec = PageSpec(url=site.base + "/ha/lovelace", width=640, height=360, auth=auth)
+    await render_for(spec, settings, 0.2)
+
+    tokens = json.loads(site.reports[-1]["storage"]["hassTokens"])
+    assert tokens == {
+        "hassUrl": site.base, "clientId": None, "refresh_token": SECRET_TOKEN,
+        "access_token": "", "expires": 0, "expires_in": 0, "token_type": "Bearer",
+    }
+    assert SECRET_TOKEN not in caplog.text + repr(spec) + str(auth)
+    assert "HA token: refresh token" in caplog.text
+
+
 async def test_local_storage_is_only_given_to_the_page_origin(site, settings):
     site.reports.clear()
     # The page redirects to another origin (localhost instead of 127.0.0.1), which must not get it.

@@ -84,3 +84,19 @@ async def test_a_host_that_does_not_resolve_fails_without_showing_the_urls_secre
     seen, reason = await fail_and_collect(quick, secret_url("http://no-such-host.invalid", "/dash"), caplog)
     assert "could not load" in reason and "no-such-host.invalid/dash" in reason
     assert MARKER not in seen
+
+
+@pytest.mark.parametrize("auth", [
+    {"ha_token": f"{MARKER}long-lived"},
+    {"ha_refresh_token": f"{MARKER}refresh"},
+    {"ha_refresh_token": f"{MARKER}refresh", "ha_client_id": "http://ha.local/"},
+])
+async def test_no_answer_status_or_log_line_shows_a_home_assistant_token(quick, pages, caplog, auth):
+    caplog.set_level(logging.DEBUG)
+    answer = await quick.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p", "auth": auth})
+    sid = answer.json()["id"]
+    assert answer.json()["state"] == "live", answer.text
+    seen = "\n".join([answer.text, (await quick.get("/status")).text, (await quick.get(f"/sessions/{sid}")).text, (await quick.get("/metrics")).text])
+    stopped = await quick.post("/stop", json={"id": sid})
+    seen += stopped.text + caplog.text
+    assert MARKER not in seen, [line for line in seen.splitlines() if MARKER in line][:3]

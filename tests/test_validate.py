@@ -144,3 +144,16 @@ def test_a_start_without_device_casts_to_the_default_device_and_null_means_strea
 def test_cast_options_without_a_device_are_refused(field):
     with pytest.raises(InvalidRequest, match="applies to casting; give a 'device'"):
         parse_start({"url": "http://x/", "device": None, **field}, Settings.from_env({}), {})
+
+
+def test_a_home_assistant_sign_in_is_a_long_lived_token_or_a_refresh_token_never_both():
+    assert start({"url": "http://ha.local/", "auth": {"ha_refresh_token": " rt "}}).auth.ha_refresh_token == "rt"
+    with pytest.raises(InvalidRequest, match="not both"):
+        start({"url": "http://ha.local/", "auth": {"ha_token": "t", "ha_refresh_token": "rt"}})
+    with pytest.raises(InvalidRequest, match="give 'auth.ha_refresh_token' too"):
+        start({"url": "http://ha.local/", "auth": {"ha_client_id": "http://ha.local/"}})
+
+
+def test_a_refresh_token_is_hidden_from_repr_and_the_public_view():
+    req = start({"url": "http://ha.local/", "auth": {"ha_refresh_token": "rt-secret"}})
+    assert "rt-secret" not in repr(req) + str(req.auth) + str(req.public())

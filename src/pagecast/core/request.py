@@ -87,6 +87,11 @@ AUTH_FIELDS: dict[str, Field] = {
     }),
     "ha_token": Field((str,), "a Home Assistant long-lived access token (a non-empty string)",
                       "A Home Assistant long-lived access token: the page is logged in with it.", extra={"pattern": "\\S"}),
+    "ha_refresh_token": Field((str,), "a Home Assistant refresh token (a non-empty string)",
+                              "A Home Assistant refresh token (a system user's, as the pagecast integration makes): the page fetches and renews its own access tokens with it for as long as it runs.",
+                              extra={"pattern": "\\S"}),
+    "ha_client_id": Field((str,), "the client id the refresh token was issued to (a non-empty string)",
+                          "The client id of ha_refresh_token; omit it for a system user's token, which has none.", extra={"pattern": "\\S"}),
 }
 
 START_FIELDS: dict[str, Field] = {
@@ -102,7 +107,7 @@ START_FIELDS: dict[str, Field] = {
                       lo=0, hi=7 * 86400, low_open=True, hint=" (omit it to run until stopped)"),
     "device": Field((str,), "a device name, uuid or address", "The TV: a name, uuid or address (GET /devices lists them); null streams only, without a TV.",
                     extra={"pattern": "\\S"}),
-    "auth": Field((dict,), "an object", "Credentials for the page; never logged or shown.", extra={
+    "auth": Field((dict,), "an object", "Credentials for the page; never logged or shown. A Home Assistant sign-in is ha_token or ha_refresh_token (with ha_client_id if it has one), not both.", extra={
         "properties": {k: f.json_schema() for k, f in AUTH_FIELDS.items()}, "additionalProperties": False,
     }),
     "width": Field((int,), "a whole number between 160 and 3840", "Width in pixels (even), overriding the preset's.", lo=160, hi=3840, extra={"multipleOf": 2}),
@@ -156,6 +161,12 @@ class Auth:
     local_storage: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     ha_token: str | None = field(default=None, repr=False)
+    ha_refresh_token: str | None = field(default=None, repr=False)
+    ha_client_id: str | None = None
+
+    @property
+    def signs_in_to_ha(self) -> bool:
+        return bool(self.ha_token or self.ha_refresh_token)
 
     def __repr__(self) -> str:
         parts = []
@@ -167,6 +178,8 @@ class Auth:
             parts.append(f"headers=<{len(self.headers)} hidden>")
         if self.ha_token:
             parts.append("ha_token=<hidden>")
+        if self.ha_refresh_token:
+            parts.append("ha_refresh_token=<hidden>")
         return f"Auth({', '.join(parts)})"
 
     __str__ = __repr__
@@ -325,14 +338,21 @@ def parse_auth(raw: Any) -> Auth:
     for name in headers:
         if not name or any(c in name for c in " :\r\n"):
             raise InvalidRequest(f"'auth.headers' has an invalid header name {name!r}")
-    token = raw.get("ha_token")
-    if token is not None and _blank(token):
-        raise InvalidRequest("'auth.ha_token' must be a Home Assistant long-lived access token (a non-empty string)")
+    ha = {}
+    for key in ("ha_token", "ha_refresh_token", "ha_client_id"):
+        value = raw.get(key)
+        if value is not None and _blank(value):
+            raise InvalidRequest(f"'auth.{key}' must be {AUTH_FIELDS[key].what}")
+        ha[key] = value.strip() if value else None
+    if ha["ha_token"] and ha["ha_refresh_token"]:
+        raise InvalidRequest("give 'auth.ha_token' (a long-lived access token) or 'auth.ha_refresh_token' (a refresh token), not both")
+    if ha["ha_client_id"] and not ha["ha_refresh_token"]:
+        raise InvalidRequest("'auth.ha_client_id' belongs to a refresh token; give 'auth.ha_refresh_token' too")
     return Auth(
         cookies=tuple(dict(c) for c in cookies),
         local_storage=tuple(ls.items()),
         headers=tuple(headers.items()),
-        ha_token=token.strip() if token else None,
+        **ha,
     )
 
 

@@ -283,7 +283,7 @@ class _Renderer:
         await s.execute("Network.enable", {"maxTotalBufferSize": 1 << 20, "maxResourceBufferSize": 1 << 18})
         log.debug(
             "auth for %s: %d cookies, %d localStorage items, %d headers, HA token: %s",
-            origin(self.spec.url), len(auth.cookies), len(auth.local_storage), len(auth.headers), "yes" if auth.ha_token else "no",
+            origin(self.spec.url), len(auth.cookies), len(auth.local_storage), len(auth.headers), "refresh token" if auth.ha_refresh_token else "yes" if auth.ha_token else "no",
         )
         if auth.cookies:
             cookies = cookie_params(self.spec.url, self.spec.auth)
@@ -296,7 +296,7 @@ class _Renderer:
             await s.execute("Network.setExtraHTTPHeaders", {"headers": dict(auth.headers)})
         look = self.spec.appearance
         stored = appearance.local_storage(look)
-        if auth.local_storage or auth.ha_token or stored:
+        if auth.local_storage or auth.signs_in_to_ha or stored:
             script = storage_script(self.spec.url, self.spec.auth, defaults=stored)
             await s.execute("Page.addScriptToEvaluateOnNewDocument", {"source": script})
         for script in appearance.scripts(look):
