@@ -182,7 +182,8 @@ async def running_service(nursery, tmp_path: Path, **overrides):
     from pagecast.server.service import Service
     from pagecast.core.settings import Settings
 
-    settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False, **overrides})
+    settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False,
+                                       "announce": False, "state_dir": str(tmp_path / "state"), **overrides})
     svc = Service(settings)
     await nursery.start(partial(svc.run, handle_signals=False))
     with trio.fail_after(10):

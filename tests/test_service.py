@@ -41,7 +41,7 @@ def serve(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PAGECAST_RUNTIME_DIR": str(tmp_path / "rt"), "PAGECAST_LOG_LEVEL": "info"}
+    env = {**os.environ, "PAGECAST_RUNTIME_DIR": str(tmp_path / "rt"), "PAGECAST_STATE_DIR": str(tmp_path / "state"), "PAGECAST_LOG_LEVEL": "info"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pagecast", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -162,6 +162,14 @@ class Settings:
         default="",
         metadata={"help": "Directory for Chromium profiles of running sessions (removed when each session ends). Empty: a `pagecast` folder in the system temp dir."},
     )
+    state_dir: str = field(
+        default="",
+        metadata={"help": "Directory for what pagecast keeps between runs: its instance id (`GET /health`, the mDNS announcement), by which Home Assistant knows it after a restart or a new address. Empty: `$XDG_STATE_HOME/pagecast`, else `~/.local/state/pagecast`."},
+    )
+    announce: bool = field(
+        default=True,
+        metadata={"help": "Announce this service on the LAN by mDNS as `_pagecast._tcp.local.` (its instance id, version, port and API base path in the TXT record), so Home Assistant discovers it. Needs host networking in Docker."},
+    )
     cast_hosts: tuple[str, ...] = field(
         default=(),
         metadata={"help": "Comma-separated addresses of Cast devices to use without mDNS (which does not cross Docker bridge networks, VLANs or WSL2), e.g. `192.168.1.20,192.168.1.21`."},

@@ -116,8 +116,9 @@ def bytes_response(body: bytes, mimetype: str, cache: str) -> Response:
     )
 
 
-def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[], str]) -> QuartTrio:
-    """``base_url()`` is what TVs use to reach us; known once the server socket is bound."""
+def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[], str], instance_id: str = "") -> QuartTrio:
+    """``base_url()`` is what TVs use to reach us; known once the server socket is bound.
+    ``instance_id``: this service's stable id (server/identity.py)."""
     app = QuartTrio(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
@@ -335,6 +336,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         return ok({
             "status": "ok",
             "version": __version__,
+            "instance_id": instance_id,
             "sessions": len(supervisor.active()),
             "max_sessions": settings.max_sessions,
             "players": players_dir is not None,

@@ -91,7 +91,8 @@ SCHEMAS: dict[str, Any] = {
         default_device=OPT_STRING,
     ),
     "Health": _object(
-        status={"type": "string", "enum": ["ok"]}, version=STRING, sessions=INT, max_sessions=INT, players=BOOL,
+        status={"type": "string", "enum": ["ok"]}, version=STRING, instance_id={**STRING, "description": "This service's id, kept across restarts (PAGECAST_STATE_DIR); also in its mDNS announcement."},
+        sessions=INT, max_sessions=INT, players=BOOL,
         presets={"type": "object", "additionalProperties": OBJECT}, encoder=OBJECT,
     ),
 }
@@ -147,7 +148,7 @@ def document(version: str, token: bool) -> dict[str, Any]:
             {
                 "200": _json(_ref("Stopped"), "These sessions are stopping; each gives its TV back."),
                 **BODY_ERRORS,
-                _status(NotFound): _error("No session with that id."),
+                _status(NotFound): _error("No session with that id, or no Cast device by that name, uuid or address (the answer lists the known ones)."),
             },
             operation_id="stop",
             requestBody={"required": False, "content": {JSON: {"schema": body_schema(STOP_FIELDS)}}},

@@ -13,17 +13,22 @@ import shutil
 import signal
 import socket
 from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from .. import __version__
 from ..core.settings import Settings
 from ..session.encoder_probe import EncoderChoice
 from ..session.supervisor import Supervisor
+from .announce import addresses_for, announce
 from .api import create_app
 from .devices import Directory
+from .identity import default_state_dir, instance_id
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,7 @@ class Service:
     def __init__(self, settings: Settings, *, encoders: EncoderChoice | None = None):
         """``encoders``: the encoder choice to use instead of probing (tests)."""
         self.settings = prepare_runtime_dir(settings)
+        self.instance_id = instance_id(Path(settings.state_dir) if settings.state_dir else default_state_dir())
         self.directory = Directory(self.settings)
         self.encoders = encoders if encoders is not None else EncoderChoice.from_settings(self.settings)
         self.supervisor = Supervisor(self.settings, self.directory, lambda: self.url or "", self.encoders)
@@ -87,7 +93,7 @@ class Service:
             async with trio.open_nursery() as root:
                 await root.start(self.directory.run)
                 await root.start(self.supervisor.run)
-                app = create_app(self.supervisor, settings, lambda: self.url or "")
+                app = create_app(self.supervisor, settings, lambda: self.url or "", self.instance_id)
                 config = HypercornConfig()
                 config.bind = [f"{_bind_host(settings.host)}:{settings.port}"]
                 config.accesslog = None
@@ -112,6 +118,8 @@ class Service:
                 self.url = base_url_for(settings, self.port)
                 if handle_signals:
                     root.start_soon(self._watch_signals)
+                if settings.announce:
+                    root.start_soon(self._announce, name="mDNS announcement")
                 log.info("pagecast listening on %s", self.url)
                 task_status.started()
                 await self._shutdown.wait()
@@ -126,6 +134,18 @@ class Service:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
             self.stopped.set()
         log.info("pagecast stopped")
+
+    async def _announce(self) -> None:
+        """Announced until the service stops; a LAN without multicast only loses discovery."""
+        from zeroconf import Error as ZeroconfError
+
+        public_host = urlsplit(self.url or "").hostname
+        addresses = addresses_for(self.settings.host, public_host)
+        try:
+            async with announce(self.instance_id, __version__, self.port or 0, addresses, self.settings.host):
+                await trio.sleep_forever()
+        except (OSError, ZeroconfError) as exc:
+            log.warning("could not announce this service by mDNS (%s); Home Assistant will not discover it: add it by its URL, or set PAGECAST_ANNOUNCE=false", exc)
 
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
