@@ -220,3 +220,25 @@ async def test_start_cancelled_half_way_leaves_nothing(client, pages):
     with trio.fail_after(5):
         while _processes("chrom") or _processes("ffmpeg"):
             await trio.sleep(0.05)
+
+
+async def test_a_stop_for_a_device_nobody_knows_is_a_404_naming_the_known_ones_and_a_known_idle_tv_stops_nothing(nursery, tmp_path):
+    import httpx
+
+    from helpers import running_service
+    from pagecast.virtual_tv import open_virtual_tv
+
+    async with open_virtual_tv(host="127.0.44.2", name="Living Room TV", player="ffmpeg"), \
+            running_service(nursery, tmp_path, cast_hosts=("127.0.44.2",)) as svc, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as api:
+        with trio.fail_after(10):
+            while not svc.directory.list():
+                await trio.sleep(0.05)
+        typo = await api.post("/stop", json={"device": "Livingroom TV"})
+        assert typo.status_code == 404
+        assert "no Cast device 'Livingroom TV'; known devices: 'Living Room TV' (127.0.44.2)" in typo.json()["error"]
+        start = await api.post("/start", json={"url": "http://127.0.0.1:9/", "device": "Livingroom TV"})
+        assert (start.status_code, start.json()["error"]) == (404, typo.json()["error"])  # one message for one mistake
+        idle = await api.post("/stop", json={"device": "living room tv"})
+        assert (idle.status_code, idle.json()) == (200, {"stopped": []})
+        assert (await api.post("/stop", json={})).json() == {"stopped": []}

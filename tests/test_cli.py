@@ -89,3 +89,9 @@ async def test_the_servers_reason_is_shown_and_nothing_starts(service):
 async def test_a_server_that_is_not_there_is_named_with_what_to_check():
     code, out, err = await pagecast("status", "--server=http://127.0.0.1:9")
     assert code == 2 and "cannot reach pagecast at http://127.0.0.1:9" in err and "PAGECAST_SERVER" in err
+
+
+async def test_a_stop_that_names_an_unknown_tv_fails_with_the_servers_reason(service):
+    code, out, err = await pagecast("stop", "--device", "Livingroom TV", f"--server=http://127.0.0.1:{service.port}")
+    assert code == 1 and out == ""
+    assert "no Cast device 'Livingroom TV'; known devices: none found yet" in err

@@ -91,7 +91,7 @@ class Api:
             data = r.json()
         except ValueError:
             data = {"error": r.text[:300]}
-        if r.status_code >= 400:
+        if not r.is_success:
             hint = " (set PAGECAST_API_TOKEN)" if r.status_code == 401 else ""
             raise Failed(f"{data.get('error') or f'HTTP {r.status_code}'}{hint}")
         return data

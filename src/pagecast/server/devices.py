@@ -188,6 +188,17 @@ class Directory:
             device = self._match(spec)
             if device is not None:
                 return device
+        raise self.unknown(spec)
+
+    def knows(self, spec: str) -> bool:
+        """Whether ``spec`` names a device found so far (asking no device; two of one name count)."""
+        try:
+            return self._match(spec) is not None
+        except Conflict:
+            return True
+
+    def unknown(self, spec: str) -> NotFound:
+        """The error for a ``device`` that names nothing known: the known ones, and where to look."""
         known = ", ".join(f"{d.name!r} ({d.host})" for d in self.list()) or "none found yet"
         hints = []
         if not self.settings.mdns:
@@ -195,7 +206,7 @@ class Directory:
         if self.unreachable:
             hints.append("not answering: " + ", ".join(self.unreachable))
         hint = f" ({'; '.join(hints)})" if hints else ""
-        raise NotFound(
+        return NotFound(
             f"no Cast device {spec!r}; known devices: {known}{hint}. Give a name, uuid or address from GET /devices, "
             "or add the TV's address to PAGECAST_CAST_HOSTS",
         )

@@ -117,11 +117,15 @@ class Supervisor:
         return next((s for s in self.active() if s.target is not None and s.target.uuid == device.uuid), None)
 
     def stop(self, session_id: str | None = None, device: str | None = None, reason: str = "stopped by API") -> list[Session]:
+        """The sessions now stopping. A ``device`` that names no session and no known device
+        raises NotFound (a typo must not look like a stop that worked)."""
         if session_id is not None:
             session = self.sessions.get(session_id)
             targets = [session] if session is not None and session.active else []
         elif device is not None:
             targets = [s for s in self.active() if _names(s, device)]
+            if not targets and self.directory is not None and not self.directory.knows(device):
+                raise self.directory.unknown(device)
         else:
             targets = self.active()
         for s in targets:
