@@ -95,3 +95,21 @@ async def test_a_stop_that_names_an_unknown_tv_fails_with_the_servers_reason(ser
     code, out, err = await pagecast("stop", "--device", "Livingroom TV", f"--server=http://127.0.0.1:{service.port}")
     assert code == 1 and out == ""
     assert "no Cast device 'Livingroom TV'; known devices: none found yet" in err
+
+
+def test_status_shows_how_long_an_ended_session_ran_and_why_it_ended():
+    from pagecast.client import status_table
+
+    t0 = "2026-12-07T12:00:00Z"
+    sessions = [
+        {"id": "Run1", "state": "live", "started_at": t0, "ended_at": None, "viewers": 2, "url": "http://ha/a", "cast": {"device": "Den"}},
+        {"id": "Done1", "state": "stopped", "started_at": t0, "ended_at": "2026-12-07T12:01:00Z", "stop_reason": "duration ended", "url": "http://ha/b"},
+        {"id": "Bad1", "state": "failed", "started_at": t0, "ended_at": "2026-12-07T12:00:04Z", "error": "page did not load", "stop_reason": None, "url": "http://ha/c"},
+    ]
+    now = 1796644800.0 + 300  # 12:05, long after the two ended
+    lines = {line.split()[0]: line for line in status_table(sessions, now).splitlines()}
+    assert "why it ended" in lines["id"]
+    assert "5 min" in lines["Run1"] and "ran" not in lines["Run1"]
+    assert "ran 60 s" in lines["Done1"] and "duration ended" in lines["Done1"]
+    assert "ran 4 s" in lines["Bad1"] and "page did not load" in lines["Bad1"]
+    assert "why it ended" not in status_table(sessions[:1], now)  # no column for running ones alone

@@ -181,13 +181,30 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _age(iso: str | None) -> str:
-    if not iso:
-        return "—"
+def _when(iso: str | None) -> float | None:
     from datetime import datetime
 
-    seconds = max(0, time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def status_table(sessions: list[dict[str, Any]], now: float) -> str:
+    """The sessions as a table. A running one shows how long it has been up; an ended one how
+    long it ran (it stopped counting when it ended) and why it ended."""
+    ended = any(s.get("ended_at") for s in sessions)
+    rows = []
+    for s in sessions:
+        started, finished = _when(s.get("started_at")), _when(s.get("ended_at"))
+        took = "—" if started is None else f"ran {_span(finished - started)}" if finished is not None else _span(now - started)
+        row = [s["id"], s.get("state", ""), (s.get("cast") or {}).get("device") or s.get("device") or "—", took, str(s.get("viewers", 0))]
+        if ended:
+            row.append((s.get("error") or s.get("stop_reason") or "") if s.get("state") in ("failed", "stopped", "stopping") else "")
+        rows.append([*row, s.get("url", "")])
+    return _table(["id", "state", "TV", "up", "viewers", *(["why it ended"] if ended else []), "page"], rows)
 
 
 def status(api: Api, args: argparse.Namespace, out) -> int:
@@ -197,9 +214,7 @@ def status(api: Api, args: argparse.Namespace, out) -> int:
     if not sessions:
         print("no sessions" + ("" if args.all else " running (--all for ended ones)"), file=out)
         return 0
-    rows = [[s["id"], s.get("state", ""), (s.get("cast") or {}).get("device") or s.get("device") or "—", _age(s.get("started_at")),
-             str(s.get("viewers", 0)), s.get("url", "")] for s in sessions]
-    print(_table(["id", "state", "TV", "up", "viewers", "page"], rows), file=out)
+    print(status_table(sessions, time.time()), file=out)
     return 0
 
 
