@@ -44,6 +44,9 @@ async def wait_state(client, session_id: str, *states: str, timeout: float = 20.
         (b'{"url": "http://x/"}', {"content-type": "application/xml"}, 415, "Content-Type: application/json"),
         (b'{"url": "http://x/", "pad": "' + b"x" * 70000 + b'"}', {"content-type": "application/json"}, 413, "at most 65536"),
         (b'\xff\xfe{}', {"content-type": "application/json"}, 400, "not UTF-8"),
+        (b'{"url": "http://x/", "device": "TV", "keep_on": False}', {"content-type": "application/json"}, 400,
+         "False at line 1 column 49 looks like a Python value from a template: in Home Assistant write {{ value | tojson }}"),
+        (b'{"url": "http://x/", "durration": 60}', {"content-type": "application/json"}, 400, "unknown field 'durration'; did you mean 'duration'?"),
     ],
 )
 async def test_bad_start_requests_get_a_4xx_and_start_nothing(client, content, headers, status, message):

@@ -393,6 +393,7 @@ async def test_page_that_never_loads_times_out(site, settings):
     start = trio.current_time()
     err = await render_error(PageSpec(url=site.base + "/hang", width=640, height=360, load_timeout=2), settings)
     assert "did not finish loading within 2 s" in str(err)
+    assert "raise PAGECAST_LOAD_TIMEOUT (or --load-timeout)" in str(err)  # the user's words, not an attribute's
     assert trio.current_time() - start < 8
 
 

@@ -62,3 +62,11 @@ def test_recycling_is_on_by_default_and_its_limits_are_checked():
         Settings.from_env({"PAGECAST_RENDERER_MAX_MEMORY_MB": "-1"})
     with pytest.raises(ConfigError, match="PAGECAST_RENDERER_CHECK_INTERVAL"):
         Settings.from_env({"PAGECAST_RENDERER_CHECK_INTERVAL": "0"})
+
+
+def test_a_setting_is_named_as_a_user_sets_it():
+    from pagecast.core.settings import setting_words
+
+    assert setting_words("load_timeout") == "PAGECAST_LOAD_TIMEOUT (or --load-timeout)"
+    with pytest.raises(KeyError):
+        setting_words("load_timout")

@@ -157,3 +157,45 @@ def test_a_home_assistant_sign_in_is_a_long_lived_token_or_a_refresh_token_never
 def test_a_refresh_token_is_hidden_from_repr_and_the_public_view():
     req = start({"url": "http://ha.local/", "auth": {"ha_refresh_token": "rt-secret"}})
     assert "rt-secret" not in repr(req) + str(req.auth) + str(req.public())
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"url": "http://x/", "durration": 60}, "unknown field 'durration'; did you mean 'duration'?"),
+    ({"url": "http://x/", "keepon": True}, "unknown field 'keepon'; did you mean 'keep_on'?"),
+    ({"url": "http://x/", "colour": "red"}, "unknown field 'colour'; allowed: url, profile, quality"),
+    ({"url": "http://x/", "auth": {"ha_tokne": "t"}}, "'auth' has unknown field 'ha_tokne'; did you mean 'ha_token'?"),
+    ({"url": "http://x/", "auth": {"password": "x"}}, "'auth' has unknown field 'password'; allowed: cookies"),
+    ({"profile": "doorbell", "durration": 60}, "unknown field 'durration'; did you mean 'duration'?"),
+])
+def test_a_misspelt_field_is_named_with_the_field_it_looks_like(body, message):
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        start(body)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"devcie": "TV"}, "unknown field 'devcie'; did you mean 'device'?"),
+    ({"session": "abc"}, "unknown field 'session'; allowed: id, device"),
+])
+def test_a_misspelt_stop_field_is_named_with_the_field_it_looks_like(body, message):
+    from pagecast.core.request import parse_stop
+
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        parse_stop(body)
+
+
+@pytest.mark.parametrize("text, told", [
+    ('{"keep_on": False}', "False at line 1 column 13 looks like a Python value from a template: in Home Assistant write {{ value | tojson }} (JSON needs true/false/null)"),
+    ('{"url": "http://x/",\n "volume": None}', "None at line 2 column 12 looks like a Python value"),
+    ('{"kiosk": True}', "True at line 1 column 11 looks like a Python value"),
+    ('{"kiosk": Truth}', "Expecting value at line 1 column 11"),
+    ('{"url": "http://x/",}', "the body is not valid JSON: Expecting property name"),
+])
+def test_a_body_that_is_not_json_is_told_what_to_fix(text, told):
+    import json
+
+    from pagecast.core.request import json_error
+
+    with pytest.raises(json.JSONDecodeError) as info:
+        json.loads(text)
+    e = info.value
+    assert told in json_error(e.doc, e.msg, e.pos, e.lineno, e.colno)

@@ -12,7 +12,7 @@ import time
 
 import trio
 
-from .core.settings import ConfigError, Settings
+from .core.settings import ConfigError, Settings, flag_name
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,7 +45,7 @@ def setup_logging(settings: Settings) -> None:
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """Every setting is also a flag: ``--public-url`` for PAGECAST_PUBLIC_URL, etc."""
     for f in dataclasses.fields(Settings):
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar=f.name.upper(), help=f.metadata.get("help"))
+        parser.add_argument(flag_name(f.name), dest=f.name, default=None, metavar=f.name.upper(), help=f.metadata.get("help"))
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

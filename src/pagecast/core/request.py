@@ -4,6 +4,7 @@ caught here, before any process starts, with a message that says what to fix."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -270,6 +271,32 @@ def _type_name(value: Any) -> str:
     return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def unknown_fields(unknown: set[str], allowed: dict[str, Any], within: str = "") -> InvalidRequest:
+    """The error for fields a body should not have, each with the known one it most looks like
+    (a typo: ``durration`` → ``duration``), else the list of known ones."""
+    where = f"'{within}' has " if within else ""
+    named = []
+    for key in sorted(unknown, key=str):
+        close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6) if isinstance(key, str) else []
+        named.append(f"unknown field {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    hint = "" if all("did you mean" in n for n in named) else f"; allowed: {', '.join(allowed)}"
+    return InvalidRequest(where + "; ".join(named) + hint)
+
+
+#: A template's Python value where JSON wants its own word: ``"keep_on": False``.
+_PYTHON_WORD = re.compile(r"(True|False|None)\b")
+
+
+def json_error(text: str, msg: str, pos: int, lineno: int, colno: int) -> str:
+    """What a body that is not JSON gets told. A bare True/False/None is a Home Assistant
+    template's Python value (``{{ flag }}`` instead of ``{{ flag | tojson }}``): say so."""
+    found = _PYTHON_WORD.match(text, pos)
+    if found:
+        return (f"the body is not valid JSON: {found.group(1)} at line {lineno} column {colno} looks like a Python value "
+                "from a template: in Home Assistant write {{ value | tojson }} (JSON needs true/false/null)")
+    return f"the body is not valid JSON: {msg} at line {lineno} column {colno}"
+
+
 def _blank(text: str) -> bool:
     """Only white space, by Python's idea of it or JSON Schema's (which counts U+FEFF too)."""
     return not text.replace("\ufeff", " ").strip()
@@ -315,7 +342,7 @@ def parse_auth(raw: Any) -> Auth:
         raise InvalidRequest(f"'auth' must be an object with any of {sorted(AUTH_FIELDS)}, got {_type_name(raw)}")
     unknown = set(raw) - set(AUTH_FIELDS)
     if unknown:
-        raise InvalidRequest(f"'auth' has unknown field(s) {sorted(unknown)}; allowed: {sorted(AUTH_FIELDS)}")
+        raise unknown_fields(unknown, AUTH_FIELDS, within="auth")
     for key, value in raw.items():
         AUTH_FIELDS[key].check(f"auth.{key}", value)
     cookies = raw.get("cookies")
@@ -362,7 +389,7 @@ def parse_stop(body: Any) -> tuple[str | None, str | None]:
         raise InvalidRequest("the body must be a JSON object: {\"id\": …}, {\"device\": …} or {} to stop all")
     unknown = set(body) - set(STOP_FIELDS)
     if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; use {{\"id\": …}}, {{\"device\": …}} or {{}} for all")
+        raise unknown_fields(unknown, STOP_FIELDS)
     return _take(body, "id", STOP_FIELDS), _take(body, "device", STOP_FIELDS)
 
 
@@ -371,7 +398,7 @@ def _check_fields(body: dict) -> None:
     goes), for a body whose profile is still to be looked up."""
     unknown = set(body) - set(START_FIELDS)
     if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
+        raise unknown_fields(unknown, START_FIELDS)
     for key, value in body.items():
         if key == "url":
             if value is not None:
@@ -398,7 +425,7 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         body = merged
     unknown = set(body) - set(START_FIELDS)
     if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(START_FIELDS)}")
+        raise unknown_fields(unknown, START_FIELDS)
     url = validate_url(body.get("url"))
 
     quality = PRESETS[_or(_take(body, "quality"), settings.quality)]

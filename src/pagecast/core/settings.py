@@ -196,7 +196,7 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            key = "PAGECAST_" + f.name.upper()
+            key = env_name(f.name)
             if key in env:
                 values[f.name] = _coerce(f, env[key], key)
         for name, value in overrides.items():
@@ -204,7 +204,7 @@ class Settings:
                 f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
                 if f is None:
                     raise ConfigError(f"unknown setting {name!r}")
-                values[name] = _coerce(f, value, f"--{name.replace('_', '-')}") if isinstance(value, str) else value
+                values[name] = _coerce(f, value, flag_name(name)) if isinstance(value, str) else value
         settings = cls(**values)
         settings.validate()
         return settings
@@ -269,6 +269,23 @@ class Settings:
         return profiles
 
 
+def env_name(name: str) -> str:
+    """A setting's environment variable: ``load_timeout`` → ``PAGECAST_LOAD_TIMEOUT``."""
+    return "PAGECAST_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    """A setting's flag: ``load_timeout`` → ``--load-timeout``."""
+    return "--" + name.replace("_", "-")
+
+
+def setting_words(name: str) -> str:
+    """How a message names a setting: the ways a user sets it, never its attribute name."""
+    if name not in {f.name for f in dataclasses.fields(Settings)}:
+        raise KeyError(f"no setting {name!r}")
+    return f"{env_name(name)} (or {flag_name(name)})"
+
+
 def _coerce(f: dataclasses.Field, raw: str, where: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     try:
@@ -300,7 +317,7 @@ def settings_markdown() -> str:
             default = f"`{default}`" if default != "" else "(empty)"
         else:
             default = "(detected)"
-        rows.append(f"| `PAGECAST_{f.name.upper()}` | `--{f.name.replace('_', '-')}` | {default} | {f.metadata['help']} |")
+        rows.append(f"| `{env_name(f.name)}` | `{flag_name(f.name)}` | {default} | {f.metadata['help']} |")
     return "\n".join(rows) + "\n"
 
 

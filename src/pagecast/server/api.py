@@ -22,7 +22,7 @@ from quart_trio import QuartTrio
 from .. import __version__
 from ..core.errors import BodyTooLarge, EncodeError, InvalidRequest, Refused, UnsupportedMediaType
 from ..core.lifecycle import State
-from ..core.request import parse_start, parse_stop
+from ..core.request import json_error, parse_start, parse_stop
 from ..core.settings import PRESETS, Settings
 from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
 from ..session.cast_link import peek
@@ -161,7 +161,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         except UnicodeDecodeError:
             raise InvalidRequest("the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise InvalidRequest(json_error(exc.doc, exc.msg, exc.pos, exc.lineno, exc.colno)) from None
 
     @app.before_request
     async def authorize():

@@ -44,7 +44,7 @@ from ..core.geometry import window_geometry
 from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
 from ..core.request import redact_urls_in
 from ..core.schedule import Pace, frame_time_ms, next_slot
-from ..core.settings import Settings
+from ..core.settings import Settings, setting_words
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import one_error
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
@@ -325,7 +325,7 @@ class _Renderer:
         except trio.TooSlowError:
             raise RenderError(
                 f"{spec.shown_url} did not finish loading within {spec.load_timeout:g} s — check that the page and "
-                "everything it loads are reachable from this server, or raise load_timeout"
+                f"everything it loads are reachable from this server, or raise {setting_words('load_timeout')}"
             ) from None
         error = http_error(self.state)
         if error:
@@ -464,7 +464,7 @@ async def run_renderer(
     if not 0 < spec.fps <= 120:
         raise RenderError(f"fps must be between 1 and 120, not {spec.fps}")
     if not 1 <= spec.jpeg_quality <= 100:
-        raise RenderError(f"jpeg_quality must be between 1 and 100, not {spec.jpeg_quality}")
+        raise RenderError(f"{setting_words('jpeg_quality')} must be between 1 and 100, not {spec.jpeg_quality}")
     window_geometry(spec.width, spec.height, spec.device_scale_factor)  # fails early if impossible
     if not shutil.which(settings.chromium):
         raise RenderError(
