@@ -1,0 +1,165 @@
+"""Polls pagecast's /status (cheap) every 10 s, and /devices (it connects to every TV) every
+5 minutes or when a session is on a TV not yet known; keeps repair issues in step with what
+it sees."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .api import PagecastAuthError, PagecastClient, PagecastError
+from .const import (
+    ACTIVE_STATES,
+    DEVICES_INTERVAL,
+    DOMAIN,
+    ISSUE_DASHBOARD_SIGNED_OUT,
+    ISSUE_UNREACHABLE,
+    ISSUE_VERSION_MISMATCH,
+    LOGIN_FAILURE_MARK,
+    STATUS_INTERVAL,
+    UNREACHABLE_ISSUE_AFTER,
+)
+
+_LOGGER = logging.getLogger(__package__)
+
+
+@dataclass
+class PagecastData:
+    """What the entities show: the last /status and the TVs of the last /devices."""
+
+    status: dict[str, Any]
+    devices: dict[str, dict[str, Any]]  # by Cast uuid
+
+    def session_on(self, uuid: str) -> dict[str, Any] | None:
+        """The starting or live session on the TV with this uuid, if any."""
+        for session in self.status.get("sessions") or []:
+            cast = session.get("cast") or {}
+            if session.get("state") in ACTIVE_STATES and cast.get("uuid") == uuid:
+                return session
+        return None
+
+
+@dataclass
+class PagecastRuntime:
+    """An entry's live parts (entry.runtime_data)."""
+
+    client: PagecastClient
+    coordinator: PagecastCoordinator
+    instance_id: str
+    health: dict[str, Any]
+    refresh_token: str = field(repr=False)
+
+
+type PagecastConfigEntry = ConfigEntry[PagecastRuntime]
+
+
+class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
+    """One pagecast service's state."""
+
+    config_entry: PagecastConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, client: PagecastClient, integration_version: str) -> None:
+        super().__init__(hass, _LOGGER, config_entry=entry, name=f"pagecast at {client.url}", update_interval=STATUS_INTERVAL)
+        self.client = client
+        self.integration_version = integration_version
+        self.unreachable_issue_after: timedelta = UNREACHABLE_ISSUE_AFTER
+        self.unreachable_since: datetime | None = None
+        #: Sessions this integration started with a Home Assistant dashboard, and when (monotonic).
+        self.dashboard_sessions: dict[str, float] = {}
+        self._devices: dict[str, dict[str, Any]] = {}
+        self._devices_at: float | None = None
+
+    async def _async_update_data(self) -> PagecastData:
+        try:
+            status = await self.client.status()
+            if self._devices_due(status):
+                await self._refresh_devices()
+        except PagecastAuthError as exc:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth") from exc
+        except PagecastError as exc:
+            self._note_unreachable()
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="unreachable", translation_placeholders={"url": self.client.url, "error": str(exc)}) from exc
+        self._note_reachable()
+        self._check_version(str(status.get("version", "")))
+        self._check_dashboards(status)
+        return PagecastData(status=status, devices=dict(self._devices))
+
+    def _devices_due(self, status: dict[str, Any]) -> bool:
+        if self._devices_at is None or time.monotonic() - self._devices_at >= DEVICES_INTERVAL.total_seconds():
+            return True
+        for session in status.get("sessions") or []:
+            uuid = (session.get("cast") or {}).get("uuid")
+            if uuid and uuid not in self._devices:
+                return True
+        return False
+
+    async def _refresh_devices(self) -> None:
+        """Ask /devices; a slow or failing answer keeps the TVs known so far (tried again later)."""
+        self._devices_at = time.monotonic()
+        try:
+            devices = await self.client.devices()
+        except PagecastAuthError:
+            raise
+        except PagecastError as exc:
+            _LOGGER.debug("pagecast's device list could not be read, keeping the last one: %s", exc)
+            return
+        self._devices = {d["uuid"]: d for d in devices if isinstance(d, dict) and d.get("uuid")}
+
+    async def async_refresh_devices(self) -> None:
+        """Ask /devices at the next poll (a show on a TV HA has not seen through pagecast)."""
+        self._devices_at = None
+        await self.async_request_refresh()
+
+    def _note_unreachable(self) -> None:
+        now = dt_util.utcnow()
+        if self.unreachable_since is None:
+            self.unreachable_since = now
+        if now - self.unreachable_since >= self.unreachable_issue_after:
+            ir.async_create_issue(
+                self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.config_entry.entry_id}",
+                is_fixable=False, severity=ir.IssueSeverity.ERROR, translation_key=ISSUE_UNREACHABLE,
+                translation_placeholders={"url": self.client.url, "minutes": str(int(self.unreachable_issue_after.total_seconds() // 60))},
+            )
+
+    def _note_reachable(self) -> None:
+        if self.unreachable_since is not None:
+            self.unreachable_since = None
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.config_entry.entry_id}")
+
+    def _check_version(self, version: str) -> None:
+        issue_id = f"{ISSUE_VERSION_MISMATCH}_{self.config_entry.entry_id}"
+        if version and version != self.integration_version:
+            ir.async_create_issue(
+                self.hass, DOMAIN, issue_id, is_fixable=False, severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_VERSION_MISMATCH,
+                translation_placeholders={"service_version": version, "integration_version": self.integration_version, "url": self.client.url},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+
+    def _check_dashboards(self, status: dict[str, Any]) -> None:
+        """The newest dashboard session we started decides: failed on the sign-in page → an
+        issue; live → none."""
+        ours = [s for s in status.get("sessions") or [] if s.get("id") in self.dashboard_sessions]
+        if not ours:
+            return
+        newest = max(ours, key=lambda s: self.dashboard_sessions[s["id"]])
+        issue_id = f"{ISSUE_DASHBOARD_SIGNED_OUT}_{self.config_entry.entry_id}"
+        if newest.get("state") == "failed" and LOGIN_FAILURE_MARK in str(newest.get("error") or ""):
+            ir.async_create_issue(
+                self.hass, DOMAIN, issue_id, is_fixable=False, severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_DASHBOARD_SIGNED_OUT,
+                translation_placeholders={"session_id": newest["id"], "error": str(newest.get("error"))},
+            )
+        elif newest.get("state") == "live":
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
