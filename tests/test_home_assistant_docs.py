@@ -10,12 +10,15 @@ docs/configuration.md and the doorbell blueprint.
   Cast media players;
 - the blueprint's ``!input``s are all declared, and an automation made from it is checked as
   the others are;
-- no automation uses the old ``platform:``/``service:`` keys."""
+- no automation uses the old ``platform:``/``service:`` keys;
+- and Home Assistant's own code (in .venv-ha, ops/install-ha) takes every automation, script,
+  rest_command, the blueprint and each pagecast action's data."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 
 import jinja2
 import jsonschema_rs
+import pytest
 import yaml
 
 from pagecast.core.request import parse_start, parse_stop
@@ -34,6 +38,7 @@ GUIDE = ROOT / "docs" / "home-assistant.md"
 DOCS = [ROOT / "README.md", GUIDE, ROOT / "docs" / "configuration.md"]
 BLUEPRINT = ROOT / "blueprints" / "automation" / "pagecast" / "doorbell.yaml"
 SERVICES = ROOT / "custom_components" / "pagecast" / "services.yaml"
+HA_PYTHON = ROOT / ".venv-ha" / "bin" / "python"
 
 
 @dataclass(frozen=True)
@@ -309,3 +314,81 @@ def test_the_profiles_in_the_docs_look_right_on_a_tv():
     morning = parse_start({"profile": "morning"}, Settings(), profiles)
     assert morning.mode == "hls" and morning.quality.name == "nest-hub"
     assert morning.appearance.kiosk and morning.appearance.theme == "dark" and morning.appearance.burn_in > 0
+
+
+#: Run by Home Assistant's own Python: its config validation of automations (a blueprint's
+#: loaded from a config folder and filled in by Home Assistant itself; trigger and condition
+#: platforms looked up) and scripts, rest_command's schema, and the integration's own schemas
+#: for the pagecast actions each automation and script calls.
+HA_CHECK = r"""
+import asyncio, json, os, shutil, sys, tempfile
+sys.path.insert(0, ".")
+from homeassistant import loader
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import frame
+
+
+def walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+async def main(docs, blueprint, config_dir):
+    os.makedirs(f"{config_dir}/blueprints/automation/pagecast")
+    shutil.copy(blueprint, f"{config_dir}/blueprints/automation/pagecast/doorbell.yaml")
+    hass = HomeAssistant(config_dir)
+    frame.async_setup(hass)
+    loader.async_setup(hass)
+    from homeassistant.components.automation.config import async_validate_config_item as automation
+    from homeassistant.components.rest_command import CONFIG_SCHEMA as REST_COMMAND
+    from homeassistant.components.script.config import async_validate_config_item as script
+    from custom_components.pagecast import services
+    errors, checked = [], {"automation": 0, "script": 0, "rest_command": 0, "pagecast": 0}
+
+    async def check(where, kind, validate, config):
+        try:
+            valid = await validate(config)
+        except Exception as exc:
+            errors.append(f"{where}: {kind}: {type(exc).__name__}: {exc}")
+            return
+        if getattr(valid, "validation_error", None):
+            errors.append(f"{where}: {kind}: {valid.validation_error}")
+            return
+        checked[kind] += 1
+        for step in walk(dict(valid) if kind in ("automation", "script") else {}):
+            action = step.get("action")
+            if isinstance(action, str) and action.startswith("pagecast."):
+                schema = getattr(services, action.split(".")[1].upper() + "_SCHEMA")
+                await check(where, "pagecast", lambda c: asyncio.sleep(0, schema(c)), {**(step.get("target") or {}), **(step.get("data") or {})})
+
+    for where, doc in docs:
+        for i, config in enumerate(doc.get("automation") or []):
+            await check(where, "automation", lambda c: automation(hass, str(i), c), config)
+        for name, config in (doc.get("script") or {}).items():
+            await check(where, "script", lambda c: script(hass, name, c), config)
+        if "rest_command" in doc:
+            await check(where, "rest_command", lambda c: asyncio.sleep(0, REST_COMMAND(c)), {"rest_command": doc["rest_command"]})
+    await hass.async_stop(force=True)
+    print(json.dumps({"errors": errors, "checked": checked}))
+
+
+with tempfile.TemporaryDirectory() as config_dir:
+    asyncio.run(main(json.load(sys.stdin), sys.argv[1], config_dir))
+"""
+
+
+@pytest.mark.skipif(not HA_PYTHON.exists(), reason="Home Assistant is not installed: ops/install-ha makes .venv-ha")
+def test_home_assistant_itself_accepts_every_example():
+    docs = [(where, d) for where, d in _yaml_documents()[:-1] if isinstance(d, dict)]
+    run = subprocess.run([str(HA_PYTHON), "-c", HA_CHECK, str(BLUEPRINT)], input=json.dumps(docs), cwd=ROOT,
+                         capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr[-3000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not answer["errors"], answer["errors"]
+    checked = answer["checked"]
+    assert checked["automation"] >= 5 and checked["script"] >= 3 and checked["rest_command"] >= 1 and checked["pagecast"] >= 6, checked
