@@ -123,6 +123,33 @@ async def test_a_session_with_a_duration_gives_back_the_app_and_the_volume(api, 
     assert tv.app_id == YOUTUBE and tv.volume_level == pytest.approx(level)
 
 
+async def test_a_quiet_start_mutes_the_tv_before_our_app_launches_and_unmutes_it_once_the_stream_plays(api, pages, tv):
+    started = await cast(api, pages, quiet=True)
+    assert started["cast"]["quiet"] is True
+    mute, unmute = tv.state()["volume_changes"]
+    assert mute["muted"] is True and mute["app_id"] != DMR_APP_ID
+    assert unmute["muted"] is False and unmute["app_id"] == DMR_APP_ID
+    assert tv.state()["chimes"] == 0 and not tv.state()["volume"]["muted"]
+    await api.post("/stop", json={"id": started["id"]})
+    await ended_cleanly(api, started["id"])
+
+
+async def test_a_start_that_is_not_quiet_sounds_the_launch_chime(api, pages, tv):
+    started = await cast(api, pages)
+    assert tv.state()["chimes"] == 1 and tv.state()["volume_changes"] == []
+    await api.post("/stop", json={"id": started["id"]})
+    await ended_cleanly(api, started["id"])
+
+
+async def test_a_quiet_start_that_fails_gives_the_tv_its_sound_back(api, pages, tv):
+    tv.refuse_load("MEDIA_SRC_NOT_SUPPORTED")
+    data = (await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV", "quiet": True})).json()
+    assert data["state"] == "failed", data
+    await ended_cleanly(api, data["id"])
+    assert [c["muted"] for c in tv.state()["volume_changes"]] == [True, False]
+    assert tv.state()["chimes"] == 0 and not tv.state()["volume"]["muted"]
+
+
 async def test_a_tv_that_refuses_the_load_fails_the_session_with_its_reason(api, pages, tv):
     tv.refuse_load("MEDIA_SRC_NOT_SUPPORTED")
     response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"})

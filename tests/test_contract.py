@@ -50,6 +50,7 @@ SAMPLES = {
     "keep_on": ([None], [1, "yes"]),
     "if_idle": ([None], [0, "no"]),
     "volume": ([None], [2, -0.1, "loud"]),
+    "quiet": ([None], [1, "yes"]),
     "motion": ([None, "reduce", "full"], ["none", 0, ""]),
     "theme": ([None, "dark", "light"], ["blue", 1]),
     "kiosk": ([None, True, False], ["yes", 1]),

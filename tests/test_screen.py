@@ -13,7 +13,7 @@ from pagecast.core.policy import Backoff
 from pagecast.core.screen import (
     DMR_APP_ID, DeviceStop, Fail, GiveBack, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume, Screen,
     SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
-    left_our_app, reconnect_step, should_give_back, unstick,
+    left_our_app, mute_before_launch, reconnect_step, should_give_back, unstick,
 )
 
 YOUTUBE = "233637DE"
@@ -304,3 +304,14 @@ def test_our_streams_are_any_of_this_services_sessions_and_nothing_else():
 def test_a_tv_stuck_buffering_our_stream_gets_it_loaded_again_within_the_recast_budget(since, now, limit, recasts, expected):
     verdict = unstick(since, now, limit=limit, recasts=recasts)
     assert (None if verdict is None else verdict.recasts) == expected
+
+
+@pytest.mark.parametrize("quiet, before, mutes", [
+    (True, None, True),  # not looked at yet: mute
+    (True, "sound on", True),
+    (True, "muted by a person", False),  # their mute is not ours to lift later
+    (False, "sound on", False),
+])
+def test_a_quiet_start_mutes_only_a_tv_that_has_its_sound_on(quiet, before, mutes):
+    shown = None if before is None else replace(screen(), muted=before == "muted by a person")
+    assert mute_before_launch(quiet, shown) is mutes

@@ -199,3 +199,9 @@ def test_a_body_that_is_not_json_is_told_what_to_fix(text, told):
         json.loads(text)
     e = info.value
     assert told in json_error(e.doc, e.msg, e.pos, e.lineno, e.colno)
+
+
+def test_quiet_applies_to_casting_and_needs_a_device():
+    assert start({"url": "http://ha.local/", "device": "Hall TV", "quiet": True}).cast.quiet is True
+    with pytest.raises(InvalidRequest, match="'quiet' applies to casting"):
+        start({"url": "http://ha.local/", "device": None, "quiet": True})

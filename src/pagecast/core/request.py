@@ -121,6 +121,7 @@ START_FIELDS: dict[str, Field] = {
     "keep_on": Field((bool,), "true or false", "Keep the stream on the TV even when someone starts something else on it (needs a device)."),
     "if_idle": Field((bool,), "true or false", "Cast only if the TV shows nothing else (needs a device)."),
     "volume": Field((int, float), "a number between 0.0 and 1.0", "The TV's volume while the page is shown, given back after (needs a device).", lo=0.0, hi=1.0),
+    "quiet": Field((bool,), "true or false", "Mute the TV while pagecast's app starts, so a Nest Hub makes no sound, and unmute it once the stream plays (needs a device)."),
     "motion": Field((str,), f"one of {', '.join(MOTIONS)}", "reduce: the page's transitions end at once (cheap, for dashboards); full: the page's own pace.", choices=MOTIONS,
                     unknown="unknown motion {value!r}; use 'reduce' (transitions end at once: cheap, for dashboards) or 'full' (the page's own pace)"),
     "theme": Field((str,), f"one of {', '.join(THEMES)}", "dark or light for pages that follow it (Home Assistant); omit it for the page's own.", choices=THEMES,
@@ -147,7 +148,7 @@ def body_schema(fields: dict[str, Field], required: tuple[str, ...] = ()) -> dic
 
 def start_schema() -> dict[str, Any]:
     """A /start body: a url, or a profile that gives one. Rules that span fields (an even size,
-    capture_fps at most fps, keep_on/if_idle/volume only with a device) are in the descriptions."""
+    capture_fps at most fps, keep_on/if_idle/volume/quiet only with a device) are in the descriptions."""
     schema = body_schema(START_FIELDS)
     schema["properties"]["url"] = START_FIELDS["url"].json_schema(nullable=False)
     schema["anyOf"] = [{"required": ["url"]}, {"required": ["profile"], "properties": {"profile": {"type": "string"}}}]
@@ -193,6 +194,7 @@ class CastOptions:
     keep_on: bool = False
     if_idle: bool = False
     volume: float | None = None
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,13 +210,14 @@ class StartRequest:
     keep_on: bool = False
     if_idle: bool = False
     volume: float | None = None
+    quiet: bool = False
     appearance: Appearance = Appearance()
     #: Most frames a second taken from the page (its changes); the stream keeps quality.fps.
     capture_fps: int = 15
 
     @property
     def cast(self) -> CastOptions:
-        return CastOptions(keep_on=self.keep_on, if_idle=self.if_idle, volume=self.volume)
+        return CastOptions(keep_on=self.keep_on, if_idle=self.if_idle, volume=self.volume, quiet=self.quiet)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -232,6 +235,7 @@ class StartRequest:
             "keep_on": self.keep_on,
             "if_idle": self.if_idle,
             "volume": self.volume,
+            "quiet": self.quiet,
             "motion": self.appearance.motion,
             "theme": self.appearance.theme,
             "kiosk": self.appearance.kiosk,
@@ -464,7 +468,7 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         dsf = quality.device_scale_factor or settings.device_scale_factor
     auth = parse_auth(body.get("auth"))
     flags = {}
-    for key in ("keep_on", "if_idle"):
+    for key in ("keep_on", "if_idle", "quiet"):
         value = _take(body, key)
         flags[key] = bool(value)
         if value is not None and device is None:

@@ -142,6 +142,8 @@ class Handover:
 
     previous: Screen | None
     volume_set: bool
+    #: The TV is muted by a quiet start that had not played yet: the new session unmutes it.
+    muted: bool = False
 
 
 @dataclass
@@ -389,6 +391,15 @@ def after_reconnect(screen: Screen, ours: OurCast, *, keep_on: bool, casts: int,
             return Recast()
         return DeviceStop(f"the TV dropped the stream while unreachable ({lost_reason}); now at {screen.describe()}")
     return DeviceStop(f"the TV now shows {screen.describe()}; not interrupting it")
+
+
+# --- a quiet start ---------------------------------------------------------------------------
+
+
+def mute_before_launch(quiet: bool, screen: Screen | None) -> bool:
+    """A quiet start mutes the TV before launching pagecast's app (a Nest Hub sounds a chime
+    when an app starts), but never a TV muted already: that mute is a person's, not ours to lift."""
+    return quiet and not (screen is not None and screen.muted)
 
 
 # --- giving the screen back -----------------------------------------------------------------

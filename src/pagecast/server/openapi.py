@@ -60,7 +60,7 @@ SCHEMAS: dict[str, Any] = {
         mode={"type": "string", "enum": ["hls", "fmp4"]},
         duration=OPT_NUMBER, device=OPT_STRING, profile=OPT_STRING,
         width=INT, height=INT, fps=INT, rotate=INT, device_scale_factor=NUMBER,
-        keep_on=BOOL, if_idle=BOOL, volume=OPT_NUMBER,
+        keep_on=BOOL, if_idle=BOOL, volume=OPT_NUMBER, quiet=BOOL,
         motion=STRING, theme=OPT_STRING, kiosk=BOOL, burn_in=BOOL, capture_fps=INT,
         started_at=OPT_STRING, live_at=OPT_STRING, ended_at=OPT_STRING, startup_seconds=OPT_NUMBER,
         stop_reason=OPT_STRING, error=OPT_STRING,

@@ -26,7 +26,7 @@ from ..core.request import CastOptions
 from ..core.screen import (
     DMR_APP_ID, DeviceStop, Fail, Handover, Interrupted, Launch, Load, Media, OurCast, ReceiverView, Recast, Resume,
     Screen, SetVolume, StopApp, Stream, after_reconnect, give_back_plan, interrupted_by, judge_media, judge_receiver,
-    left_our_app, reconnect_step, should_give_back, unstick,
+    left_our_app, mute_before_launch, reconnect_step, should_give_back, unstick,
 )
 from ..lowlevel.groups import one_error
 from .cast_link import Link, LinkLost
@@ -76,6 +76,7 @@ class CastWatcher:
         self.lost_reason: str | None = None
         self._ours = OurCast.of_stream(stream)
         self._volume_set = inherited.volume_set if inherited else False
+        self._muted = inherited.muted if inherited else False  # by our quiet start, until it plays
         # We started the receiver app (or took it over from the session we replaced): ours to
         # stop, even before a LOAD.
         self._launched = inherited is not None
@@ -87,7 +88,7 @@ class CastWatcher:
         """A new session takes the TV over: it gives back what this one would have, and this one
         leaves the TV to it."""
         self._handed_over = True
-        return Handover(self.previous, self._volume_set)
+        return Handover(self.previous, self._volume_set, self._muted)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -102,6 +103,7 @@ class CastWatcher:
             "stalls": self.stalls,
             "reloads": self.reloads,
             "keep_on": self.options.keep_on,
+            "quiet": self.options.quiet,
             "woke_from_standby": self.woke_from_standby,
             "lost": self.lost_reason if self.state == "reconnecting" else None,
             "stopped_by_device": self.device_stop,
@@ -169,6 +171,9 @@ class CastWatcher:
             self.woke_from_standby = True
         if before is None or before.app_id != DMR_APP_ID or not first:
             self._launched = True
+            if not self._muted and mute_before_launch(self.options.quiet, self.screen):
+                self._muted = True  # before asking: a mute cut short by a cancel is still lifted
+                await link.set_muted(True)
             await link.launch(DMR_APP_ID)
         launched = link.receiver
         self._ours = replace(self._ours, app_session=launched.session_id if launched else None)
@@ -282,6 +287,9 @@ class CastWatcher:
             self._buffering_since = None
         self.player_state = verdict.player_state
         if verdict.playing:
+            if self._muted:  # the sound comes back before anyone is told it plays
+                await link.set_muted(False)
+                self._muted = False
             self.state = "playing"
             self.playing.set()
             if self.seconds_to_playing is None:
@@ -374,6 +382,11 @@ class CastWatcher:
     async def _leave(self) -> None:
         """Give the screen back (when the core says it is ours to give), then close the link."""
         try:
+            if self._muted and self._link is not None and not self._handed_over:
+                # Whatever ends a quiet start before it played, the TV gets its sound back.
+                with trio.move_on_after(self.settings.cast_restore_timeout):
+                    await self._link.set_muted(False)
+                    self._muted = False
             took_screen = bool(self.casts or self._launched or self._volume_set)
             if not should_give_back(took_screen, ended_by_device=self.device_stop is not None, handed_over=self._handed_over):
                 pass

@@ -216,6 +216,15 @@ class Link:
         )
 
 
+    async def set_muted(self, muted: bool, timeout: float = 5.0) -> None:
+        sc = self.cast.socket_client
+        await self.request(
+            "muting" if muted else "unmuting",
+            lambda cb: sc.receiver_controller.send_message({"type": "SET_VOLUME", "volume": {"muted": muted}}, callback_function=cb),
+            timeout,
+        )
+
+
 async def peek(device: Device, timeout: float) -> Screen | str:
     """What ``device`` shows now (a short connection of its own), or why it could not be asked."""
     link = Link(device, timeout)

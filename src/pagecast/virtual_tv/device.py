@@ -59,6 +59,7 @@ CAST_PORT = 8009
 HTTP_PORT = 8008
 HTTPS_PORT = 8443
 RECEIVED_KEEP = 5000
+VOLUME_CHANGES_KEEP = 50
 
 
 class VirtualTV:
@@ -101,6 +102,10 @@ class VirtualTV:
         self._app: App = App(self._apps[APP_BACKDROP])
         self._media: MediaChannel | None = None
         self._volume = Volume()
+        #: Every SET_VOLUME as it left the volume, with the app shown then; and the launch
+        #: sounds a Nest Hub would make (an app launched while the TV is not muted).
+        self.volume_changes: list[dict[str, Any]] = []
+        self.chimes = 0
         self._standby = False
         self._refuse: str | None = None
         self._changed = trio.Event()
@@ -175,6 +180,8 @@ class VirtualTV:
             "idle_screen": self._app.spec.idle_screen,
             "standby": self._standby,
             "volume": self._volume.entry(),
+            "volume_changes": list(self.volume_changes),
+            "chimes": self.chimes,
             "media": session.media if session else None,
             "media_status": session.entry() if session else None,
             "player_state": self.player_state,
@@ -428,6 +435,8 @@ class VirtualTV:
                 link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_PARAMS"})
                 return
             self._volume.update(*wanted)
+            self.volume_changes.append({**self._volume.entry(), "app_id": self.app_id})
+            del self.volume_changes[:-VOLUME_CHANGES_KEEP]
             self._broadcast_receiver(msg.request_id)
             self._notify()
         elif kind == "GET_APP_AVAILABILITY":
@@ -449,6 +458,8 @@ class VirtualTV:
             return
         self._standby = False  # like HDMI-CEC: casting wakes the TV and selects its input
         old = self._switch_app(spec, media_reason="INTERRUPTED") if spec.app_id != self.app_id else None
+        if old is not None and not self._volume.muted:
+            self.chimes += 1
         self._broadcast_receiver(msg.request_id)
         if old is not None:
             self._close_app(old)
