@@ -23,8 +23,8 @@ OURS = "SESSION1"
 LOGIN_PATHS = ("/auth/authorize", "/login")
 HA_LOGIN = (
     f"{URL} redirected to the Home Assistant login page (/auth/authorize): the Home Assistant credentials are "
-    "missing or expired — create a long-lived access token in your Home Assistant profile (Security tab) and "
-    "pass it as the ha_token of this session"
+    "missing or expired — through the Home Assistant integration, reload it (it signs in by itself); otherwise "
+    "create a long-lived access token in your Home Assistant profile (Security tab) and pass it as the ha_token of this session"
 )
 GENERIC_LOGIN = (
     f"{URL} redirected to a login page (/login): the page needs credentials that are missing or expired — "

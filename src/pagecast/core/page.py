@@ -91,7 +91,8 @@ def login_message(url: str, requested_url: str, login_paths: Sequence[str]) -> s
             if login.startswith("/auth/authorize"):
                 return (
                     f"{requested_url} redirected to the Home Assistant login page ({login}): the Home Assistant "
-                    "credentials are missing or expired — create a long-lived access token in your Home Assistant "
+                    "credentials are missing or expired — through the Home Assistant integration, reload it (it signs "
+                    "in by itself); otherwise create a long-lived access token in your Home Assistant "
                     "profile (Security tab) and pass it as the ha_token of this session"
                 )
             return (
