@@ -284,7 +284,11 @@ def test_every_doorbell_example_is_the_same_doorbell():
 
 
 def test_no_example_uses_the_old_trigger_and_service_keys():
-    for where, d in _yaml_documents():
+    """Anywhere in the project's docs, not only the three above."""
+    everywhere = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "addon").glob("*.md"))]
+    documents = [(f"{doc.relative_to(ROOT)} block {i}", yaml.load(block, Loader=_Loader))
+                 for doc in everywhere for i, block in enumerate(_blocks("yaml", doc), 1)]
+    for where, d in documents + [(str(BLUEPRINT.relative_to(ROOT)), _blueprint())]:
         for node in _walk(d):
             assert "service" not in node, (where, "action:, not service:", node)
             for key in ("triggers", "trigger", "wait_for_trigger"):
@@ -312,7 +316,7 @@ def test_the_profiles_in_the_docs_look_right_on_a_tv():
     assert doorbell.mode == "hls", "TVs play HLS"
     assert doorbell.duration == 60 and doorbell.appearance.kiosk and doorbell.appearance.motion == "full"
     morning = parse_start({"profile": "morning"}, Settings(), profiles)
-    assert morning.mode == "hls" and morning.quality.name == "nest-hub"
+    assert morning.mode == "hls" and morning.quality.name == "nest-hub" and morning.quiet
     assert morning.appearance.kiosk and morning.appearance.theme == "dark" and morning.appearance.burn_in > 0
 
 
