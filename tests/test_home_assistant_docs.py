@@ -315,7 +315,7 @@ def test_the_profiles_in_the_docs_look_right_on_a_tv():
     doorbell = parse_start({"profile": "doorbell"}, Settings(), profiles)
     assert doorbell.mode == "hls", "TVs play HLS"
     assert doorbell.duration == 60 and doorbell.appearance.kiosk and doorbell.appearance.motion == "full"
-    morning = parse_start({"profile": "morning"}, Settings(), profiles)
+    morning = parse_start({"profile": "morning", "device": "Kitchen display"}, Settings(), profiles)
     assert morning.mode == "hls" and morning.quality.name == "nest-hub" and morning.quiet
     assert morning.appearance.kiosk and morning.appearance.theme == "dark" and morning.appearance.burn_in > 0
 
