@@ -88,3 +88,35 @@ async def test_metrics_follow_a_session_and_counters_survive_it_and_its_record(c
     assert later["pagecast_session_startup_seconds_count"] == 2
     assert later["pagecast_frames_captured_total"] >= after["pagecast_frames_captured_total"]
     await client.post("/stop", json={"id": second["id"]})
+
+
+async def test_hls_players_are_viewers_alike_in_status_the_cli_and_metrics(client, service, pages):
+    import contextlib
+    import io
+
+    from pagecast.cli import main
+
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p", "device": None})).json()
+    assert started["state"] == "live", started
+    sid = started["id"]
+    for agent in ("CrKey/1.56 (a TV)", "hls.js in a browser"):  # two players, each fetching as HLS players do
+        playlist = await client.get(f"/streams/{sid}/index.m3u8", headers={"User-Agent": agent})
+        segment = playlist.text.strip().splitlines()[-1]
+        assert (await client.get(f"/streams/{sid}/{segment}", headers={"User-Agent": agent})).status_code == 200
+    status = (await client.get(f"/sessions/{sid}")).json()
+    assert status["viewers"] == 2 and status["publisher"]["progressive_viewers"] == 0
+    assert _samples((await client.get("/metrics")).text)["pagecast_viewers"] == 2
+    out = io.StringIO()
+
+    def cli() -> int:
+        with contextlib.redirect_stdout(out):
+            return main(["status", f"--server=http://127.0.0.1:{service.port}"])
+
+    assert await trio.to_thread.run_sync(cli) == 0
+    header, row = out.getvalue().splitlines()
+    assert row[header.index("viewers"):].split()[0] == "2"
+    with trio.fail_after(10):  # players that stop fetching stop counting, one window later
+        while (await client.get(f"/sessions/{sid}")).json()["viewers"]:
+            await trio.sleep(0.2)
+    assert _samples((await client.get("/metrics")).text)["pagecast_viewers"] == 0
+    await client.post("/stop", json={"id": sid})

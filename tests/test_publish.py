@@ -691,3 +691,39 @@ def test_an_ended_stream_releases_its_media_and_keeps_its_counters(short):
     r.release()
     assert r.segment(0) is None and r.init(0) is None and r.segments() == []
     assert r.stats["bytes_held"] == 0 and r.stats["segments_produced"] == produced > 0
+
+
+# ---- HLS players: counted while they keep fetching -------------------------------------------
+
+from pagecast.core.playlist import RecentReaders  # noqa: E402
+
+
+@pytest.mark.parametrize("fetches, now, count", [
+    ([], 0.0, 0),
+    ([("tv", 0.0)], 0.0, 1),
+    ([("tv", 0.0), ("tv", 1.0), ("tv", 2.0)], 2.0, 1),  # one player fetching again and again
+    ([("tv", 0.0), ("phone", 0.5)], 1.0, 2),
+    ([("tv", 0.0)], 5.0, 1),  # within the window
+    ([("tv", 0.0)], 5.1, 0),  # stopped fetching: gone one window later
+    ([("tv", 0.0), ("phone", 4.0)], 6.0, 1),
+])
+def test_an_hls_player_counts_while_it_fetched_within_the_window(fetches, now, count):
+    readers = RecentReaders(window=5.0)
+    for key, t in fetches:
+        readers.seen(key, t)
+    assert readers.count(now) == count
+
+
+def test_viewers_are_hls_players_and_progressive_readers_together(short):
+    clock = FakeClock()
+    r = ring(clock=clock)
+    feed(r, short, clock=clock)
+    r.fetched_by(("10.0.0.7", "CrKey"))
+    r.fetched_by(("10.0.0.7", "CrKey"))
+    r.fetched_by(("10.0.0.8", "hls.js"))
+    cursor = r.cursor()
+    assert (r.stats["viewers"], r.stats["progressive_viewers"]) == (3, 1)
+    clock.t += 10
+    assert (r.stats["viewers"], r.stats["progressive_viewers"]) == (1, 1)  # the HLS players stopped fetching
+    cursor.close()
+    assert r.stats["viewers"] == 0

@@ -20,7 +20,30 @@ from typing import Callable
 
 from .fmp4 import DEFAULT_MAX_BOX_SIZE, Fmp4Splitter, Fragment, InitInfo
 
-__all__ = ["Cursor", "HeldFragment", "Segment", "SegmentRing"]
+__all__ = ["Cursor", "HeldFragment", "RecentReaders", "Segment", "SegmentRing"]
+
+
+class RecentReaders:
+    """Who reads a stream by fetching it (HLS players): a reader counts while it fetched the
+    playlist or a segment within ``window`` seconds. A live player fetches the playlist about
+    once a target duration, so a few of those is "still playing"; a player that stopped drops
+    out one window later. Readers are told apart by ``key`` (an address and user agent)."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._last: dict[object, float] = {}
+
+    def seen(self, key: object, now: float) -> None:
+        self._last[key] = now
+        self._prune(now)
+
+    def count(self, now: float) -> int:
+        self._prune(now)
+        return len(self._last)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, t in self._last.items() if now - t > self.window]:
+            del self._last[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +152,7 @@ class SegmentRing:
         self._segments_evicted = 0
         self._viewers = 0
         self._follower_skips = 0
+        self._readers = RecentReaders(window=max(5.0, 3 * self._target))
 
     # ---- input -------------------------------------------------------------------------
 
@@ -418,6 +442,11 @@ class SegmentRing:
         """``clock()`` when the newest fragment was fed, for capture→publish latency."""
         return None if self._latest is None else self._latest.received_at
 
+    def fetched_by(self, reader: object) -> None:
+        """A client fetched the playlist or a segment: an HLS player, counted in ``viewers``
+        while it keeps fetching (``RecentReaders``)."""
+        self._readers.seen(reader, self._clock())
+
     def cursor(self) -> Cursor:
         """A new progressive viewer's place in the stream (counted as a viewer until closed)."""
         return Cursor(self)
@@ -442,7 +471,8 @@ class SegmentRing:
             "target_duration": self._target,
             "bytes_held": self.bytes_held,
             "open_fragments": len(self._open) if self._open else 0,
-            "viewers": self._viewers,
+            "viewers": self._viewers + self._readers.count(self._clock()),
+            "progressive_viewers": self._viewers,
             "follower_skips": self._follower_skips,
             "latest_fragment_time": self.latest_fragment_time(),
             # How old the live edge is: a frozen encoder shows here before any player stalls.

@@ -143,6 +143,10 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
             return error(f"session {session_id} has ended ({session.error or session.stop_reason})", 404)
         return session
 
+    def reader() -> tuple[str, str]:
+        """Who fetched a stream's playlist or segment: one player per address and user agent."""
+        return request.remote_addr or "", request.headers.get("User-Agent", "")
+
     async def read_json() -> Any:
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
@@ -349,6 +353,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         session = live_session(session_id)
         if isinstance(session, Response):
             return session
+        session.publisher.fetched_by(reader())
         return Response(
             session.publisher.playlist(), mimetype="application/vnd.apple.mpegurl",
             headers={**CORS, "Cache-Control": NO_CACHE},
@@ -360,6 +365,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         data = session.publisher.init(generation) if session else None
         if data is None:
             return error("no such init segment", 404)
+        session.publisher.fetched_by(reader())
         return bytes_response(data, "video/mp4", "public, max-age=3600")
 
     @app.get("/streams/<session_id>/seg-<int:sequence>.m4s")
@@ -368,6 +374,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         data = session.publisher.segment(sequence) if session else None
         if data is None:
             return error(f"segment {sequence} is not (or no longer) available", 404)
+        session.publisher.fetched_by(reader())
         return bytes_response(data, "video/iso.segment", "public, max-age=3600")
 
     @app.get("/streams/<session_id>/live.mp4")
