@@ -169,3 +169,36 @@ def loopback_only(socket_enabled, enable_custom_integrations):
     """Real connections, to the loopback addresses of these tests only."""
     pytest_socket.socket_allow_hosts(["127.0.0.1", *TV_HOSTS], allow_unix_socket=True)
     yield
+
+
+LOGIN_PAGE = '''
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/auth/authorize"):
+            body = b"<html><body>Home Assistant login</body></html>"
+            self.send_response(200); self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+        else:
+            self.send_response(302)
+            self.send_header("Location", "/auth/authorize?response_type=code&client_id=x&redirect_uri=" + self.path)
+            self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+'''
+
+
+@pytest.fixture(scope="session")
+def login_page(tmp_path_factory) -> Iterator[str]:
+    """Base URL of a stand-in for a signed-out Home Assistant: every page sends the browser to
+    /auth/authorize, as HA's frontend does without valid tokens."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("login") / "login.log"
+    proc = subprocess.Popen([sys.executable, "-c", LOGIN_PAGE, str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_line(log, "listening", proc, "the login page server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)

@@ -39,9 +39,9 @@ async def instance_id(hass: HomeAssistant, url: str) -> str | None:
     return (await get_json(hass, url + "/health")).get("instance_id")
 
 
-async def add_entry(hass: HomeAssistant, url: str, token: str | None = None, *, setup: bool = True) -> MockConfigEntry:
+async def add_entry(hass: HomeAssistant, url: str, token: str | None = None, *, setup: bool = True, unique_id: str | None = None) -> MockConfigEntry:
     """A pagecast entry as the config flow makes it, set up."""
-    unique_id = await instance_id(hass, url) or FALLBACK_INSTANCE_ID
+    unique_id = unique_id or await instance_id(hass, url) or FALLBACK_INSTANCE_ID
     data = {CONF_URL: url, **({CONF_API_TOKEN: token} if token else {})}
     entry = MockConfigEntry(domain=DOMAIN, title="pagecast", data=data, unique_id=unique_id)
     entry.add_to_hass(hass)
