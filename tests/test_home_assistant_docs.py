@@ -232,6 +232,16 @@ def test_every_pagecast_action_in_the_docs_uses_only_what_the_integration_declar
             assert entity_filter.get("domain") in (None, "media_player", ["media_player"]), entity_filter
 
 
+def test_the_guide_explains_every_field_of_every_action():
+    """Each action has its own section in the guide, naming every field services.yaml declares."""
+    guide = GUIDE.read_text()
+    for name, service in _services().items():
+        section = re.search(rf"^### `pagecast\.{name}`\n(.*?)(?=^##)", guide, re.M | re.S)
+        assert section, f"docs/home-assistant.md has no section for pagecast.{name}"
+        missing = [f for f in _fields(service) if f"`{f}`" not in section.group(1)]
+        assert not missing, f"pagecast.{name}'s section does not explain {missing}"
+
+
 def test_the_doorbell_blueprint_declares_every_input_it_uses_and_picks_a_cast_tv():
     blueprint = _blueprint()
     meta = blueprint["blueprint"]
