@@ -123,3 +123,21 @@ def test_json_logs_are_one_object_per_line():
     record = logging.LogRecord("pagecast.test", logging.WARNING, __file__, 1, "session %s failed", ("abc",), None)
     data = json.loads(JsonFormatter().format(record))
     assert data["level"] == "warning" and data["msg"] == "session abc failed" and data["logger"] == "pagecast.test"
+
+
+def test_the_log_says_at_start_which_url_tvs_will_fetch_and_warns_when_they_cannot_reach_it(serve):
+    """`pagecast serve --host 127.0.0.1`: TVs are told a loopback URL, which none can fetch."""
+    proc, base = serve
+    lines = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any("TVs cannot reach" in line for line in lines):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    told = [line for line in lines if "TVs will fetch streams from" in line]
+    assert told and f"TVs will fetch streams from {base} (set PAGECAST_PUBLIC_URL to change it)" in told[0], lines
+    [warning] = [line for line in lines if "TVs cannot reach" in line]
+    assert "WARNING" in warning and "127.0.0.1 is this machine's loopback address" in warning and "set PAGECAST_PUBLIC_URL" in warning
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0

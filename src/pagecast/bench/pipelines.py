@@ -163,7 +163,8 @@ async def open_pagecast(workdir: Path, flags: Sequence[str] = (), log_to: Path |
             m = re.search(r"pagecast listening on (\S+)", line)
             if m and not found:
                 found.append(m.group(1))
-            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line):
+            # The bench's TVs are virtual, on loopback: that TVs elsewhere could not reach it is no fault here.
+            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line) and "TVs cannot reach" not in line:
                 warnings.append(line)
 
         async def polite(child: Child) -> None:

@@ -74,7 +74,7 @@ class Settings:
     port: int = field(default=8000, metadata={"help": "Port of the HTTP server (control API, streams, watch pages)."})
     public_url: str = field(
         default="",
-        metadata={"help": "Base URL that TVs and browsers use to reach this server, e.g. `http://192.168.1.5:8000`. Empty: the LAN address of this host and `port`."},
+        metadata={"help": "Base URL that TVs and browsers use to reach this server, e.g. `http://192.168.1.5:8000`. Empty: the address of the first interface that is up and is neither loopback nor a container or VM bridge (`docker0`, `br-…`, `veth…`, `virbr…`), and `port`; the log says at start which URL TVs will fetch, and warns when they cannot reach it."},
     )
     quality: str = field(default="1080p", metadata={"help": "Default quality preset: " + ", ".join(f"`{name}`" for name in PRESETS) + "."})
     mode: str = field(default="hls", metadata={"help": "Default stream mode: `hls` (live HLS, fMP4 segments) or `fmp4` (low-latency progressive fragmented MP4)."})

@@ -22,6 +22,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from .. import __version__
+from ..core.address import pick_address, reachability
 from ..core.settings import Settings
 from ..session.encoder_probe import EncoderChoice
 from ..session.supervisor import Supervisor
@@ -33,16 +34,19 @@ from .identity import default_state_dir, instance_id
 log = logging.getLogger(__name__)
 
 
-def lan_address() -> str:
-    """The first non-loopback IPv4 address of an interface that is up (no packet is sent)."""
+def interfaces() -> list[tuple[str, str]]:
+    """(name, IPv4 address) of every interface that is up, in the system's order."""
     stats = psutil.net_if_stats()
-    for name, addrs in psutil.net_if_addrs().items():
-        if not stats.get(name) or not stats[name].isup:
-            continue
-        for addr in addrs:
-            if addr.family == socket.AF_INET and not addr.address.startswith("127."):
-                return addr.address
-    return "127.0.0.1"
+    return [
+        (name, addr.address)
+        for name, addrs in psutil.net_if_addrs().items() if stats.get(name) and stats[name].isup
+        for addr in addrs if addr.family == socket.AF_INET
+    ]
+
+
+def lan_address() -> str:
+    """The address TVs most likely reach (``core.address.pick_address``); no packet is sent."""
+    return pick_address(interfaces())
 
 
 def base_url_for(settings: Settings, port: int) -> str:
@@ -121,6 +125,10 @@ class Service:
                 if settings.announce:
                     root.start_soon(self._announce, name="mDNS announcement")
                 log.info("pagecast listening on %s", self.url)
+                told, warning = reachability(self.url, interfaces())
+                log.info("%s", told)
+                if warning:
+                    log.warning("%s", warning)
                 task_status.started()
                 await self._shutdown.wait()
                 log.info("shutting down: stopping %d session(s)", len(self.supervisor.active()))
