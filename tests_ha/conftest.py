@@ -141,9 +141,17 @@ def tv(tmp_path_factory) -> Iterator[VirtualTV]:
 
 
 @pytest.fixture(scope="session")
-def pagecast(tmp_path_factory, tv) -> Iterator[Pagecast]:
-    """A pagecast without an API token that knows the virtual TV."""
-    service = start_pagecast(tmp_path_factory.mktemp("pagecast"), [tv.host])
+def tv2(tmp_path_factory) -> Iterator[VirtualTV]:
+    """A second TV, for actions on several at once."""
+    tv = start_tv(TV_HOSTS[1], "HA Bedroom TV", tmp_path_factory.mktemp("tv2"))
+    yield tv
+    stop_process(tv.proc)
+
+
+@pytest.fixture(scope="session")
+def pagecast(tmp_path_factory, tv, tv2) -> Iterator[Pagecast]:
+    """A pagecast without an API token that knows both virtual TVs."""
+    service = start_pagecast(tmp_path_factory.mktemp("pagecast"), [tv.host, tv2.host])
     yield service
     service.stop()
 

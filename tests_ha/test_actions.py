@@ -108,3 +108,27 @@ async def test_a_dashboard_opens_at_home_assistants_internal_url_signed_in_as_pa
 async def _ended(hass: HomeAssistant, pagecast, session_id: str):
     status = await get_json(hass, f"{pagecast.url}/sessions/{session_id}")
     return status if status["state"] in ("failed", "stopped") else None
+
+
+async def test_several_targets_start_one_session_per_tv_and_stop_takes_a_session_or_all(hass: HomeAssistant, pagecast, tv, tv2) -> None:
+    await add_entry(hass, pagecast.url)
+    answer = await hass.services.async_call(
+        DOMAIN, "show", {"entity_id": cast_entity(hass, tv), "device": [tv2.name], "url": f"{pagecast.url}/demo/dashboard", "quiet": True},
+        blocking=True, return_response=True,
+    )
+    sessions = {s["device"]: s["id"] for s in answer["sessions"]}
+    assert set(sessions) == {tv.name, tv2.name}
+    for screen in (tv, tv2):
+        status = await get_json(hass, f"{pagecast.url}/sessions/{sessions[screen.name]}")
+        assert status["cast"]["uuid"] == screen.uuid and status["cast"].get("quiet") is True, status["cast"]
+        await until(lambda screen=screen: _player_state(hass, screen, "PLAYING"), f"{screen.name} plays the stream", timeout=30)
+
+    stopped = await hass.services.async_call(DOMAIN, "stop", {"session_id": sessions[tv.name]}, blocking=True, return_response=True)
+    assert stopped == {"stopped": [sessions[tv.name]]}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(DOMAIN, "stop", {"all": True, "device": [tv2.name]}, blocking=True)
+    assert refused.value.translation_key == "stop_all_and_more"
+    stopped = await hass.services.async_call(DOMAIN, "stop", {"all": True}, blocking=True, return_response=True)
+    assert sessions[tv2.name] in stopped["stopped"]  # (with the first, if it is still stopping)
+    for screen in (tv, tv2):
+        await until(lambda screen=screen: _app(hass, screen, BACKDROP), f"{screen.name} is back at its idle screen")
