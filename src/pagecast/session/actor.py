@@ -23,7 +23,7 @@ import trio
 
 from ..core.device import Device
 from ..core.encoders import LIBX264
-from ..core.errors import Conflict, DeviceEnded, EncodeError, Refused, RenderError, SessionFailure
+from ..core.errors import Conflict, EncodeError, Refused, RenderError
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.page import Frame
@@ -33,6 +33,7 @@ from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
+from ..core.supervision import Fallback, GiveUp, Restart, Retry, after_encode_failure, after_render_failure, encoder_state, ending, resume_at
 from ..lowlevel.groups import flatten, one_error
 from .cast import CastWatcher
 from .encode import run_encoder
@@ -245,14 +246,8 @@ class Session:
             "last_frame_s": round(now - browser.last_frame_at, 2) if browser is not None and browser.last_frame_at is not None else None,
         }
         stats = self.encoder_stats
-        if ended:
-            encoder_state = "stopped"
-        elif self._encoder_state == "restarting" or stats.pid is not None:
-            encoder_state = self._encoder_state
-        else:
-            encoder_state = "starting"
         encoder = {
-            "state": encoder_state,
+            "state": encoder_state(ended=ended, state=self._encoder_state, running=stats.pid is not None),
             "pid": stats.pid,
             "backend": self.encoder_backend,
             "restarts": self.restarts["encoder"],
@@ -334,26 +329,19 @@ class Session:
             log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
 
     def _ended_by(self, exc: BaseException) -> None:
-        """Record why the session ended and re-raise what is not ours to swallow: a refusal
-        before it started (the /start's answer) and cancellation. A bug fails this session,
-        not the service."""
+        """Record why the session ended (``core.supervision.ending``) and re-raise what is not
+        ours to swallow: a refusal before it started (the /start's answer) and cancellation."""
         leaves = flatten(exc)
-        refused = next((e for e in leaves if isinstance(e, Refused)), None)
-        if refused is not None:
-            self._fail(str(refused))
-            raise refused from None
-        ended = next((e for e in leaves if isinstance(e, DeviceEnded)), None)
-        failure = next((e for e in leaves if isinstance(e, SessionFailure)), None)
-        bug = next((e for e in leaves if isinstance(e, Exception) and not isinstance(e, (DeviceEnded, SessionFailure))), None)
-        if failure is not None:
-            self._fail(str(failure))
-        elif ended is not None:
-            self.stop_reason = self.stop_reason or ended.reason
-        elif bug is not None:
-            log.error("session %s crashed", self.id, exc_info=bug)
-            self._fail(f"internal error: {bug!r}")
-        rest = [e for e in leaves if not isinstance(e, Exception)]
-        if rest:
+        end = ending(leaves)
+        if end.bug is not None:
+            log.error("session %s crashed", self.id, exc_info=end.bug)
+        if end.outcome in ("failed", "refused"):
+            self._fail(end.message)
+        elif end.message is not None:
+            self.stop_reason = self.stop_reason or end.message
+        if end.outcome == "refused":
+            raise next(e for e in leaves if isinstance(e, Refused)) from None
+        if end.reraise:
             raise exc
 
     def _fail(self, message: str) -> None:
@@ -386,16 +374,20 @@ class Session:
                         try:
                             await self._chromiums(page, switch, first)
                         except RenderError as exc:
-                            if not first.done:
-                                if exc.kind == "no_picture" and not retried:
-                                    # Seen rarely: a Chromium whose screenshots all come back
-                                    # empty. A new one is worth one more try before /start fails.
+                            decision = after_render_failure(
+                                str(exc), exc.kind, shown=first.done, retried=retried, budget=budget, failures=failures, now=trio.current_time(),
+                            )
+                            match decision:
+                                case Retry(note):
                                     retried = True
-                                    log.warning("session %s: %s; trying a new Chromium once", self.id, exc)
-                                    continue
-                                raise
-                            self._renderer_state = "restarting"
-                            failures = await self._restart_or_give_up("renderer", budget, failures, exc)
+                                    log.warning("session %s: %s", self.id, note)
+                                case Restart(wait, history):
+                                    self._renderer_state = "restarting"
+                                    self._restarted("renderer", str(exc), exc.kind)
+                                    failures = history
+                                    await trio.sleep(wait)
+                                case GiveUp(message):
+                                    raise RenderError(message, kind=exc.kind) from None
 
     async def _chromiums(self, page: PageSpec, switch: FrameSwitch, first: _FirstStart) -> None:
         """One Chromium after another, for as long as none fails: every check interval the one
@@ -468,19 +460,6 @@ class Session:
             }},
         )
 
-    async def _restart_or_give_up(
-        self, child: str, budget: RestartBudget, failures: tuple[float, ...], exc: SessionFailure,
-    ) -> tuple[float, ...]:
-        """One more failure of ``child``: within ``budget``, record the restart and wait its
-        backoff (returning the failure history to keep); past it, fail the session with the
-        same kind of error, naming the last one."""
-        verdict = budget.decide(failures, trio.current_time())
-        if not verdict.restart:
-            raise type(exc)(f"the {child} failed {verdict.failures} times in {budget.window:g} s; last: {exc}") from None
-        self._restarted(child, str(exc), exc.kind)
-        await trio.sleep(verdict.wait)
-        return verdict.history
-
     def _restarted(self, child: str, reason: str, kind: str = "crash") -> None:
         self.restarts[child] += 1
         self.restart_kinds[(child, kind)] += 1
@@ -512,26 +491,28 @@ class Session:
             while True:
                 self.publisher.begin_generation()
                 self._encoder_state = "running"
-                # A playlist's next encoder goes on where this one's video ended (no hole for
-                # players to jump); a progressive stream goes on from now.
-                ended = self.publisher.generation_end()
-                resume_at = self.encoder_stats.started_at + ended if ended is not None and self.request.mode == "hls" else None
                 try:
                     await run_encoder(
                         spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
-                        hang_timeout=self.settings.encoder_hang_timeout, resume_at=resume_at,
+                        hang_timeout=self.settings.encoder_hang_timeout,
+                        resume_at=resume_at(self.request.mode, self.encoder_stats.started_at, self.publisher.generation_end()),
                     )
                 except EncodeError as exc:
-                    if backend != LIBX264:
-                        reason = _last_words(str(exc))
-                        log.warning("session %s: the %s encoder failed; continuing with libx264 in the same stream: %s", self.id, backend, reason)
-                        self.encoder_fallback = {"from": backend, "reason": reason}
-                        self.encoders.record_fallback(self.id, backend, reason)
-                        self._note("encoder", "fallback", f"{backend} replaced by libx264: {reason}")
-                        backend = self.encoder_backend = LIBX264
-                        continue
-                    self._encoder_state = "restarting"
-                    failures = await self._restart_or_give_up("encoder", budget, failures, exc)
+                    decision = after_encode_failure(_last_words(str(exc)), backend=backend, budget=budget, failures=failures, now=trio.current_time())
+                    match decision:
+                        case Fallback(software, note):
+                            log.warning("session %s: the %s encoder failed; continuing with %s in the same stream: %s", self.id, backend, software, _last_words(str(exc)))
+                            self.encoder_fallback = {"from": backend, "reason": _last_words(str(exc))}
+                            self.encoders.record_fallback(self.id, backend, _last_words(str(exc)))
+                            self._note("encoder", "fallback", note)
+                            backend = self.encoder_backend = software
+                        case Restart(wait, history):
+                            self._encoder_state = "restarting"
+                            self._restarted("encoder", str(exc), exc.kind)
+                            failures = history
+                            await trio.sleep(wait)
+                        case GiveUp(message):
+                            raise EncodeError(message, kind=exc.kind) from None
 
 
 class _Chromium:
