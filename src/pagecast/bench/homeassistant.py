@@ -20,7 +20,7 @@ import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,8 +34,11 @@ from .pipelines import _import_httpx, owned
 
 HA_VERSION = "2025.4.4"
 FRONTEND_VERSION = "20250411.0"
+#: What HA's own Cast integration needs in HA's virtualenv (its manifest pins it; --skip-pip
+#: never installs it at run time).
+CAST_REQUIREMENT = "PyChromecast==14.0.7"
 #: The newest Home Assistant that installs on Python 3.13.0 (2025.5 and later need 3.13.2).
-REQUIREMENTS = (f"homeassistant=={HA_VERSION}", f"home-assistant-frontend=={FRONTEND_VERSION}", "isal")
+REQUIREMENTS = (f"homeassistant=={HA_VERSION}", f"home-assistant-frontend=={FRONTEND_VERSION}", "isal", CAST_REQUIREMENT)
 DEFAULT_PYTHON = "/root/.pyenv/versions/3.13.0/bin/python3"
 #: The entity that changes every second, and the dashboard's path.
 TICKING = "input_number.power"
@@ -87,6 +90,25 @@ async def install(progress: Callable[[str], None]) -> None:
             text = " | ".join(line for line in tail.lines if "is ignored" not in line)[-800:]
             raise Unavailable(f"could not install Home Assistant ({' '.join(argv[:3])}… exited {child.returncode}): {text}")
     (target / ".pagecast-installed").write_text(" ".join(REQUIREMENTS) + "\n")
+
+
+def cast_installed() -> bool:
+    return any(home().glob("lib/python3*/site-packages/pychromecast/__init__.py"))
+
+
+async def install_cast(progress: Callable[[str], None]) -> None:
+    """:func:`install`, and what HA's Cast integration needs (an install older than
+    :data:`CAST_REQUIREMENT` in :data:`REQUIREMENTS` lacks it)."""
+    await install(progress)
+    if cast_installed():
+        return
+    progress(f"ha: installing {CAST_REQUIREMENT} for Home Assistant's Cast integration")
+    argv = [str(home() / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", CAST_REQUIREMENT]
+    async with owned(argv, "ha-install-cast") as (child, tail):
+        with trio.move_on_after(INSTALL_TIMEOUT):
+            await child.wait()
+    if child.returncode != 0:
+        raise Unavailable(f"could not install {CAST_REQUIREMENT} into Home Assistant (pip exited {child.returncode}): {tail.text()[-800:]}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,10 +250,18 @@ def dashboard() -> dict[str, Any]:
     }
 
 
-def write_config(config: Path, port: int) -> None:
+def write_config(config: Path, port: int, custom_components: Sequence[Path] = (), extra: str = "") -> None:
+    """The configuration directory; each of ``custom_components`` (an integration's directory)
+    is linked into its custom_components/, and ``extra`` YAML is added to configuration.yaml."""
     url = f"http://127.0.0.1:{port}"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "configuration.yaml").write_text(CONFIGURATION.format(url=url, port=port, config=config))
+    (config / "configuration.yaml").write_text(CONFIGURATION.format(url=url, port=port, config=config) + extra)
+    # HA's network: only loopback, so an mDNS browser (HA's Cast uses one) joins no LAN.
+    (config / ".storage").mkdir(exist_ok=True)
+    (config / ".storage" / "core.network").write_text(json.dumps({"version": 1, "minor_version": 1, "key": "core.network", "data": {"configured_adapters": ["lo"]}}))
+    for component in custom_components:
+        (config / "custom_components").mkdir(exist_ok=True)
+        (config / "custom_components" / component.name).symlink_to(component.resolve(), target_is_directory=True)
     (config / "www").mkdir(exist_ok=True)
     (config / "www" / "pagecast-barcode.js").write_text(BARCODE_CARD)
     # The camera's picture: a test pattern, made here rather than kept in the repository.
@@ -259,6 +289,7 @@ class HomeAssistant:
     token: str  # a long-lived access token: kept out of repr and the bench's output (main() shows it, to log in by hand)
     dashboard_url: str
     pid: int
+    config: Path | None = None  # its configuration directory (home-assistant.log is there)
 
     def __repr__(self) -> str:
         return f"HomeAssistant({self.url}, pid {self.pid})"
@@ -304,13 +335,22 @@ async def _onboard(client: Any, url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_home_assistant(workdir: Path, progress: Callable[[str], None]) -> AsyncIterator[HomeAssistant]:
-    """A running, onboarded Home Assistant with the bench dashboard, until the block ends."""
+async def open_home_assistant(
+    workdir: Path,
+    progress: Callable[[str], None],
+    *,
+    custom_components: Sequence[Path] = (),
+    configuration: str = "",
+    cast: bool = False,
+) -> AsyncIterator[HomeAssistant]:
+    """A running, onboarded Home Assistant with the bench dashboard, until the block ends;
+    with ``custom_components`` and ``configuration`` added (see :func:`write_config`), and
+    with what HA's Cast integration needs installed if ``cast``."""
     httpx = _import_httpx()
-    await install(progress)
+    await (install_cast if cast else install)(progress)
     port = _free_port()
     config = workdir / f"ha-config-{port}"
-    write_config(config, port)
+    write_config(config, port, custom_components, configuration)
     url = f"http://127.0.0.1:{port}"
     progress(f"ha: starting Home Assistant {HA_VERSION} on {url}")
     argv = [str(hass_binary()), "-c", str(config), "--skip-pip", "--log-no-color"]
@@ -330,7 +370,7 @@ async def open_home_assistant(workdir: Path, progress: Callable[[str], None]) ->
             {"type": "lovelace/resources/create", "res_type": "module", "url": "/local/pagecast-barcode.js"},
             {"type": "lovelace/config/save", "config": dashboard()},
         ])
-        yield HomeAssistant(url, token, f"{url}/{DASHBOARD_PATH}", child.pid)
+        yield HomeAssistant(url, token, f"{url}/{DASHBOARD_PATH}", child.pid, config)
 
 
 async def change_times(ha: HomeAssistant, since_iso: str) -> list[float]:
