@@ -113,3 +113,18 @@ def test_status_shows_how_long_an_ended_session_ran_and_why_it_ended():
     assert "ran 60 s" in lines["Done1"] and "duration ended" in lines["Done1"]
     assert "ran 4 s" in lines["Bad1"] and "page did not load" in lines["Bad1"]
     assert "why it ended" not in status_table(sessions[:1], now)  # no column for running ones alone
+
+
+@pytest.mark.parametrize("command, says, defaults", [
+    ("bench", "Measure pagecast against its targets", ["--seconds SECONDS  measuring window per case (default: 20.0)", "(default: every one)"]),
+    ("chaos", "Do faults to a real pagecast serve", ["(default: 3.0)", "(default: 300.0)", "(default: every one)"]),
+])
+def test_bench_and_chaos_help_say_what_they_do_and_every_default(capsys, command, says, defaults):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert says in text and "(default: )" not in text and "(default: None)" not in text
+    flat = " ".join(text.split())
+    for default in defaults:
+        assert " ".join(default.split()) in flat

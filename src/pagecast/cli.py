@@ -42,6 +42,15 @@ def setup_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, "", False) or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """Every setting is also a flag: ``--public-url`` for PAGECAST_PUBLIC_URL, etc."""
     for f in dataclasses.fields(Settings):
@@ -70,16 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--tv-host", default="127.0.0.2", help="loopback address of the demo's virtual TV (default 127.0.0.2)")
     demo.add_argument("--tv-player", default="ffmpeg", choices=("ffmpeg", "shaka"), help="the virtual TV's player: light FFmpeg or Shaka in headless Chromium")
     sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it; see its --help")
-    bench = sub.add_parser("bench", help="measure CPU, startup, latency, memory, casting and encoders; prints figures")
+    bench = sub.add_parser(
+        "bench", help="measure CPU, startup, latency, memory, casting and encoders; prints figures", formatter_class=ShowDefaults,
+        description="Measure pagecast against its targets: CPU per stream, startup, glass-to-glass latency, memory, one Chromium per "
+        "session or shared, casting to a virtual TV, and each encoder that works here, each next to a reference pipeline measured "
+        "in the same run (docs/benchmark.md). Takes minutes; ha and scale install and run a real Home Assistant.",
+    )
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
-    bench.add_argument("--only", default="", help="comma-separated sections: cpu,ha,scale,startup,latency,contexts,cast,encoders (ha and scale install and run a real Home Assistant)")
+    bench.add_argument("--only", default="", help="comma-separated sections: cpu,ha,scale,startup,latency,contexts,cast,encoders (default: every one)")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
-    chaos = sub.add_parser("chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails")
-    chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak")
-    chaos.add_argument("--minutes", type=float, default=3.0, help="length of the soak (default 3; 0 leaves it out)")
-    chaos.add_argument("--busy-seconds", type=float, default=300.0, help="how long the busy neighbour runs (default 300)")
+    chaos = sub.add_parser(
+        "chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails", formatter_class=ShowDefaults,
+        description="Do faults to a real pagecast serve and three virtual TVs on loopback — killed and hung children, TVs that stop, "
+        "vanish or restart, a lost network, shutdowns, request storms, a busy neighbour, a soak — and check that everything heals "
+        "and nothing is left behind (docs/reliability.md). Prints a table; exits 1 if a criterion fails.",
+    )
+    chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak (default: every one)")
+    chaos.add_argument("--minutes", type=float, default=3.0, help="length of the soak (0 leaves it out)")
+    chaos.add_argument("--busy-seconds", type=float, default=300.0, help="how long the busy neighbour runs")
     chaos.add_argument("--quick", action="store_true", help="each scenario small, as CI runs it")
-    chaos.add_argument("--seed", type=int, default=None, help="seed for the random faults and their timing")
+    chaos.add_argument("--seed", type=int, default=None, help="seed for the random faults and their timing, to repeat a run (default: none, so each run differs)")
     chaos.add_argument("--tv-hosts", default="127.0.0.31,127.0.0.32,127.0.0.33", help="the three virtual TVs' loopback addresses (Shaka, FFmpeg, FFmpeg)")
     chaos.add_argument("--json", dest="json_out", default="", help="also write the rows to this JSON file")
     chaos.add_argument("--logs", default="", help="keep each pagecast serve's log in this directory (NN-scenario.log)")

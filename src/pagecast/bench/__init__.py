@@ -1,9 +1,10 @@
-"""``pagecast bench``: the figures of the issue, each next to a reference measured in the same run.
+"""``pagecast bench``: the figures pagecast's targets are about, each next to a reference measured
+in the same run.
 
-Machines are noisy (../shared/docs/measurements.md saw the reference itself vary by 10 %
-between runs), so every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium
-kiosk + ``ffmpeg -f x11grab``) run on the same page minutes earlier, and the CPU that the rest
-of the machine used meanwhile is printed next to it. Sections (``--only``): cpu, ha, scale,
+Machines are noisy (the reference itself has varied by 10 % between runs on one machine), so
+every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium kiosk + ``ffmpeg -f
+x11grab``) run on the same page minutes earlier, and the CPU that the rest of the machine used
+meanwhile is printed next to it. Sections (``--only``): cpu, ha, scale,
 startup, latency, contexts, cast, encoders; ha and scale run a real Home Assistant
 (homeassistant.py: installed once into a cache outside the repository). docs/benchmark.md says what each figure means and how it is taken.
 
@@ -136,7 +137,7 @@ async def _run(ctx: Context) -> None:
     ctx.results["pagecast_start_failures"] = failures
     rows = summary(ctx.results)
     ctx.results["summary"] = [dict(zip(("figure", "measured", "target", "met"), r)) for r in rows]
-    ctx.out("\n== Summary (targets from the issue; ratios against the reference measured in this run)")
+    ctx.out("\n== Summary (pagecast's targets; ratios against the reference measured in this run)")
     if rows:
         ctx.out(table(["figure", "measured", "target", "met"], rows))
     failures = ctx.results.get("pagecast_start_failures") or []

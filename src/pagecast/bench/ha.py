@@ -25,7 +25,7 @@ CASES: list[tuple[str, dict[str, Any] | None]] = [
     ("pagecast defaults: motion=reduce, capture_fps=15", {}),
     ("pagecast defaults + kiosk, dark theme", {"kiosk": True, "theme": "dark"}),
 ]
-#: The change-to-stream delay every change must stay within (the issue's target).
+#: The change-to-stream delay every change must stay within (pagecast's target).
 CHANGE_TARGET_MS = 500.0
 
 

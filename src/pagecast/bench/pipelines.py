@@ -250,7 +250,7 @@ async def _open_with_script(chromium: Child, devtools: list[str], page_url: str,
 
 @contextlib.asynccontextmanager
 async def open_reference(page_url: str, workdir: Path, *, before_load: str | None = None) -> AsyncIterator[Reference]:
-    """The pipeline of measurements.md's reference, running on ``page_url`` until the block ends.
+    """The reference pipeline (Xvfb, Chromium in kiosk mode, ``ffmpeg -f x11grab``), running on ``page_url`` until the block ends.
     ``before_load``: a script run in the page before its own (a Home Assistant login in
     localStorage, the way pagecast gives it), set over DevTools before the page is opened."""
     for binary, why in (("Xvfb", "the xvfb package"), (REFERENCE_CHROMIUM, "the chromium package"), ("ffmpeg", "the ffmpeg package")):

@@ -15,7 +15,7 @@ from .context import WARMUP, Context
 from .ha import ha_body, home_assistant
 from .measure import fmt, machine_busy, measure, table
 
-#: The issue's figure: 4 dashboards with no stall over a minute.
+#: pagecast's target: 4 dashboards with no stall over a minute.
 LONG_WINDOW = 60.0
 OPTIONS = {"kiosk": True}
 
