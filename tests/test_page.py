@@ -123,7 +123,7 @@ def test_landing_on_a_login_page_fails_unless_the_requested_url_is_one(requested
         assert outcomes == []
     else:
         [outcome] = outcomes
-        assert isinstance(outcome, Fail) and verdict in outcome.message
+        assert isinstance(outcome, Fail) and verdict in outcome.message and outcome.kind == "login"
         assert outcome.message.startswith(f"{requested} redirected to")
 
 

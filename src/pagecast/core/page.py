@@ -53,6 +53,8 @@ class Fail:
     """The page cannot be shown: fail the session with this message (a RenderError's)."""
 
     message: str
+    #: ``login``: a login page, which no new Chromium fixes; ``crash`` otherwise.
+    kind: str = "crash"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def login_message(url: str, requested_url: str, login_paths: Sequence[str]) -> s
 
 def _landed(state: PageState, url: str, requested_url: str, login_paths: Sequence[str]) -> tuple[PageState, Outcome]:
     message = login_message(url, requested_url, login_paths)
-    return state, Fail(message) if message else None
+    return state, Fail(message, kind="login") if message else None
 
 
 def interpret(

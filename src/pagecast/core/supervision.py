@@ -55,7 +55,10 @@ def after_render_failure(
     """A Chromium failed. Before the page was first shown, its failure is the session's (a wrong
     URL, missing credentials), except a Chromium whose read-backs all came back empty
     (``no_picture``, seen rarely): one more Chromium is worth a try. Once shown, a crash or hang
-    is restarted within the renderer's budget."""
+    is restarted within the renderer's budget. A login page (credentials refused or expired)
+    is never restarted: a new Chromium would land there again."""
+    if kind == "login":
+        return GiveUp(error)
     if not shown:
         if kind == "no_picture" and not retried:
             return Retry(f"{error}; trying a new Chromium once")

@@ -157,7 +157,7 @@ class _Renderer:
                     login_paths=self.spec.login_paths,
                 )
                 if isinstance(outcome, Fail):
-                    self.fail(RenderError(outcome.message))
+                    self.fail(RenderError(outcome.message, kind=outcome.kind))
                 elif isinstance(outcome, Dismiss):
                     log.info("page opened a %s dialog; dismissing it", outcome.kind)
                     # A dialog blocks the page (and its frames) until answered: answer_dialogs does.
