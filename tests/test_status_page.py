@@ -62,3 +62,41 @@ async def test_the_status_page_shows_a_live_thumbnail_and_its_stop_button_ends_t
         await _until(tab, f"!document.querySelector('[data-session=\"{sid}\"]')", 10)
         assert await tab.evaluate("!document.getElementById('nosessions').hidden")
         await tab.close()
+
+
+@pytest.mark.e2e
+async def test_with_an_api_token_the_page_asks_for_it_in_a_field_and_keeps_it_for_the_tab(nursery, tmp_path, pages):
+    """No prompt(): a blocking dialog would freeze the page (and a headless screenshot of it)."""
+    import httpx
+
+    from helpers import running_service
+
+    async with running_service(nursery, tmp_path, api_token="s3cret-token") as svc, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30, headers={"Authorization": "Bearer s3cret-token"}) as client:
+        started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+        assert started["state"] == "live", started
+        card = f"!!document.querySelector('[data-session=\"{started['id']}\"]')"
+        async with open_player_browser() as browser:
+            tab = await browser.open(f"http://127.0.0.1:{svc.port}/")
+            await _until(tab, "document.getElementById('tokenform') && !document.getElementById('tokenform').hidden", 10)
+            assert "needs its API token" in await tab.evaluate("document.getElementById('health').textContent")
+            with trio.fail_after(10):  # the page answers: nothing blocks it
+                shot = await tab.screenshot()
+            assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+
+            async def give(value: str) -> None:
+                await tab.evaluate(f"document.getElementById('token').value = {value!r}; document.getElementById('tokenform').requestSubmit()")
+
+            await give("wrong")
+            await _until(tab, "document.getElementById('tokenwhy').textContent.includes('refused')", 10)
+            assert not await tab.evaluate(card)
+            await give("s3cret-token")
+            await _until(tab, card, 10)
+            assert await tab.evaluate("document.getElementById('tokenform').hidden")
+            assert await tab.evaluate("sessionStorage.getItem('pagecastToken')") == "s3cret-token"
+            assert await tab.evaluate("localStorage.getItem('pagecastToken')") is None  # not kept beyond the tab
+            await tab.evaluate("window.beforeReload = true; location.reload()")
+            await _until(tab, f"!window.beforeReload && {card}", 10)  # a reload keeps it: not asked again
+            assert await tab.evaluate("document.getElementById('tokenform').hidden && !document.getElementById('token').value")
+            await tab.close()
+        await client.post("/stop", json={"id": started["id"]})
