@@ -101,11 +101,13 @@ def start_tv(host: str, name: str, tmp: Path) -> VirtualTV:
     return VirtualTV(host, name, tv_uuid, proc)
 
 
-def start_pagecast(tmp: Path, cast_hosts: list[str], token: str | None = None) -> Pagecast:
-    port = free_port()
-    state = tmp / f"state-{port}"
-    runtime = tmp / f"run-{port}"
-    state.mkdir()
+def start_pagecast(tmp: Path, cast_hosts: list[str], token: str | None = None, *, port: int | None = None, state: Path | None = None) -> Pagecast:
+    """``state``: its state directory, where it keeps its instance id (the same one: the same
+    pagecast, restarted)."""
+    port = port or free_port()
+    state = state or tmp / f"state-{port}"
+    runtime = tmp / f"run-{port}-{time.monotonic_ns()}"
+    state.mkdir(exist_ok=True)
     runtime.mkdir()
     env = {
         **os.environ,
@@ -119,7 +121,7 @@ def start_pagecast(tmp: Path, cast_hosts: list[str], token: str | None = None) -
     env.pop("PAGECAST_API_TOKEN", None)
     if token:
         env["PAGECAST_API_TOKEN"] = token
-    log = tmp / f"pagecast-{port}.log"
+    log = tmp / f"pagecast-{port}-{time.monotonic_ns()}.log"
     proc = subprocess.Popen(
         [str(PAGECAST_PYTHON), "-m", "pagecast", "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,

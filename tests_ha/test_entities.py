@@ -85,3 +85,34 @@ async def test_a_version_other_than_the_integrations_is_a_repair_issue(hass: Hom
     await coordinator.async_refresh()
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None and issue.translation_placeholders["integration_version"] == "0.0.1"
+
+
+async def test_a_tv_pagecast_no_longer_lists_loses_its_entities_and_pagecast_coming_back_is_logged_once(hass: HomeAssistant, tmp_path, tv, tv2, caplog) -> None:
+    from conftest import start_pagecast
+
+    state = tmp_path / "state"
+    first = start_pagecast(tmp_path, [tv.host, tv2.host], state=state)
+    try:
+        entry = await add_entry(hass, first.url)
+        registry = er.async_get(hass)
+        instance = entry.runtime_data.instance_id
+        tv_entities = [registry.async_get_entity_id(p, DOMAIN, f"{instance}_{tv.uuid}_{k}") for p, k in (("binary_sensor", "showing"), ("image", "thumbnail"))]
+        assert all(tv_entities)
+        port = int(first.url.rsplit(":", 1)[1])
+        first.stop()
+        caplog.set_level(logging.INFO, logger="custom_components.pagecast")
+        await entry.runtime_data.coordinator.async_refresh()
+        assert hass.states.get(tv_entities[0]).state == STATE_UNAVAILABLE
+        second = start_pagecast(tmp_path, [tv2.host], port=port, state=state)  # the same pagecast, without the first TV
+    finally:
+        first.stop()
+    try:
+        await entry.runtime_data.coordinator.async_refresh_devices()
+        await hass.async_block_till_done()
+        assert all(registry.async_get(entity_id) is None for entity_id in tv_entities)
+        assert hass.states.get(tv_entities[0]) is None
+        assert registry.async_get_entity_id("binary_sensor", DOMAIN, f"{instance}_{tv2.uuid}_showing")
+        ours = [r.getMessage() for r in caplog.records if r.name == "custom_components.pagecast"]
+        assert sum("recovered" in m for m in ours) == 1, ours
+    finally:
+        second.stop()
