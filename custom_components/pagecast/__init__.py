@@ -12,7 +12,8 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.loader import async_get_integration
 
 from .api import PagecastClient, PagecastError
-from .const import CONF_API_TOKEN, CONF_URL, DOMAIN
+from . import issues
+from .const import CONF_API_TOKEN, CONF_URL, DOMAIN, UNREACHABLE_ISSUE_AFTER
 from .coordinator import PagecastConfigEntry, PagecastCoordinator, PagecastRuntime
 from .services import async_setup_services
 from .system_user import async_refresh_token, async_remove_system_user
@@ -33,6 +34,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PagecastConfigEntry) -> 
     try:
         health = await client.health()
     except PagecastError as exc:
+        issues.note_unreachable(hass, entry, client.url, UNREACHABLE_ISSUE_AFTER)
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="unreachable", translation_placeholders={"url": client.url, "error": str(exc)}) from exc
     integration = await async_get_integration(hass, DOMAIN)
     coordinator = PagecastCoordinator(hass, entry, client, str(integration.version))
@@ -52,3 +54,4 @@ async def async_unload_entry(hass: HomeAssistant, entry: PagecastConfigEntry) ->
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Removing pagecast removes its Home Assistant user, and so every token it had."""
     await async_remove_system_user(hass, entry)
+    issues.clear(hass, entry)

@@ -1,34 +1,22 @@
 """Polls pagecast's /status (cheap) every 10 s, and /devices (it connects to every TV) every
-5 minutes or when a session is on a TV not yet known; keeps repair issues in step with what
-it sees."""
+5 minutes or when a session is on a TV not yet known; tells issues.py what it sees."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
-from homeassistant.util import dt as dt_util
 
+from . import issues
 from .api import PagecastAuthError, PagecastClient, PagecastError
-from .const import (
-    ACTIVE_STATES,
-    DEVICES_INTERVAL,
-    DOMAIN,
-    ISSUE_DASHBOARD_SIGNED_OUT,
-    ISSUE_UNREACHABLE,
-    ISSUE_VERSION_MISMATCH,
-    LOGIN_FAILURE_MARK,
-    STATUS_INTERVAL,
-    UNREACHABLE_ISSUE_AFTER,
-)
+from .const import ACTIVE_STATES, DEVICES_INTERVAL, DOMAIN, STATUS_INTERVAL, UNREACHABLE_ISSUE_AFTER
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -73,7 +61,6 @@ class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
         self.client = client
         self.integration_version = integration_version
         self.unreachable_issue_after: timedelta = UNREACHABLE_ISSUE_AFTER
-        self.unreachable_since: datetime | None = None
         #: Sessions this integration started with a Home Assistant dashboard, and when (monotonic).
         self.dashboard_sessions: dict[str, float] = {}
         self._devices: dict[str, dict[str, Any]] = {}
@@ -87,11 +74,11 @@ class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
         except PagecastAuthError as exc:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth") from exc
         except PagecastError as exc:
-            self._note_unreachable()
+            issues.note_unreachable(self.hass, self.config_entry, self.client.url, self.unreachable_issue_after)
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="unreachable", translation_placeholders={"url": self.client.url, "error": str(exc)}) from exc
-        self._note_reachable()
-        self._check_version(str(status.get("version", "")))
-        self._check_dashboards(status)
+        issues.note_reachable(self.hass, self.config_entry)
+        issues.check_version(self.hass, self.config_entry, self.client.url, str(status.get("version", "")), self.integration_version)
+        issues.check_dashboards(self.hass, self.config_entry, list(status.get("sessions") or []), self.dashboard_sessions)
         return PagecastData(status=status, devices=dict(self._devices))
 
     def _devices_due(self, status: dict[str, Any]) -> bool:
@@ -119,47 +106,3 @@ class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
         """Ask /devices at the next poll (a show on a TV HA has not seen through pagecast)."""
         self._devices_at = None
         await self.async_request_refresh()
-
-    def _note_unreachable(self) -> None:
-        now = dt_util.utcnow()
-        if self.unreachable_since is None:
-            self.unreachable_since = now
-        if now - self.unreachable_since >= self.unreachable_issue_after:
-            ir.async_create_issue(
-                self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.config_entry.entry_id}",
-                is_fixable=False, severity=ir.IssueSeverity.ERROR, translation_key=ISSUE_UNREACHABLE,
-                translation_placeholders={"url": self.client.url, "minutes": str(int(self.unreachable_issue_after.total_seconds() // 60))},
-            )
-
-    def _note_reachable(self) -> None:
-        if self.unreachable_since is not None:
-            self.unreachable_since = None
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.config_entry.entry_id}")
-
-    def _check_version(self, version: str) -> None:
-        issue_id = f"{ISSUE_VERSION_MISMATCH}_{self.config_entry.entry_id}"
-        if version and version != self.integration_version:
-            ir.async_create_issue(
-                self.hass, DOMAIN, issue_id, is_fixable=False, severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_VERSION_MISMATCH,
-                translation_placeholders={"service_version": version, "integration_version": self.integration_version, "url": self.client.url},
-            )
-        else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-
-    def _check_dashboards(self, status: dict[str, Any]) -> None:
-        """The newest dashboard session we started decides: failed on the sign-in page → an
-        issue; live → none."""
-        ours = [s for s in status.get("sessions") or [] if s.get("id") in self.dashboard_sessions]
-        if not ours:
-            return
-        newest = max(ours, key=lambda s: self.dashboard_sessions[s["id"]])
-        issue_id = f"{ISSUE_DASHBOARD_SIGNED_OUT}_{self.config_entry.entry_id}"
-        if newest.get("state") == "failed" and LOGIN_FAILURE_MARK in str(newest.get("error") or ""):
-            ir.async_create_issue(
-                self.hass, DOMAIN, issue_id, is_fixable=False, severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_DASHBOARD_SIGNED_OUT,
-                translation_placeholders={"session_id": newest["id"], "error": str(newest.get("error"))},
-            )
-        elif newest.get("state") == "live":
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)

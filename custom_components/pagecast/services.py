@@ -74,7 +74,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 runtime.coordinator.dashboard_sessions[answer["id"]] = time.monotonic()
             cast = answer.get("cast") or {}
             sessions.append({"id": answer["id"], "device": cast.get("device") or device})
-        await runtime.coordinator.async_refresh_devices()
+        await runtime.coordinator.async_request_refresh()
         return {"sessions": sessions}
 
     async def stop(call: ServiceCall) -> ServiceResponse:
