@@ -31,10 +31,18 @@ class PagecastData:
     def session_on(self, uuid: str) -> dict[str, Any] | None:
         """The starting or live session on the TV with this uuid, if any."""
         for session in self.status.get("sessions") or []:
-            cast = session.get("cast") or {}
-            if session.get("state") in ACTIVE_STATES and cast.get("uuid") == uuid:
+            if session.get("state") in ACTIVE_STATES and any(screen.get("uuid") == uuid for screen in screens_of(session)):
                 return session
         return None
+
+
+def screens_of(session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The TVs a session is on now: its ``screens`` that have not left (one render may be
+    shown on several TVs), or its one ``cast`` from a pagecast that lists no screens."""
+    screens = session.get("screens")
+    if isinstance(screens, list):
+        return [s for s in screens if isinstance(s, dict) and s.get("ended") is None]
+    return [session["cast"]] if isinstance(session.get("cast"), dict) else []
 
 
 @dataclass
@@ -85,9 +93,9 @@ class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
         if self._devices_at is None or time.monotonic() - self._devices_at >= DEVICES_INTERVAL.total_seconds():
             return True
         for session in status.get("sessions") or []:
-            uuid = (session.get("cast") or {}).get("uuid")
-            if uuid and uuid not in self._devices:
-                return True
+            for screen in screens_of(session):
+                if screen.get("uuid") and screen["uuid"] not in self._devices:
+                    return True
         return False
 
     async def _refresh_devices(self) -> None:

@@ -17,7 +17,7 @@ from homeassistant.helpers.service import async_extract_referenced_entity_ids
 
 from .api import PagecastAuthError, PagecastError, PagecastRefused
 from .const import DOMAIN, MODES, QUALITIES, THEMES
-from .coordinator import PagecastConfigEntry
+from .coordinator import PagecastConfigEntry, screens_of
 
 SERVICE_SHOW = "show"
 SERVICE_STOP = "stop"
@@ -72,8 +72,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             answer = await _call(entry, runtime.client.start({**body, "device": device} if device else body))
             if auth:
                 runtime.coordinator.dashboard_sessions[answer["id"]] = time.monotonic()
-            cast = answer.get("cast") or {}
-            sessions.append({"id": answer["id"], "device": cast.get("device") or device})
+            sessions.append({"id": answer["id"], "device": _shown_on(answer, device)})
         await runtime.coordinator.async_request_refresh()
         return {"sessions": sessions}
 
@@ -146,6 +145,19 @@ def _devices(hass: HomeAssistant, call: ServiceCall) -> list[str]:
         if entry.unique_id not in uuids:
             uuids.append(entry.unique_id)
     return uuids + list(call.data.get(ATTR_DEVICE) or [])
+
+
+def _shown_on(answer: dict[str, Any], device: str | None) -> str | None:
+    """The name of the TV a /start was for, as pagecast knows it. A /start may join a session
+    already showing the identical page elsewhere: its answer then lists several screens."""
+    screens = screens_of(answer)
+    if device is None:
+        return screens[0].get("device") if screens else None
+    wanted = device.casefold()
+    for screen in screens:
+        if wanted in (str(screen.get("uuid", "")).casefold(), str(screen.get("device", "")).casefold(), str(screen.get("address", "")).casefold()):
+            return screen.get("device") or device
+    return device
 
 
 async def _call(entry: PagecastConfigEntry, request: Any) -> Any:
