@@ -64,6 +64,7 @@ async def test_show_needs_exactly_one_of_dashboard_or_url(hass: HomeAssistant, p
         with pytest.raises(ServiceValidationError) as refused:
             await hass.services.async_call(DOMAIN, "show", {"device": "HA Test TV", **data}, blocking=True)
         assert refused.value.translation_key == "dashboard_or_url"
+        assert str(refused.value).startswith("Give exactly one of dashboard")
 
 
 async def test_actions_without_a_loaded_entry_say_so(hass: HomeAssistant) -> None:
@@ -82,6 +83,7 @@ async def test_pagecast_refusal_comes_back_in_its_own_words(hass: HomeAssistant,
         await hass.services.async_call(DOMAIN, "show", {"device": "No Such TV", "url": "http://127.0.0.1/"}, blocking=True)
     assert refused.value.translation_key == "refused"
     assert "No Such TV" in refused.value.translation_placeholders["message"]
+    assert str(refused.value).startswith("pagecast refused: ") and "No Such TV" in str(refused.value)
     with pytest.raises(HomeAssistantError) as refused:
         await hass.services.async_call(DOMAIN, "stop", {"device": "No Such TV"}, blocking=True)
     assert "known devices" in refused.value.translation_placeholders["message"]
