@@ -86,7 +86,11 @@ class PagecastCoordinator(DataUpdateCoordinator[PagecastData]):
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="unreachable", translation_placeholders={"url": self.client.url, "error": str(exc)}) from exc
         issues.note_reachable(self.hass, self.config_entry)
         issues.check_version(self.hass, self.config_entry, self.client.url, str(status.get("version", "")), self.integration_version)
-        issues.check_dashboards(self.hass, self.config_entry, list(status.get("sessions") or []), self.dashboard_sessions)
+        sessions = list(status.get("sessions") or [])
+        listed = {s.get("id") for s in sessions}
+        for gone in [sid for sid in self.dashboard_sessions if sid not in listed]:
+            del self.dashboard_sessions[gone]  # pagecast keeps only its last ended sessions
+        issues.check_dashboards(self.hass, self.config_entry, sessions, self.dashboard_sessions)
         return PagecastData(status=status, devices=dict(self._devices))
 
     def _devices_due(self, status: dict[str, Any]) -> bool:
