@@ -137,3 +137,16 @@ def test_every_pagecast_variable_in_compose_and_docs_is_a_setting():
 def test_scripts_parse():
     for script in ("install", "container", "run", "test"):
         subprocess.run(["bash", "-n", str(ROOT / "ops" / script)], check=True)
+
+
+def test_image_takes_only_the_player_files_pagecast_serves_and_installs_no_node():
+    from pagecast.lowlevel.binaries import PLAYER_FILES
+
+    *_, players, final = re.split(r"^FROM ", DOCKERFILE, flags=re.M)
+    for path in PLAYER_FILES.values():
+        assert path in players, path
+    runs = [args for kw, args in instructions("FROM " + final) if kw == "RUN"]
+    installs = [r for r in runs if "ops/install" in r]
+    assert any("--only=system" in r for r in installs) and any("--only=python" in r for r in installs)
+    assert not any("--only=players" in r for r in installs)
+    assert ("COPY", "--from=players /players/node_modules ./node_modules") in instructions("FROM " + final)
