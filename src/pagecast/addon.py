@@ -137,8 +137,11 @@ def main() -> int:
     log.info("starting pagecast serve with %s", " ".join(f"{k}={v}" for k, v in sorted(shown.items())))
     child = subprocess.Popen([sys.executable, "-m", "pagecast", "serve"], env={**os.environ, **env})
 
+    stopping = []
+
     def forward(signum, frame):
         """The Supervisor stops the app with SIGTERM: pagecast gives the TVs back and exits 0."""
+        stopping.append(signum)
         if child.poll() is None:
             child.send_signal(signum)
 
@@ -146,7 +149,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, forward)
 
     health = wait_for_health(f"http://127.0.0.1:{PORT}/health", child)
-    if health is None:
+    if stopping:
+        pass
+    elif health is None:
         log.warning("pagecast did not answer /health: no discovery")
     elif not health.get("instance_id"):
         log.warning("pagecast's /health has no instance_id: no discovery")
