@@ -27,7 +27,7 @@ async def tv(nursery):
 async def cast_service(nursery, tmp_path):
     """A service that knows the virtual TVs by static host, as a user behind Docker would set it."""
     async with running_service(
-        nursery, tmp_path, cast_hosts=("127.0.0.2", "127.0.0.3"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+        nursery, tmp_path, cast_hosts=("127.0.0.2", "127.0.0.3", "127.0.0.5"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
         cast_connect_timeout=2.0, cast_give_up=4.0, cast_backoff_max=1.0, quality="720p",
     ) as svc:
         yield svc
@@ -41,46 +41,77 @@ async def api(cast_service):
         yield c
 
 
-async def test_two_tvs_play_at_once_in_the_ffmpeg_and_the_shaka_player_with_zero_stalls_and_independently(api, pages, tv):
-    """Shaka is the engine of Cast receivers; FFmpeg the light player. Both TVs play the cast
-    for PLAY_SECONDS without a stall, the TV ending one cast leaves the other playing, and a
-    /stop gives the screen back."""
-    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="shaka") as shaka_tv:
+async def test_three_tvs_show_one_render_with_zero_stalls_and_one_stopped_on_its_remote_leaves_the_others_playing(api, pages, tv):
+    """Shaka is the engine of Cast receivers; FFmpeg the light player. A second and a third
+    /start of the same page join the first session's render; every TV plays it for
+    PLAY_SECONDS without a stall; the remote of one ends only its screen; a /stop by device
+    takes one TV off; the last one leaving ends the session, which gives its TV back."""
+    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="shaka") as shaka_tv, \
+            open_virtual_tv(host="127.0.0.5", name="Kitchen TV", player="ffmpeg") as kitchen_tv:
         a = await cast(api, pages, device="Living Room TV")
         b = await cast(api, pages, device="Shaka TV")
-        assert a["id"] != b["id"] and a["cast"]["seconds_to_playing"] > 0
-        for one in (tv, shaka_tv):
+        c = await cast(api, pages, device="Kitchen TV")
+        assert a["joined"] is False and b["joined"] is True and c["joined"] is True
+        assert a["id"] == b["id"] == c["id"] and len(_roots()) == 2, "one Chromium and one FFmpeg for three TVs"
+        for one in (tv, shaka_tv, kitchen_tv):
             assert one.media["contentType"] == "application/vnd.apple.mpegurl"
             assert one.media["hlsVideoSegmentFormat"] == "fmp4" and one.media["streamType"] == "LIVE"
         devices = {d["name"]: d for d in (await api.get("/devices")).json()["devices"]}
-        assert devices["Shaka TV"]["session"] == b["id"] and devices["Living Room TV"]["session"] == a["id"]
+        assert {devices[n]["session"] for n in ("Living Room TV", "Shaka TV", "Kitchen TV")} == {a["id"]}
         assert devices["Shaka TV"]["current_app"] == "Default Media Receiver"
-        await plays_without_a_stall(api, {a["id"]: tv, b["id"]: shaka_tv})
+        await plays_without_a_stall(api, a["id"], [tv, shaka_tv, kitchen_tv])
 
-        shaka_tv.remote_stop()
-        await wait_session(api, b["id"], lambda d: d["state"] == "stopped", timeout=5)
-        await trio.sleep(1)
-        assert (await session(api, a["id"]))["cast"]["state"] == "playing" and tv.player_state == "PLAYING"
+        kitchen_tv.remote_stop()
+        left = await wait_session(api, a["id"], lambda d: _screen(d, "Kitchen TV")["ended"] is not None, timeout=5)
+        assert "stopped on the TV" in _screen(left, "Kitchen TV")["ended"] and left["state"] == "live"
+        await plays_without_a_stall(api, a["id"], [tv, shaka_tv], seconds=3)
+
+        assert (await api.post("/stop", json={"device": "Shaka TV"})).json()["stopped"] == [a["id"]]
+        await wait_session(api, a["id"], lambda d: _screen(d, "Shaka TV")["ended"] == "stopped by API", timeout=5)
+        await shaka_tv.wait_for(lambda st: st["app_id"] != DMR_APP_ID, timeout=5)  # given back
+        assert (await session(api, a["id"]))["state"] == "live" and tv.player_state == "PLAYING"
 
     assert (await api.post("/stop", json={"device": "Living Room TV"})).json()["stopped"] == [a["id"]]
-    done = await wait_session(api, a["id"], lambda d: d["state"] == "stopped")
+    done = await ended_cleanly(api, a["id"])
+    assert done["state"] == "stopped" and done["stop_reason"] == "stopped by API"
     assert done["cast"]["given_back"].startswith("back to the idle screen")
     assert tv.app_id != DMR_APP_ID
+
+
+async def test_share_false_gives_a_start_a_render_of_its_own(api, pages, tv):
+    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="ffmpeg"):
+        a = await cast(api, pages, device="Living Room TV")
+        b = await cast(api, pages, device="Shaka TV", share=False)
+        assert a["id"] != b["id"] and b["joined"] is False and len(_roots()) == 4
+        await api.post("/stop", json={})
+        await ended_cleanly(api, a["id"])
+        await ended_cleanly(api, b["id"])
+
+
+def _roots() -> list:
+    """The session's Chromium browsers and FFmpegs, not Chromium's helper processes."""
+    return [p for p in session_children() if "--type=" not in " ".join(p.cmdline())]
+
+
+def _screen(status: dict, name: str) -> dict:
+    [screen] = [s for s in status["screens"] if s["device"] == name]
+    return screen
 
 
 PLAY_SECONDS = 15
 
 
-async def plays_without_a_stall(api, tvs: dict) -> None:
-    before = {sid: one.state()["stats"] for sid, one in tvs.items()}
-    await trio.sleep(PLAY_SECONDS)
-    for sid, one in tvs.items():
+async def plays_without_a_stall(api, sid: str, tvs: list, seconds: float = PLAY_SECONDS) -> None:
+    before = {one.name: one.state()["stats"] for one in tvs}
+    await trio.sleep(seconds)
+    now = await session(api, sid)
+    for one in tvs:
         after = one.state()["stats"]
         assert one.player_state == "PLAYING"
         assert after["stalls"] == 0, (one.name, after)
-        assert after["seconds_played"] - before[sid]["seconds_played"] >= PLAY_SECONDS - 2, (one.name, before[sid], after)
-        now = await session(api, sid)
-        assert now["cast"]["stalls"] == 0 and now["cast"]["state"] == "playing", now["cast"]
+        assert after["seconds_played"] - before[one.name]["seconds_played"] >= seconds - 2, (one.name, before[one.name], after)
+        screen = _screen(now, one.name)
+        assert screen["stalls"] == 0 and screen["state"] == "playing", screen
 
 
 @pytest.mark.parametrize("fault, reason", [
@@ -163,7 +194,7 @@ async def test_a_tv_that_refuses_the_load_fails_the_session_with_its_reason(api,
 async def test_a_new_session_takes_the_tv_over_and_gives_back_what_was_there_before_the_first(api, pages, tv):
     tv.launch_app(YOUTUBE, "YouTube")
     first = await cast(api, pages)
-    second = await cast(api, pages, device="127.0.0.2")
+    second = await cast(api, pages, device="127.0.0.2", share=False)  # another render: the TV is handed over
     old = await session(api, first["id"])
     assert old["state"] == "stopped" and "replaced" in old["stop_reason"] and old["cast"]["given_back"] is None
     assert second["cast"]["previous"]["app"] == "YouTube"
@@ -254,7 +285,7 @@ async def test_two_starts_at_once_on_one_tv_leave_one_session_holding_it(api, pa
     answers = []
 
     async def start():
-        answers.append(await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"}))
+        answers.append(await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV", "share": False}))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(start)
@@ -262,6 +293,13 @@ async def test_two_starts_at_once_on_one_tv_leave_one_session_holding_it(api, pa
     assert [r.status_code for r in answers] == [202, 202]
     active = [s for s in (await api.get("/status")).json()["sessions"] if s["state"] in ("starting", "live")]
     assert len(active) == 1 and active[0]["id"] != first["id"], active
+
+
+async def test_a_start_of_the_page_a_tv_already_shows_joins_it_and_changes_nothing(api, pages, tv):
+    first = await cast(api, pages)
+    again = await cast(api, pages)
+    assert again["id"] == first["id"] and again["joined"] is True and len(again["screens"]) == 1
+    assert tv.state()["loads"] == 1
 
 
 async def test_a_replacing_session_stopped_before_its_load_still_gives_back_the_screen_from_before(api, pages, tv):

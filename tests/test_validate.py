@@ -205,3 +205,22 @@ def test_quiet_applies_to_casting_and_needs_a_device():
     assert start({"url": "http://ha.local/", "device": "Hall TV", "quiet": True}).cast.quiet is True
     with pytest.raises(InvalidRequest, match="'quiet' applies to casting"):
         start({"url": "http://ha.local/", "device": None, "quiet": True})
+
+
+def test_device_takes_one_tv_or_a_list_of_them_and_share_defaults_to_on():
+    one = start({"url": "http://ha.local/", "device": "Hall TV"})
+    assert one.devices == ("Hall TV",) and one.device == "Hall TV" and one.share is True
+    many = start({"url": "http://ha.local/", "device": [" Kitchen ", "Hall TV"], "share": False})
+    assert many.devices == ("Kitchen", "Hall TV") and many.device == "Kitchen" and many.share is False
+    for wrong, says in (([], "empty list"), (["Hall TV", "Hall TV"], "twice"), (["Hall TV", " "], "empty"), ([3], "strings")):
+        with pytest.raises(InvalidRequest, match=says):
+            start({"url": "http://ha.local/", "device": wrong})
+
+
+def test_two_starts_share_a_render_only_when_their_pictures_are_identical():
+    base = {"url": "http://ha.local/lovelace/0", "device": "Hall TV", "auth": {"ha_refresh_token": "rt"}}
+    first = start(base)
+    assert first.same_page(start({**base, "device": "Kitchen", "volume": 0.3, "duration": 60, "quiet": True}))
+    for other in ({"url": "http://ha.local/lovelace/1"}, {"auth": {"ha_refresh_token": "other"}}, {"quality": "720p"},
+                  {"mode": "fmp4"}, {"theme": "dark"}, {"kiosk": True}, {"capture_fps": 5}, {"device_scale_factor": 2}):
+        assert not first.same_page(start({**base, **other})), other

@@ -167,7 +167,7 @@ async def _demo_cast(service, device: str, tv, seconds: float | None) -> None:
     local = f"http://127.0.0.1:{service.port}"
     req = parse_start({"url": f"{local}/demo/dashboard", "device": device, "keep_on": True}, service.settings, {})
     try:
-        session = await service.supervisor.start(req)
+        session = (await service.supervisor.start(req)).session
     except Refused as exc:
         print(f"\npagecast demo: cannot cast to {device}: {exc}\n", file=sys.stderr, flush=True)
         service.shutdown()

@@ -56,3 +56,18 @@ def looks_like_address(text: str) -> bool:
         return True
     except ValueError:
         return "." in text and " " not in text and not text.endswith(".")
+
+
+def uuid_of(spec: str) -> str | None:
+    """``spec`` as a device uuid (with or without dashes, any case), or None if it is none."""
+    try:
+        return str(UUID(spec.strip().replace("-", "")))
+    except ValueError:
+        return None
+
+
+def names(device: Device, spec: str) -> bool:
+    """Whether ``spec`` (as a /start, /stop or a screen's path names a TV) names ``device``: its
+    uuid (with or without dashes), its friendly name in any case, or its address."""
+    key = spec.strip()
+    return uuid_of(key) == device.uuid or key.casefold() == device.name.casefold() or key == device.host

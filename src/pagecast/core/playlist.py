@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 from .fmp4 import DEFAULT_MAX_BOX_SIZE, Fmp4Splitter, Fragment, InitInfo
+from .timestamps import iso_ms
 
 __all__ = ["Cursor", "HeldFragment", "RecentReaders", "Segment", "SegmentRing"]
 
@@ -72,10 +72,6 @@ class Segment:
     fragments: int
     expires_at: float | None = None
     """Set when the segment leaves the playlist; it is dropped from memory after this."""
-
-
-def _iso8601(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def hold_back_for(setting: float, segment_duration: float) -> float:
@@ -408,7 +404,7 @@ class SegmentRing:
                 if previous is not None:
                     lines.append("#EXT-X-DISCONTINUITY")
                 lines.append(f'#EXT-X-MAP:URI="init-{segment.generation}.mp4"')
-            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso8601(segment.wallclock)}")
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{iso_ms(segment.wallclock)}")
             lines.append(f"#EXTINF:{segment.duration:.3f},")
             lines.append(f"seg-{segment.sequence}.m4s")
             previous = segment

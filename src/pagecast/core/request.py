@@ -106,8 +106,10 @@ START_FIELDS: dict[str, Field] = {
                   unknown="unknown mode {value!r}; use 'hls' (live HLS for TVs and browsers) or 'fmp4' (low-latency progressive MP4)"),
     "duration": Field((int, float), "a number of seconds", "Seconds until the TV is given back; omit it to run until stopped.",
                       lo=0, hi=7 * 86400, low_open=True, hint=" (omit it to run until stopped)"),
-    "device": Field((str,), "a device name, uuid or address", "The TV: a name, uuid or address (GET /devices lists them); null streams only, without a TV.",
-                    extra={"pattern": "\\S"}),
+    "device": Field((str, list), "a device name, uuid or address, or a list of them",
+                    "The TV: a name, uuid or address (GET /devices lists them), or a list of TVs that all show the one render; null streams only, without a TV.",
+                    extra={"pattern": "\\S", "items": {"type": "string", "pattern": "\\S"}, "minItems": 1, "uniqueItems": True}),
+    "share": Field((bool,), "true or false", "Join a live session that shows the identical page (url, auth, size and preset, mode, look) instead of starting a render of its own (default true)."),
     "auth": Field((dict,), "an object", "Credentials for the page; never logged or shown. A Home Assistant sign-in is ha_token or ha_refresh_token (with ha_client_id if it has one), not both.", extra={
         "properties": {k: f.json_schema() for k, f in AUTH_FIELDS.items()}, "additionalProperties": False,
     }),
@@ -135,6 +137,31 @@ STOP_FIELDS: dict[str, Field] = {
     "id": Field((str,), "a string", "The session to stop."),
     "device": Field((str,), "a string", "Stop the session on this TV (name, uuid or address)."),
 }
+
+
+#: A TV joining a running session (POST /sessions/<id>/screens): its own options.
+SCREEN_FIELDS: dict[str, Field] = {
+    k: START_FIELDS[k] for k in ("device", "duration", "keep_on", "if_idle", "volume", "quiet")
+}
+
+
+def parse_screen(body: Any, session: "StartRequest") -> "StartRequest":
+    """A POST /sessions/<id>/screens body as the session's request with the new TVs and their
+    own options (the page is the session's)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object like {\"device\": \"Kitchen TV\", \"duration\": 60}")
+    if set(body) - set(SCREEN_FIELDS):
+        raise unknown_fields(set(body) - set(SCREEN_FIELDS), SCREEN_FIELDS)
+    devices = parse_devices(body) if body.get("device") is not None else ()
+    if not devices:
+        raise InvalidRequest("'device' is required: the TV (or a list of TVs) to add, e.g. {\"device\": \"Kitchen TV\"}")
+    duration = _take(body, "duration", SCREEN_FIELDS)
+    volume = _take(body, "volume", SCREEN_FIELDS)
+    return replace(
+        session, devices=devices, duration=float(duration) if duration is not None else None,
+        volume=float(volume) if volume is not None else None,
+        **{k: bool(_take(body, k, SCREEN_FIELDS)) for k in ("keep_on", "if_idle", "quiet")},
+    )
 
 
 def body_schema(fields: dict[str, Field], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -203,7 +230,7 @@ class StartRequest:
     quality: Quality
     mode: str
     duration: float | None = None
-    device: str | None = None
+    devices: tuple[str, ...] = ()
     auth: Auth = field(default_factory=Auth)
     profile: str | None = None
     device_scale_factor: float = 1.0
@@ -214,6 +241,23 @@ class StartRequest:
     appearance: Appearance = Appearance()
     #: Most frames a second taken from the page (its changes); the stream keeps quality.fps.
     capture_fps: int = 15
+    share: bool = True
+
+    @property
+    def device(self) -> str | None:
+        """The first TV asked for (the one ``cast`` describes), or None to stream only."""
+        return self.devices[0] if self.devices else None
+
+    def same_page(self, other: "StartRequest") -> bool:
+        """Whether ``other`` renders exactly the picture this does, so one render can feed both:
+        the page (url, credentials), its size and encoding (preset and overrides, scale), the
+        stream kind and the look. What the TV does with it (volume, keep_on, duration…) is the
+        screen's own."""
+        return (
+            self.url == other.url and self.auth == other.auth and self.quality == other.quality and self.mode == other.mode
+            and self.device_scale_factor == other.device_scale_factor and self.appearance == other.appearance
+            and self.capture_fps == other.capture_fps
+        )
 
     @property
     def cast(self) -> CastOptions:
@@ -226,6 +270,7 @@ class StartRequest:
             "mode": self.mode,
             "duration": self.duration,
             "device": self.device,
+            "devices": list(self.devices),
             "profile": self.profile,
             "width": self.quality.width,
             "height": self.quality.height,
@@ -456,13 +501,8 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
     if duration is not None:
         duration = float(duration)
 
-    if "device" in body and body["device"] is None:
-        device = None  # explicitly no TV: stream only, even with a default device configured
-    else:
-        device = _take(body, "device")
-        if device is not None and _blank(device):
-            raise InvalidRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
-        device = (device or settings.default_device).strip() or None
+    devices = parse_devices(body, settings.default_device)
+    device = devices[0] if devices else None
     dsf = _take(body, "device_scale_factor")
     if dsf is None:
         dsf = quality.device_scale_factor or settings.device_scale_factor
@@ -480,10 +520,33 @@ def parse_start(body: Any, settings: Settings, profiles: dict[str, dict[str, Any
         volume = float(volume)
     appearance, capture_fps = parse_look(body, settings, quality.fps)
     return StartRequest(
-        url=url, quality=quality, mode=mode, duration=duration, device=device,
+        url=url, quality=quality, mode=mode, duration=duration,
         auth=auth, profile=profile_name, device_scale_factor=float(dsf), volume=volume,
-        appearance=appearance, capture_fps=capture_fps, **flags,
+        appearance=appearance, capture_fps=capture_fps, devices=devices, share=_or(_take(body, "share"), True), **flags,
     )
+
+
+def parse_devices(body: dict, default_device: str = "") -> tuple[str, ...]:
+    """``device`` as a tuple of TVs: one name, a list of them, or none (``null``: stream only,
+    even with a default device configured)."""
+    if "device" in body and body["device"] is None:
+        return ()
+    given = _take(body, "device")
+    if given is None:
+        return (default_device.strip(),) if default_device.strip() else ()
+    names = given if isinstance(given, list) else [given]
+    if not names:
+        raise InvalidRequest("'device' is an empty list; name at least one TV (GET /devices lists them), or null to only stream")
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidRequest(f"'device' must list device names, uuids or addresses (strings), got {_type_name(name)}")
+        if _blank(name):
+            raise InvalidRequest("'device' is empty; give a device name, uuid or address (GET /devices lists them), or null to only stream")
+        if name.strip() in out:
+            raise InvalidRequest(f"'device' names {name.strip()!r} twice")
+        out.append(name.strip())
+    return tuple(out)
 
 
 def parse_look(body: dict, settings: Settings, fps: int) -> tuple[Appearance, int]:

@@ -22,7 +22,7 @@ from quart_trio import QuartTrio
 from .. import __version__
 from ..core.errors import BodyTooLarge, EncodeError, InvalidRequest, Refused, UnsupportedMediaType
 from ..core.lifecycle import State
-from ..core.request import json_error, parse_start, parse_stop
+from ..core.request import json_error, parse_screen, parse_start, parse_stop
 from ..core.settings import PRESETS, Settings
 from ..lowlevel.binaries import PLAYER_FILES, find_players_dir
 from ..session.cast_link import peek
@@ -42,7 +42,7 @@ CORS = {
 }
 NO_CACHE = "no-cache, no-store, must-revalidate"
 #: What PAGECAST_API_TOKEN guards (handler names); streams, watch pages and /health stay open.
-CONTROL_ENDPOINTS = {"start", "stop", "status", "session_status", "devices"}
+CONTROL_ENDPOINTS = {"start", "stop", "status", "session_status", "devices", "add_screens", "remove_screen"}
 
 
 PAD_BLOCK = 32 * 1024
@@ -229,13 +229,34 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         except ValueError as exc:
             return error(str(exc), 500)
         req = parse_start(body, settings, profiles)
-        session = await supervisor.start(req)
+        started_ = await supervisor.start(req)
+        return await answer_started(started_.session, joined=started_.joined)
+
+    async def answer_started(session: Session, **extra: Any) -> Response:
+        """202 with the session; with ``?wait=1``, once it plays on its TVs (or 422 if it failed)."""
         if request.args.get("wait") in ("1", "true", "live"):
             with trio.move_on_after(settings.load_timeout + 15):
                 await session.wait_ready()
             if session.state is State.FAILED:
-                return ok({**describe(session)}, status=422)
-        return ok(describe(session), status=202)
+                return ok({**describe(session), **extra}, status=422)
+        return ok({**describe(session), **extra}, status=202)
+
+    @app.post("/sessions/<session_id>/screens")
+    async def add_screens(session_id: str):
+        session = supervisor.get(session_id)
+        body = await read_json()
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        await supervisor.add_screen(session, parse_screen(body, session.request))
+        return await answer_started(session)
+
+    @app.delete("/sessions/<session_id>/screens/<path:device>")
+    async def remove_screen(session_id: str, device: str):
+        session = supervisor.get(session_id)
+        if session is None:
+            return error(f"no session {session_id!r}", 404)
+        supervisor.remove_screen(session, device)
+        return ok(describe(session))
 
     @app.post("/stop")
     async def stop():

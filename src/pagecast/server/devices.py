@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 import trio
 
-from ..core.device import CAST_PORT, Device, looks_like_address, parse_eureka
+from ..core.device import CAST_PORT, Device, looks_like_address, parse_eureka, uuid_of
 from ..core.errors import Conflict, NotFound
 from ..core.settings import Settings
 
@@ -213,10 +213,7 @@ class Directory:
 
     def _match(self, spec: str) -> Device | None:
         key = spec.strip()
-        try:
-            uid = str(UUID(key.replace("-", "")))
-        except ValueError:
-            uid = None
+        uid = uuid_of(key)
         if uid and uid in self.devices:
             return self.devices[uid]
         by_name = [d for d in self.devices.values() if d.name.casefold() == key.casefold()]

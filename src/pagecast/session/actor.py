@@ -1,7 +1,8 @@
-"""The session actor: one page, streamed (and cast) until it is stopped.
+"""The session actor: one page, rendered once, streamed to any number of screens until it is
+stopped.
 
-A session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and, when it
-casts, its Cast watcher; the publisher belongs to the session, not to the encoder, so an
+A session owns a nursery holding its renderer (Chromium), encoder (FFmpeg) and its screens,
+each a Cast watcher of its own (session/screens.py); the publisher belongs to the session, not to the encoder, so an
 encoder restarted inside the session keeps the stream URL and continues the playlist; a
 Chromium that grew old or big is replaced make-before-break, so the picture never freezes.
 Cancelling the session's scope (a stop from the supervisor, its ``duration``, SIGTERM) or a
@@ -16,6 +17,8 @@ import math
 import secrets
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -23,22 +26,24 @@ import trio
 
 from ..core.device import Device
 from ..core.encoders import LIBX264
-from ..core.errors import Conflict, EncodeError, Refused, RenderError
+from ..core.errors import CastError, Conflict, DeviceEnded, EncodeError, Refused, RenderError
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.page import Frame
 from ..core.tally import SessionFigures, device_stop_kind
 from ..core.playlist import hold_back_for
 from ..core.policy import MB, Recycling, RestartBudget
-from ..core.request import StartRequest, redact_url
+from ..core.request import CastOptions, StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
+from ..core.timestamps import iso_ms_or_none
 from ..core.supervision import Fallback, GiveUp, Restart, Retry, after_encode_failure, after_render_failure, encoder_state, ending, resume_at
 from ..lowlevel.groups import flatten, one_error
 from .cast import CastWatcher
 from .encode import run_encoder
 from .encoder_probe import EncoderChoice
 from .handoff import FrameSwitch
+from .screens import Screen
 from .thumbnail import Thumbnails
 from .publish import Publisher
 from .render import Browser, PageSpec, run_renderer
@@ -51,22 +56,49 @@ FMP4_KEYFRAME_INTERVAL = 0.5
 RESTART_LOG = 10
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What a session is made of. The real ones by default; tests give fakes, so a session's
+    supervision (budgets, recycling, fallback, durations, screens) runs under a fake clock.
+
+    ``render(page, settings, outlet, *, task_status, browser)`` runs one Chromium;
+    ``browser(stats)`` is its handle (pid, memory); ``encode(spec, ffmpeg, frames, publisher,
+    *, stats, backend, hang_timeout, resume_at)`` runs one FFmpeg; ``screen(device, options,
+    settings, stream, *, session_id, inherited)`` makes a screen's watcher; ``publisher(...)``
+    the session's segment store."""
+
+    render: Callable[..., Awaitable[None]] = run_renderer
+    browser: Callable[[dict], Browser] = Browser
+    encode: Callable[..., Awaitable[None]] = run_encoder
+    screen: Callable[..., Any] = CastWatcher
+    publisher: Callable[..., Publisher] = Publisher
+
+
+REAL_PARTS = Parts()
+
+
 class Session:
-    """One cast session. Its state is ``state`` alone; its supervisor is the only caller of
-    :meth:`stop`."""
+    """One render and its screens. Its state is ``state`` alone; its supervisor is the only
+    caller of :meth:`stop`, :meth:`add_screen` and :meth:`hand_over`."""
 
     def __init__(
-        self, request: StartRequest, settings: Settings, *, device: Device | None = None,
-        base_url: Callable[[], str] = lambda: "", inherited: Handover | None = None,
-        encoders: EncoderChoice | None = None,
+        self, request: StartRequest, settings: Settings, *, devices: Sequence[Device] = (),
+        base_url: Callable[[], str] = lambda: "", inherited: dict[str, Handover] | None = None,
+        encoders: EncoderChoice | None = None, parts: Parts = REAL_PARTS,
     ):
         self.id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")  # ~94 random bits: stream URLs are open
         self.request = request
         self.settings = settings
-        self.target = device
+        self.parts = parts
         self.base_url = base_url
-        self.watcher: CastWatcher | None = None
-        self._inherited = inherited
+        self.screens: list[Screen] = []
+        #: Started without a TV: it streams on when its last screen leaves.
+        self.stream_only = not devices
+        self._first_devices = list(devices)
+        self._inherited = dict(inherited or {})
+        self._nursery: trio.Nursery | None = None
+        #: Set once it holds its first TVs and renders (or ended before): TVs may join then.
+        self.running = trio.Event()
         self._state = State.STARTING
         self._changed = trio.Event()
         self.error: str | None = None
@@ -89,7 +121,7 @@ class Session:
         self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
         self.encoder_backend: str | None = None  # known once the startup probe is done
         self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
-        self.publisher = Publisher(
+        self.publisher = parts.publisher(
             segment_duration=self.segment_duration,
             window=settings.playlist_window,
             hold_back=hold_back_for(settings.hold_back, self.segment_duration),
@@ -104,6 +136,7 @@ class Session:
     def figures(self) -> SessionFigures:
         """What this session counts, for /metrics (``core.tally``)."""
         w = self.watcher
+        stops = [s.watcher.device_stop for s in self.screens if s.watcher.device_stop]
         outcome = None
         if self.state.ended:
             outcome = "failed" if self._state is State.FAILED else "stopped"
@@ -115,8 +148,8 @@ class Session:
             restarts=tuple((child, kind, n) for (child, kind), n in sorted(self.restart_kinds.items())),
             startup_seconds=self.startup_seconds,
             playing_seconds=w.seconds_to_playing if w is not None else None,
-            cast_reconnects=w.reconnects if w is not None else 0,
-            device_stop=device_stop_kind(w.device_stop) if w is not None else None,
+            cast_reconnects=sum(s.watcher.reconnects for s in self.screens),
+            device_stop=device_stop_kind(stops[-1]) if stops else None,
             outcome=outcome,
         )
 
@@ -151,7 +184,7 @@ class Session:
 
     async def wait_ready(self) -> None:
         """Until the stream is live and, when casting, playing on the TV; or the session ended."""
-        await self._until(lambda: self._state.ended or (self._state is State.LIVE and (self.watcher is None or self.watcher.playing.is_set())))
+        await self._until(lambda: self._state.ended or (self._state is State.LIVE and self._screens_settled))
 
     @property
     def active(self) -> bool:
@@ -167,6 +200,94 @@ class Session:
     @property
     def device(self) -> str | None:
         return self.request.device
+
+    # -- screens -------------------------------------------------------------------------
+
+    @property
+    def watcher(self):
+        """The watcher ``cast`` describes: the first screen still on, else the last to leave."""
+        on = [s for s in self.screens if s.active]
+        chosen = on[0] if on else max(self.screens, key=lambda s: s.ended_at or 0.0, default=None)
+        return chosen.watcher if chosen is not None else None
+
+    @property
+    def target(self) -> Device | None:
+        w = self.watcher
+        return w.device if w is not None else None
+
+    @property
+    def joinable(self) -> bool:
+        return self._nursery is not None and self.active and not self.cancel_scope.cancel_called
+
+    def active_screens(self) -> list[Screen]:
+        return [s for s in self.screens if s.active]
+
+    def screen_on(self, uuid: str) -> Screen | None:
+        return next((s for s in self.screens if s.active and s.uuid == uuid), None)
+
+    def remove_screen(self, uuid: str, reason: str) -> Screen | None:
+        """Take a TV off this session (its TV is given back); the session ends if it was the
+        last one, unless the session streams on its own."""
+        screen = self.screen_on(uuid)
+        if screen is not None:
+            screen.leave(reason)
+        return screen
+
+    async def add_screen(
+        self, device: Device, options: CastOptions, duration: float | None, inherited: Handover | None = None,
+    ) -> Screen:
+        """A TV joins the running render. Returns once the TV is connected and free: an
+        unreachable or busy TV raises the Refused error of a /start and leaves the session as it was."""
+        if not self.joinable:
+            raise Conflict(f"session {self.id} is ending; start a new one")
+        watcher = self.parts.screen(device, options, self.settings, self._stream(), session_id=self.id, inherited=inherited)
+        screen = Screen(watcher, duration)
+        self.screens.append(screen)
+        try:
+            await self._nursery.start(self._run_screen, screen, name=f"screen {device.name}")
+        except BaseException:
+            self.screens.remove(screen)
+            raise
+        self._poke()
+        return screen
+
+    @property
+    def _screens_settled(self) -> bool:
+        """Every screen plays or has left; and if none is left, the session is on its way out
+        (or streams on its own): its ending is the answer, not a moment before it."""
+        settled = all(s.watcher.playing.is_set() or not s.active for s in self.screens)
+        return settled and (self.stream_only or bool(self.active_screens()))
+
+    def _stream(self) -> Stream:
+        return Stream.for_session(self.stream_url, self.request.mode, _title(self.request.url))
+
+    async def _run_screen(self, screen: Screen, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """One screen's life. What ends it from the TV ends the session only when it was the
+        last one (and the session does not stream on its own): then it is the session's end."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._poke_when_settled, screen)
+            try:
+                await screen.run(self._until_live, task_status=task_status)
+            except (DeviceEnded, CastError) as exc:
+                if self._last_screen_left():
+                    raise
+                log.info("session %s: %s left: %s", self.id, screen.device.name, exc)
+            else:
+                if self._last_screen_left():
+                    self.stop(screen.ended or "its last screen left")
+            finally:
+                self._poke()
+
+    async def _poke_when_settled(self, screen: Screen) -> None:
+        await screen.settled()
+        self._poke()
+
+    def _last_screen_left(self) -> bool:
+        return not self.stream_only and not self.active_screens()
+
+    def _poke(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
 
     @property
     def stream_url(self) -> str:
@@ -195,9 +316,9 @@ class Session:
             "id": self.id,
             "state": str(self._state),
             **self.request.public(),
-            "started_at": _iso(self.started_at),
-            "live_at": _iso(self.live_at),
-            "ended_at": _iso(self.ended_at),
+            "started_at": iso_ms_or_none(self.started_at),
+            "live_at": iso_ms_or_none(self.live_at),
+            "ended_at": iso_ms_or_none(self.ended_at),
             "startup_seconds": self.startup_seconds,
             "stop_reason": self.stop_reason,
             "error": self.error,
@@ -223,6 +344,7 @@ class Session:
             "viewers": pub.get("viewers", 0),
             "publisher": pub,
             "cast": self.watcher.status() if self.watcher is not None else None,
+            "screens": [s.status() for s in self.screens],
         }
 
     def _children(self) -> dict[str, Any]:
@@ -235,7 +357,7 @@ class Session:
         renderer = {
             "state": "stopped" if ended else self._renderer_state,
             "pid": browser.pid if running else None,
-            "started": _iso(browser.launched_wall) if running else None,
+            "started": iso_ms_or_none(browser.launched_wall) if running else None,
             "age_s": round(now - browser.launched, 1) if running and browser.launched is not None else None,
             "memory_mb": round(chromium.memory / MB, 1) if running and chromium.memory is not None else None,
             "restarts": self.restarts["renderer"],
@@ -283,16 +405,15 @@ class Session:
         started = False
         try:
             with self.cancel_scope:
-                if req.duration is not None:
+                if req.duration is not None and self.stream_only:
                     self.cancel_scope.deadline = trio.current_time() + req.duration
                 async with trio.open_nursery() as nursery:
-                    if self.target is not None:
-                        self.watcher = CastWatcher(
-                            self.target, req.cast, self.settings, Stream.for_session(self.stream_url, req.mode, _title(req.url)),
-                            session_id=self.id, inherited=self._inherited,
-                        )
-                        await nursery.start(self.watcher.run, self._until_live)
+                    self._nursery = nursery
+                    for device in self._first_devices:
+                        # Each TV's duration is its own: a session lives while a screen does.
+                        await self.add_screen(device, req.cast, req.duration, self._inherited.get(device.uuid))
                     task_status.started()
+                    self.running.set()
                     started = True
                     frames_send, frames_recv = trio.open_memory_channel(2)
                     self._encoder_control = frames_send.clone()
@@ -307,10 +428,6 @@ class Session:
                         self.startup_seconds = round(trio.current_time() - self._start_monotonic, 3)
                         self._move(State.LIVE)
                         log.info("session %s live after %.2f s", self.id, self.startup_seconds)
-                    if self.watcher is not None:
-                        await self.watcher.playing.wait()
-                        self._changed.set()
-                        self._changed = trio.Event()
             if self.stop_reason is None and req.duration is not None and self.cancel_scope.cancelled_caught:
                 self.stop_reason = f"duration of {req.duration:g} s ended"
             if not started:
@@ -319,6 +436,8 @@ class Session:
         except BaseException as exc:
             self._ended_by(exc)
         finally:
+            self._nursery = None
+            self.running.set()
             if self._encoder_control is not None:
                 self._encoder_control.close()
             self.publisher.end()
@@ -401,7 +520,7 @@ class Session:
         failed, failed_at = 0, -math.inf
         with one_error(RenderError, KeyboardInterrupt):
             async with trio.open_nursery() as nursery:
-                current = self._chromium = _Chromium(switch, self.render_stats)
+                current = self._chromium = _Chromium(switch, self.render_stats, self.parts)
                 switch.take_over(current.outlet)  # nothing else draws: its frames go on from the first
                 await nursery.start(current.run, page, settings)
                 if not first.done:
@@ -415,7 +534,7 @@ class Session:
                         await trio.sleep(settings.renderer_check_interval)
                         continue
                     self._renderer_state = "recycling"
-                    new = _Chromium(switch, self.render_stats)
+                    new = _Chromium(switch, self.render_stats, self.parts)
                     began = trio.current_time()
                     try:
                         await nursery.start(new.run, page, settings)
@@ -432,11 +551,11 @@ class Session:
                     failed = 0
 
     def _note(self, child: str, kind: str, reason: str) -> None:
-        self.restart_log.append({"child": child, "kind": kind, "reason": reason, "at": _iso(time.time())})
+        self.restart_log.append({"child": child, "kind": kind, "reason": reason, "at": iso_ms_or_none(time.time())})
 
     def _recycled(self, reason: str, old: _Chromium, new: _Chromium, took: float) -> None:
         self.recycles += 1
-        self.last_recycle = {"reason": reason, "at": _iso(time.time())}
+        self.last_recycle = {"reason": reason, "at": iso_ms_or_none(time.time())}
         self._note("renderer", "recycle", reason)
         memory = round(old.memory / MB) if old.memory is not None else None
         log.info(
@@ -463,7 +582,7 @@ class Session:
     def _restarted(self, child: str, reason: str, kind: str = "crash") -> None:
         self.restarts[child] += 1
         self.restart_kinds[(child, kind)] += 1
-        self.last_restart = {"child": child, "kind": kind, "reason": reason, "at": _iso(time.time())}
+        self.last_restart = {"child": child, "kind": kind, "reason": reason, "at": iso_ms_or_none(time.time())}
         self._note(child, kind, reason)
         log.warning(
             "session %s: %s restarting (%d): %s", self.id, child, self.restarts[child], reason,
@@ -492,7 +611,7 @@ class Session:
                 self.publisher.begin_generation()
                 self._encoder_state = "running"
                 try:
-                    await run_encoder(
+                    await self.parts.encode(
                         spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
                         hang_timeout=self.settings.encoder_hang_timeout,
                         resume_at=resume_at(self.request.mode, self.encoder_stats.started_at, self.publisher.generation_end()),
@@ -520,8 +639,9 @@ class _Chromium:
     ``Browser`` and its outlet to the encoder. Retired (replaced make-before-break), its
     outlet takes nothing more and it is stopped; what it raises while stopping is nobody's."""
 
-    def __init__(self, switch: FrameSwitch, stats: dict):
-        self.browser = Browser(stats)
+    def __init__(self, switch: FrameSwitch, stats: dict, parts: Parts):
+        self.parts = parts
+        self.browser = parts.browser(stats)
         self.outlet = switch.outlet(stats)
         self.memory: int | None = None  # bytes, as last measured
         self._scope = trio.CancelScope()
@@ -529,7 +649,7 @@ class _Chromium:
     async def run(self, page: PageSpec, settings: Settings, task_status=trio.TASK_STATUS_IGNORED) -> None:
         with self._scope:
             try:
-                await run_renderer(page, settings, self.outlet, task_status=task_status, browser=self.browser)
+                await self.parts.render(page, settings, self.outlet, task_status=task_status, browser=self.browser)
             except RenderError:
                 if not self._scope.cancel_called:
                     raise
@@ -566,8 +686,3 @@ def _title(url: str) -> str:
     parts = urlsplit(url)
     return f"pagecast: {parts.hostname or ''}{parts.path if parts.path not in ('', '/') else ''}"
 
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
