@@ -1,6 +1,6 @@
 """The Home Assistant app (addon/): its options become pagecast's settings, its discovery message
-reaches a Supervisor, and its config.yaml says what the Supervisor needs (no containers here:
-`ops/container addon-check` runs the app's image for real)."""
+reaches a Supervisor, its config.yaml says what the Supervisor needs, and the status page works
+below the ingress path (no containers here: `ops/container addon-check` runs the app's image)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ import logging
 import re
 import threading
 import tomllib
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trio
 import yaml
 
 from pagecast import addon
 from pagecast.core.settings import Settings
+from pagecast.lowlevel.browser import open_player_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "addon" / "config.yaml").read_text())
@@ -197,3 +201,93 @@ def test_the_status_page_and_watch_page_use_relative_urls_so_ingress_paths_work(
         # (a path's own separator, "/streams/", is not a URL)
         absolute = re.findall(r"""["'`]/(?:status|start|stop|health|devices|sessions|watch|players|streams)\b(?!/["'`])""", text)
         assert not absolute, (page, absolute)
+
+
+class StandInIngress:
+    """Home Assistant's ingress on loopback: /api/hassio_ingress/<token>/<path> reaches pagecast
+    as /<path> with X-Ingress-Path, as Core and the Supervisor pass it on; anything else is
+    Home Assistant's own (404 here). Records every path asked for."""
+
+    def __init__(self, upstream: str, token: str = "Xb3k9"):
+        self.prefix = f"/api/hassio_ingress/{token}"
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                outer.paths.append(self.path)
+                if not self.path.startswith(outer.prefix + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                request = urllib.request.Request(
+                    upstream + self.path[len(outer.prefix):],
+                    data=self.rfile.read(length) if length else None,
+                    method=self.command,
+                    headers={k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+                    | {"X-Ingress-Path": outer.prefix},
+                )
+                try:
+                    response = urllib.request.urlopen(request, timeout=20)
+                except urllib.error.HTTPError as exc:
+                    response = exc
+                with response:
+                    body = response.read()
+                    self.send_response(response.status)
+                    for key in ("Content-Type", "Cache-Control"):
+                        if response.headers.get(key):
+                            self.send_header(key, response.headers[key])
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the browser went on (a newer thumbnail)
+
+            do_GET = do_POST = forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}{self.prefix}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="stand-in ingress")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+async def _until(tab, expression: str, seconds: float = 20):
+    with trio.fail_after(seconds):
+        while not (value := await tab.evaluate(expression)):
+            await trio.sleep(0.2)
+        return value
+
+
+@pytest.mark.e2e
+async def test_the_status_page_and_its_watch_link_work_below_the_ingress_path(client, service, pages):
+    started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+    assert started["state"] == "live", started
+    card = f"document.querySelector('[data-session=\"{started['id']}\"]')"
+    with StandInIngress(f"http://127.0.0.1:{service.port}") as ingress:
+        async with open_player_browser() as browser:
+            tab = await browser.open(ingress.url)
+            await _until(tab, "document.getElementById('health')?.textContent.startsWith('version')")
+            await _until(tab, f"{card} && {card}.querySelector('img') && {card}.querySelector('img').naturalWidth > 0")
+            watch = await tab.evaluate(f"{card}.querySelector('a').href")
+            assert watch == f"{ingress.url}watch/{started['id']}"
+            player = await browser.open(watch + "?player=hlsjs")
+            await _until(player, "window.pagecastStats && window.pagecastStats.currentTime > 0", 30)
+            assert not (await player.stats())["errors"]
+    await client.post("/stop", json={})
+    outside = [p for p in ingress.paths if not p.startswith(ingress.prefix + "/") and p != "/favicon.ico"]
+    assert not outside, outside
+    asked = {p[len(ingress.prefix):].split("?")[0].rsplit("/", 1)[0] for p in ingress.paths if p.startswith(ingress.prefix)}
+    assert {"", "/sessions/" + started["id"], "/watch", "/players", "/streams/" + started["id"]} <= asked, asked
