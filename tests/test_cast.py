@@ -191,6 +191,19 @@ async def test_a_tv_that_refuses_the_load_fails_the_session_with_its_reason(api,
             await trio.sleep(0.05)
 
 
+async def test_a_tv_that_refuses_the_load_is_that_screens_error_and_the_other_tv_plays_on(api, pages, tv):
+    async with open_virtual_tv(host="127.0.0.3", name="Shaka TV", player="ffmpeg") as other:
+        tv.refuse_load("MEDIA_SRC_NOT_SUPPORTED")
+        response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": ["Living Room TV", "Shaka TV"]})
+        data = response.json()
+        assert data["state"] == "live" and other.player_state == "PLAYING", data
+        refused = _screen(data, "Living Room TV")
+        assert refused["ended"] == "failed" and "LOAD_FAILED" in refused["error"], refused
+        assert _screen(data, "Shaka TV")["ended"] is None
+        await api.post("/stop", json={"id": data["id"]})
+        await ended_cleanly(api, data["id"])
+
+
 async def test_a_new_session_takes_the_tv_over_and_gives_back_what_was_there_before_the_first(api, pages, tv):
     tv.launch_app(YOUTUBE, "YouTube")
     first = await cast(api, pages)

@@ -29,7 +29,7 @@ from ..core.screen import (
     left_our_app, mute_before_launch, reconnect_step, should_give_back, unstick,
 )
 from ..lowlevel.groups import one_error
-from .cast_link import Link, LinkLost
+from .cast_link import ConnectionChanged, LaunchFailed, Link, LinkEvent, LinkLost, LoadFailed, MediaChanged, ReceiverChanged
 
 #: How often, with no event from the TV, the watcher checks whether its player is stuck.
 STUCK_CHECK_INTERVAL = 1.0
@@ -231,7 +231,7 @@ class CastWatcher:
                         with trio.CancelScope() as link.handling:
                             try:
                                 if event is not None:
-                                    await self._on_event(link, *event)
+                                    await self._on_event(link, event)
                                 await self._unstick(link)
                             except LinkLost as exc:
                                 link.mark_lost(str(exc))
@@ -255,21 +255,28 @@ class CastWatcher:
                 link.mark_lost(f"no answer to a status request: {exc}")
                 return
 
-    async def _on_event(self, link: Link, kind: str, value: Any) -> None:
-        if kind == "connection":
-            if value in ("LOST", "DISCONNECTED", "FAILED"):
-                link.mark_lost(f"connection {value.lower()}")
-        elif kind == "cast":
-            status = link.status
-            if status is None:
-                return
-            self.screen = Screen.of(status, self.screen.media if self.screen else None)
-            verdict = judge_receiver(ReceiverView.of(status), self._ours)
-            self._ours = verdict.ours
-            if verdict.ended is not None:
-                self._ended(verdict.ended.reason)
-        elif kind == "media":
-            await self._on_media(link, value)
+    async def _on_event(self, link: Link, event: LinkEvent) -> None:
+        match event:
+            case ConnectionChanged(status):
+                if status in ("LOST", "DISCONNECTED", "FAILED"):
+                    link.mark_lost(f"connection {status.lower()}")
+            case ReceiverChanged():
+                status = link.status
+                if status is None:
+                    return
+                self.screen = Screen.of(status, self.screen.media if self.screen else None)
+                verdict = judge_receiver(ReceiverView.of(status), self._ours)
+                self._ours = verdict.ours
+                if verdict.ended is not None:
+                    self._ended(verdict.ended.reason)
+            case MediaChanged(media):
+                await self._on_media(link, media)
+            case LoadFailed(code):
+                raise CastError(f"{self.device.name} refused the stream: LOAD_FAILED (error {code})")
+            case LaunchFailed(reason):
+                raise CastError(f"{self.device.name} could not launch the Default Media Receiver: LAUNCH_ERROR {reason}")
+            case _:
+                raise AssertionError(f"an event the watcher does not handle: {event!r}")
 
     async def _on_media(self, link: Link, media: Media) -> None:
         if self.screen is not None:

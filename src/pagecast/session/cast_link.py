@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 from uuid import UUID
 
@@ -28,6 +29,42 @@ class LinkLost(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class ConnectionChanged:
+    """pychromecast's connection status: CONNECTING, CONNECTED, DISCONNECTED, FAILED, LOST…"""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class ReceiverChanged:
+    """A RECEIVER_STATUS (pychromecast's CastStatus): the app, power, volume."""
+
+    status: Any
+
+
+@dataclass(frozen=True)
+class MediaChanged:
+    media: Media
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    """The TV refused a LOAD (LOAD_FAILED), ours or anyone's on its media channel."""
+
+    error_code: int
+
+
+@dataclass(frozen=True)
+class LaunchFailed:
+    """The TV refused to launch an app (LAUNCH_ERROR)."""
+
+    reason: str
+
+
+LinkEvent = ConnectionChanged | ReceiverChanged | MediaChanged | LoadFailed | LaunchFailed
+
+
 class Link:
     """One CASTV2 connection to one device (one pychromecast ``Chromecast`` and its thread)."""
 
@@ -36,37 +73,37 @@ class Link:
         self.connect_timeout = connect_timeout
         self.cast: Any = None
         self._token = trio.lowlevel.current_trio_token()
-        self._send, self.events = trio.open_memory_channel[tuple[str, Any]](math.inf)
+        self._send, self.events = trio.open_memory_channel[LinkEvent](math.inf)
         self.lost: str | None = None
         self.handling: trio.CancelScope | None = None  # the watcher's current event handler
 
     # --- called on pychromecast's threads ---------------------------------------------------
-    def _post(self, kind: str, value: Any) -> None:
+    def _post(self, event: LinkEvent) -> None:
         try:
-            self._token.run_sync_soon(self._deliver, kind, value)
+            self._token.run_sync_soon(self._deliver, event)
         except trio.RunFinishedError:
             pass
 
-    def _deliver(self, kind: str, value: Any) -> None:
+    def _deliver(self, event: LinkEvent) -> None:
         try:
-            self._send.send_nowait((kind, value))
+            self._send.send_nowait(event)
         except trio.ClosedResourceError:
             pass
 
     def new_cast_status(self, status: Any) -> None:
-        self._post("cast", status)
+        self._post(ReceiverChanged(status))
 
     def new_media_status(self, status: Any) -> None:
-        self._post("media", Media.of(status))
+        self._post(MediaChanged(Media.of(status)))
 
     def load_media_failed(self, queue_item_id: int, error_code: int) -> None:
-        self._post("load_failed", error_code)
+        self._post(LoadFailed(error_code))
 
     def new_connection_status(self, status: Any) -> None:
-        self._post("connection", status.status)
+        self._post(ConnectionChanged(status.status))
 
     def new_launch_error(self, failure: Any) -> None:
-        self._post("launch_error", failure.reason)
+        self._post(LaunchFailed(str(failure.reason)))
 
     def mark_lost(self, reason: str) -> None:
         """Called from Trio: the watcher reading ``events`` sees the end of the stream, and
