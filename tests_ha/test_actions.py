@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -116,27 +117,52 @@ async def _ended(hass: HomeAssistant, pagecast, session_id: str):
     return status if status["state"] in ("failed", "stopped") else None
 
 
-async def test_several_targets_each_get_the_page_and_stop_takes_a_session_or_all(hass: HomeAssistant, pagecast, tv, tv2) -> None:
-    """One TV by its Cast entity, one by pagecast's name for it: each plays (one render or
-    two: pagecast may share one render between TVs showing the identical page)."""
-    await add_entry(hass, pagecast.url)
+async def test_several_targets_share_one_session_and_stopping_one_target_leaves_the_other_playing(hass: HomeAssistant, pagecast, tv, tv2) -> None:
+    """One TV by its Cast entity, one by pagecast's name for it: one /start, so one render
+    shown on both (a screen each, with the action's options); the answer has an entry per TV,
+    both with the session's id. Stopping one target takes only that TV off."""
+    entry = await add_entry(hass, pagecast.url)
+    entity_id = cast_entity(hass, tv)
     answer = await hass.services.async_call(
-        DOMAIN, "show", {"entity_id": cast_entity(hass, tv), "device": [tv2.name], "url": f"{pagecast.url}/demo/dashboard", "quiet": True},
+        DOMAIN, "show", {"entity_id": entity_id, "device": [tv2.name], "url": f"{pagecast.url}/demo/dashboard", "quiet": True},
         blocking=True, return_response=True,
     )
-    sessions = {s["device"]: s["id"] for s in answer["sessions"]}
-    assert set(sessions) == {tv.name, tv2.name}, answer
+    assert sorted(s["device"] for s in answer["sessions"]) == sorted([tv.name, tv2.name]), answer
+    [sid] = {s["id"] for s in answer["sessions"]}
+    status = await get_json(hass, f"{pagecast.url}/sessions/{sid}")
+    screens = {s["uuid"]: s for s in status["screens"]}
+    assert set(screens) == {tv.uuid, tv2.uuid} and all(s["quiet"] is True for s in screens.values()), status
     for screen in (tv, tv2):
-        status = await get_json(hass, f"{pagecast.url}/sessions/{sessions[screen.name]}")
-        ours = [s for s in status.get("screens") or [status["cast"]] if s["uuid"] == screen.uuid]
-        assert ours and ours[0].get("quiet") is True, status
         await until(lambda screen=screen: _player_state(hass, screen, "PLAYING"), f"{screen.name} plays the stream", timeout=30)
+    showing = {screen.name: _showing_entity(hass, entry, screen) for screen in (tv, tv2)}
+    await _refreshed_until(hass, entry, lambda: all(hass.states.get(e).state == STATE_ON for e in showing.values()), "both TVs show pagecast")
+    assert {hass.states.get(e).attributes["session_id"] for e in showing.values()} == {sid}
 
-    stopped = await hass.services.async_call(DOMAIN, "stop", {"session_id": sessions[tv.name]}, blocking=True, return_response=True)
-    assert stopped == {"stopped": [sessions[tv.name]]}
+    stopped = await hass.services.async_call(DOMAIN, "stop", {"entity_id": entity_id}, blocking=True, return_response=True)
+    assert stopped == {"stopped": [sid]}
     await until(lambda: _app(hass, tv, BACKDROP), f"{tv.name} is back at its idle screen")
+    status = await get_json(hass, f"{pagecast.url}/sessions/{sid}")
+    assert status["state"] == "live" and [s["uuid"] for s in status["screens"] if s["ended"] is None] == [tv2.uuid], status
+    assert await _player_state(hass, tv2, "PLAYING")
+    await _refreshed_until(hass, entry, lambda: hass.states.get(showing[tv.name]).state == STATE_OFF, f"{tv.name} no longer shows pagecast")
+    assert hass.states.get(showing[tv2.name]).state == STATE_ON
+
     with pytest.raises(ServiceValidationError) as refused:
         await hass.services.async_call(DOMAIN, "stop", {"all": True, "device": [tv2.name]}, blocking=True)
     assert refused.value.translation_key == "stop_all_and_more"
-    await hass.services.async_call(DOMAIN, "stop", {"all": True}, blocking=True, return_response=True)
+    stopped = await hass.services.async_call(DOMAIN, "stop", {"session_id": sid}, blocking=True, return_response=True)
+    assert stopped == {"stopped": [sid]}
     await until(lambda: _app(hass, tv2, BACKDROP), f"{tv2.name} is back at its idle screen")
+
+
+def _showing_entity(hass: HomeAssistant, entry, tv) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id("binary_sensor", DOMAIN, f"{entry.runtime_data.instance_id}_{tv.uuid}_showing")
+    assert entity_id
+    return entity_id
+
+
+async def _refreshed_until(hass: HomeAssistant, entry, check, what: str) -> None:
+    async def refreshed() -> bool:
+        await entry.runtime_data.coordinator.async_refresh()
+        return check()
+    await until(refreshed, what)

@@ -1,4 +1,8 @@
-"""The pagecast.show and pagecast.stop actions."""
+"""The pagecast.show and pagecast.stop actions.
+
+show sends one /start for all its TVs: pagecast renders the page once and shows it on each
+(one session, a screen per TV). stop takes each targeted TV off whatever pagecast shows there,
+so a session on several TVs keeps playing on the others."""
 
 from __future__ import annotations
 
@@ -66,14 +70,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         if auth:
             body["auth"] = auth
         runtime = entry.runtime_data
-        sessions = []
-        for device in _devices(hass, call) or [None]:
-            answer = await _call(entry, runtime.client.start({**body, "device": device} if device else body))
-            if auth:
-                runtime.coordinator.dashboard_sessions[answer["id"]] = time.monotonic()
-            sessions.append({"id": answer["id"], "device": _shown_on(answer, device)})
+        devices = _devices(hass, call)
+        if devices:
+            body["device"] = devices[0] if len(devices) == 1 else devices
+        answer = await _call(entry, runtime.client.start(body))
+        if auth:
+            runtime.coordinator.dashboard_sessions[answer["id"]] = time.monotonic()
         await runtime.coordinator.async_request_refresh()
-        return {"sessions": sessions}
+        return {"sessions": [{"id": answer["id"], "device": _shown_on(answer, device)} for device in devices or [None]]}
 
     async def stop(call: ServiceCall) -> ServiceResponse:
         entry = _entry(hass, call)
@@ -147,8 +151,9 @@ def _devices(hass: HomeAssistant, call: ServiceCall) -> list[str]:
 
 
 def _shown_on(answer: dict[str, Any], device: str | None) -> str | None:
-    """The name of the TV a /start was for, as pagecast knows it. A /start may join a session
-    already showing the identical page elsewhere: its answer then lists several screens."""
+    """The name of one TV a /start was for, as pagecast knows it. The answer lists every screen
+    of the session: the TVs of this /start, and others when it joined a session already
+    showing the identical page."""
     screens = screens_of(answer)
     if device is None:
         return screens[0].get("device") if screens else None
