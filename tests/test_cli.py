@@ -128,3 +128,89 @@ def test_bench_and_chaos_help_say_what_they_do_and_every_default(capsys, command
     flat = " ".join(text.split())
     for default in defaults:
         assert " ".join(default.split()) in flat
+
+
+# ---- several TVs: one render, a screen per TV --------------------------------------------------
+
+DEN, KITCHEN = "CLI Den TV", "CLI Kitchen TV"
+
+
+@pytest.fixture
+async def two_tvs(nursery, tmp_path):
+    """A service that knows two virtual TVs (addresses no other test file uses), and the TVs."""
+    from helpers import running_service
+
+    from pagecast.virtual_tv import open_virtual_tv
+
+    async with open_virtual_tv(host="127.0.0.71", name=DEN, player="ffmpeg") as den, \
+            open_virtual_tv(host="127.0.0.72", name=KITCHEN, player="ffmpeg") as kitchen, \
+            running_service(nursery, tmp_path, cast_hosts=("127.0.0.71", "127.0.0.72"), quality="720p") as svc:
+        yield svc, den, kitchen
+
+
+def _row(table: str, sid: str) -> str:
+    [line] = [line for line in table.splitlines() if line.startswith(sid)]
+    return line
+
+
+async def test_start_on_two_tvs_waits_for_both_and_screens_take_one_off_and_add_it_back(two_tvs, pages):
+    svc, den, kitchen = two_tvs
+    server = f"--server=http://127.0.0.1:{svc.port}"
+    code, out, err = await pagecast("start", f"{pages}/dashboard.html", "--device", DEN, "--device", KITCHEN, "--wait", server)
+    assert code == 0, (out, err)
+    sid = out.split()[1].rstrip(":")
+    assert f"{DEN}: playing after" in out and f"{KITCHEN}: playing after" in out, out
+    assert den.player_state == kitchen.player_state == "PLAYING"
+    assert len(svc.supervisor.active()) == 1
+    code, out, _ = await pagecast("status", server)
+    assert code == 0 and "TVs" in out.splitlines()[0]
+    assert f"{DEN}: playing, {KITCHEN}: playing" in _row(out, sid)
+
+    code, out, err = await pagecast("screens", "remove", sid, KITCHEN, server)
+    assert code == 0, err
+    assert out.strip() == f"took {KITCHEN} off session {sid}; it still shows on {DEN}"
+    with trio.fail_after(10):
+        while kitchen.player_state == "PLAYING":
+            await trio.sleep(0.1)
+    code, out, _ = await pagecast("status", server)
+    assert f"{DEN}: playing, {KITCHEN}: removed by API" in _row(out, sid)
+    assert den.player_state == "PLAYING"
+    code, _, err = await pagecast("screens", "remove", sid, KITCHEN, server)
+    assert code == 1 and "shows nothing on" in err
+
+    code, out, err = await pagecast("screens", "add", sid, "--device", KITCHEN, "--for", "5m", "--wait", server)
+    assert code == 0, (out, err)
+    assert out.splitlines()[0] == f"session {sid} now shows on {DEN}, {KITCHEN}"
+    assert f"{KITCHEN}: playing" in out and DEN not in out.splitlines()[-1]  # it follows the TVs it added
+    assert kitchen.player_state == "PLAYING"
+
+    code, out, err = await pagecast("start", f"{pages}/dashboard.html", "--device", KITCHEN, "--no-share", "--wait", server)
+    assert code == 0 and "joined" not in out, (out, err)
+    own = out.split()[1].rstrip(":")
+    assert own != sid and len(svc.supervisor.active()) == 2, "a render of its own, the TV taken over"
+    code, out, err = await pagecast("start", f"{pages}/dashboard.html", "--device", KITCHEN, server)
+    assert code == 0 and out.split()[1].rstrip(":") == sid and out.rstrip().endswith("(joined: this page was already running)"), (out, err)
+
+    code, out, _ = await pagecast("stop", "--device", DEN, server)
+    assert code == 0 and out.strip() == f"took {DEN} off 1 session(s): {sid}"
+    assert svc.supervisor.get(sid).active, "the session plays on the TV still on it"
+    code, out, _ = await pagecast("stop", sid, server)
+    assert out.strip() == f"stopped 1 session(s): {sid}"
+    with trio.fail_after(15):
+        while svc.supervisor.active():
+            await trio.sleep(0.1)
+
+
+def test_status_lists_each_tv_of_a_session_with_its_state_or_why_it_left():
+    from pagecast.client import status_table
+
+    t0 = "2026-12-07T12:00:00Z"
+    screens = [
+        {"device": "Den", "uuid": "u1", "state": "playing", "ended": None},
+        {"device": "Kitchen", "uuid": "u2", "state": "done", "ended": "stopped on the TV"},
+        {"device": "Hall", "uuid": "u3", "state": "done", "ended": "removed by API"},
+        {"device": "Hall", "uuid": "u3", "state": "loading", "ended": None},  # added again
+    ]
+    sessions = [{"id": "Multi1", "state": "live", "started_at": t0, "url": "http://ha/a", "screens": screens, "cast": screens[0]}]
+    row = _row(status_table(sessions, 1796644800.0), "Multi1")
+    assert "Den: playing, Kitchen: stopped on the TV, Hall: loading" in row

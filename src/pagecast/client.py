@@ -1,4 +1,4 @@
-"""``pagecast start | stop | status | devices``: a running pagecast, driven from the shell.
+"""``pagecast start | stop | status | devices | screens``: a running pagecast, driven from the shell.
 
 A thin client of the control API (docs/api.md), so a cast is one command instead of
 hand-written ``curl`` JSON. The server is ``--server`` or ``PAGECAST_SERVER`` (default
@@ -16,11 +16,12 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 from .core.settings import PRESETS
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-#: How long ``start --wait`` waits for the TV (or the stream) before giving up.
+#: How long ``--wait`` waits for the TVs (or the stream) before giving up.
 WAIT_LIMIT = 120.0
 POLL = 0.25
 
@@ -43,7 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     start = sub.add_parser("start", help="show a page on a TV (or only stream it) through a running pagecast")
     common(start)
     start.add_argument("url", nargs="?", default=None, help="the page (optional with --profile)")
-    start.add_argument("--device", default=None, help="the TV: its name, uuid or address (`pagecast devices`); default: the server's default device")
+    start.add_argument("--device", action="append", default=None, help="a TV: its name, uuid or address (`pagecast devices`); repeat it for several TVs, one render shown on each; default: the server's default device")
     start.add_argument("--stream-only", action="store_true", help="cast nowhere, only stream (even if the server has a default device)")
     start.add_argument("--for", dest="duration", type=parse_duration, default=None, metavar="DURATION", help="end by itself after this long: 60, 60s, 5m, 1h")
     start.add_argument("--profile", default=None, help="a profile from the server's PAGECAST_PROFILES_FILE")
@@ -51,17 +52,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--mode", default=None, choices=("hls", "fmp4"))
     start.add_argument("--kiosk", action="store_true", help="Home Assistant without its sidebar and top bar")
     start.add_argument("--theme", default=None, choices=("dark", "light"))
-    start.add_argument("--wait", action="store_true", help="show progress until the TV plays it (or the stream is live), or say why it failed")
+    start.add_argument("--no-share", dest="share", action="store_false", help="a render of its own, even if a running session shows the identical page (by default this start joins it)")
+    start.add_argument("--wait", action="store_true", help="show progress until every TV plays it (or the stream is live), or say why it failed")
     stop = sub.add_parser("stop", help="stop a session, the one on a TV, or all")
     common(stop)
     stop.add_argument("id", nargs="?", default=None, help="a session id (`pagecast status`)")
     stop.add_argument("--device", default=None, help="stop what plays on this TV")
     stop.add_argument("--all", action="store_true", help="stop every session")
-    status = sub.add_parser("status", help="the sessions: state, TV, page, uptime")
+    status = sub.add_parser("status", help="the sessions: state, TVs, page, uptime")
     common(status)
     status.add_argument("--all", action="store_true", help="ended sessions too")
     devices = sub.add_parser("devices", help="the Cast devices the server knows and what each shows")
     common(devices)
+    screens = sub.add_parser("screens", help="add TVs to a running session, or take one off it")
+    actions = screens.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="show a running session on more TVs (each taken over from what it shows)")
+    common(add)
+    add.add_argument("id", help="the session (`pagecast status`)")
+    add.add_argument("--device", action="append", required=True, help="a TV: its name, uuid or address; repeat it for several")
+    add.add_argument("--for", dest="duration", type=parse_duration, default=None, metavar="DURATION", help="take these TVs off by themselves after this long: 60, 60s, 5m, 1h")
+    add.add_argument("--wait", action="store_true", help="show progress until these TVs play it, or say why one failed")
+    remove = actions.add_parser("remove", help="take a TV off a session (it gets back what it showed before); the session ends with its last TV")
+    common(remove)
+    remove.add_argument("id", help="the session (`pagecast status`)")
+    remove.add_argument("device", help="the TV: its name, uuid or address")
 
 
 class Failed(Exception):
@@ -103,21 +117,59 @@ def _start_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.stream_only and args.device:
         raise argparse.ArgumentTypeError("--stream-only and --device contradict each other")
     body: dict[str, Any] = {}
-    for key in ("url", "profile", "quality", "mode", "duration", "theme", "device"):
+    for key in ("url", "profile", "quality", "mode", "duration", "theme"):
         value = getattr(args, key)
         if value is not None:
             body[key] = value
+    if args.device:
+        body["device"] = _one_or_list(args.device)
     if args.stream_only:
         body["device"] = None
     if args.kiosk:
         body["kiosk"] = True
+    if not args.share:
+        body["share"] = False
     return body
 
 
-def progress_line(session: dict[str, Any]) -> str:
-    """What one look at a session says, on one line."""
+def _one_or_list(devices: list[str]) -> str | list[str]:
+    return devices[0] if len(devices) == 1 else devices
+
+
+def _names(screen: dict[str, Any], spec: str) -> bool:
+    """Whether ``spec`` (a name, uuid or address, as given) is this screen's TV."""
+    wanted = spec.strip().casefold()
+    return any(wanted == str(screen.get(key) or "").casefold() for key in ("device", "uuid", "address"))
+
+
+def current_screens(session: dict[str, Any], only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each TV's latest screen in the session (a TV taken off and added again has two), or
+    only those of the TVs ``only`` names. A pagecast that lists no screens has its one ``cast``."""
+    screens = session.get("screens")
+    if not isinstance(screens, list):
+        screens = [session["cast"]] if session.get("cast") else []
+    latest: dict[str, dict[str, Any]] = {}
+    for screen in screens:
+        latest[str(screen.get("uuid") or screen.get("device"))] = screen
+    chosen = list(latest.values())
+    if only is not None:
+        chosen = [s for s in chosen if any(_names(s, spec) for spec in only)]
+    return chosen
+
+
+def screen_state(screen: dict[str, Any], timing: bool = False) -> str:
+    """What a TV does in its session: its watcher's state while on (``timing``: how long it
+    took to play), why it left after."""
+    if screen.get("ended"):
+        return str(screen["ended"]) + (f" ({screen['error']})" if screen.get("error") and screen["error"] not in screen["ended"] else "")
+    playing = timing and screen.get("state") == "playing" and screen.get("seconds_to_playing")
+    return f"{screen.get('state')}" + (f" after {screen['seconds_to_playing']:.1f} s" if playing else "")
+
+
+def progress_line(session: dict[str, Any], only: list[str] | None = None) -> str:
+    """What one look at a session says, on one line: the session, then each TV (``only`` those
+    it names)."""
     state = session.get("state", "?")
-    cast = session.get("cast") or {}
     if state == "failed":
         return f"failed: {session.get('error') or session.get('stop_reason') or 'no reason given'}"
     if state in ("stopped", "stopping"):
@@ -125,43 +177,65 @@ def progress_line(session: dict[str, Any]) -> str:
     parts = [state]
     if session.get("startup_seconds") is not None:
         parts.append(f"(live after {session['startup_seconds']:.1f} s)")
-    if cast:
-        playing = f" after {cast['seconds_to_playing']:.1f} s" if cast.get("state") == "playing" and cast.get("seconds_to_playing") else ""
-        parts.append(f"· {cast.get('device') or 'TV'}: {cast.get('state')}{playing}")
+    tvs = [f"{s.get('device') or 'TV'}: {screen_state(s, timing=True)}" for s in current_screens(session, only)]
+    if tvs:
+        parts.append("· " + ", ".join(tvs))
     return " ".join(parts)
 
 
-def done(session: dict[str, Any]) -> bool | None:
-    """True: it plays (on its TV, or live when it only streams); False: it ended; None: not yet."""
+def done(session: dict[str, Any], only: list[str] | None = None) -> bool | None:
+    """True: every TV (``only`` those it names) plays it, or it is live when it only streams;
+    False: it ended, or a TV left; None: not yet."""
     state = session.get("state")
     if state in ("failed", "stopped", "stopping"):
         return False
-    cast = session.get("cast")
-    if cast:
-        return True if cast.get("state") == "playing" else None
-    return True if state == "live" else None
+    screens = current_screens(session, only)
+    if not screens:
+        return True if state == "live" and not session.get("devices") and only is None else None
+    if any(s.get("ended") for s in screens):
+        return False if all(s.get("ended") or s.get("state") == "playing" for s in screens) else None
+    return True if all(s.get("state") == "playing" for s in screens) else None
 
 
-def start(api: Api, args: argparse.Namespace, out) -> int:
-    session = api.call("POST", "/start", _start_body(args))
+def follow(api: Api, session: dict[str, Any], out, only: list[str] | None = None) -> int:
+    """Print each change of the session (of the TVs ``only`` names) until they all play (0),
+    one of them or the session ended (1), or WAIT_LIMIT passed (1)."""
     sid = session["id"]
-    print(f"session {sid}: {session.get('stream_url', '')}", file=out)
-    if not args.wait:
-        return 0
     last = ""
     deadline = time.monotonic() + WAIT_LIMIT
     while time.monotonic() < deadline:
-        line = progress_line(session)
+        line = progress_line(session, only)
         if line != last:
             print(f"  {line}", file=out, flush=True)
             last = line
-        verdict = done(session)
+        verdict = done(session, only)
         if verdict is not None:
             return 0 if verdict else 1
         time.sleep(POLL)
         session = api.call("GET", f"/sessions/{sid}")
     print(f"  still not playing after {WAIT_LIMIT:g} s; it keeps trying (`pagecast status`, `pagecast stop {sid}`)", file=out)
     return 1
+
+
+def start(api: Api, args: argparse.Namespace, out) -> int:
+    session = api.call("POST", "/start", _start_body(args))
+    joined = " (joined: this page was already running)" if session.get("joined") else ""
+    print(f"session {session['id']}: {session.get('stream_url', '')}{joined}", file=out)
+    return follow(api, session, out) if args.wait else 0
+
+
+def screens(api: Api, args: argparse.Namespace, out) -> int:
+    if args.action == "remove":
+        session = api.call("DELETE", f"/sessions/{args.id}/screens/{quote(args.device, safe='')}")
+        left = [s.get("device") for s in current_screens(session) if not s.get("ended") and not _names(s, args.device)]  # it is still leaving
+        print(f"took {args.device} off session {args.id}; " + (f"it still shows on {', '.join(left)}" if left else "that was its last TV"), file=out)
+        return 0
+    body: dict[str, Any] = {"device": _one_or_list(args.device)}
+    if args.duration is not None:
+        body["duration"] = args.duration
+    session = api.call("POST", f"/sessions/{args.id}/screens", body)
+    print(f"session {args.id} now shows on {', '.join(s.get('device') or '?' for s in current_screens(session) if not s.get('ended'))}", file=out)
+    return follow(api, session, out, only=args.device) if args.wait else 0
 
 
 def stop(api: Api, args: argparse.Namespace, out) -> int:
@@ -171,7 +245,11 @@ def stop(api: Api, args: argparse.Namespace, out) -> int:
     body = {"id": args.id} if args.id else {"device": args.device} if args.device else {}
     answer = api.call("POST", "/stop", body)
     stopped = answer.get("stopped", [])
-    print(f"stopped {len(stopped)} session(s){': ' + ', '.join(stopped) if stopped else ''}", file=out)
+    listed = ": " + ", ".join(stopped) if stopped else ""
+    if args.device:  # the TV leaves; a session ends only if it was its last TV
+        print(f"took {args.device} off {len(stopped)} session(s){listed}", file=out)
+    else:
+        print(f"stopped {len(stopped)} session(s){listed}", file=out)
     return 0
 
 
@@ -192,19 +270,28 @@ def _span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
+def tvs_cell(session: dict[str, Any]) -> str:
+    """Each TV of a session and what it does there: ``Den: playing, Kitchen: stopped on the TV``."""
+    screens = current_screens(session)
+    if not screens:
+        return session.get("device") or "—"
+    return ", ".join(f"{s.get('device') or s.get('uuid') or 'TV'}: {screen_state(s)}" for s in screens)
+
+
 def status_table(sessions: list[dict[str, Any]], now: float) -> str:
     """The sessions as a table. A running one shows how long it has been up; an ended one how
-    long it ran (it stopped counting when it ended) and why it ended."""
+    long it ran (it stopped counting when it ended) and why it ended. TVs: each TV the session
+    is (or was) on, with its state there or why it left."""
     ended = any(s.get("ended_at") for s in sessions)
     rows = []
     for s in sessions:
         started, finished = _when(s.get("started_at")), _when(s.get("ended_at"))
         took = "—" if started is None else f"ran {_span(finished - started)}" if finished is not None else _span(now - started)
-        row = [s["id"], s.get("state", ""), (s.get("cast") or {}).get("device") or s.get("device") or "—", took, str(s.get("viewers", 0))]
+        row = [s["id"], s.get("state", ""), tvs_cell(s), took, str(s.get("viewers", 0))]
         if ended:
             row.append((s.get("error") or s.get("stop_reason") or "") if s.get("state") in ("failed", "stopped", "stopping") else "")
         rows.append([*row, s.get("url", "")])
-    return _table(["id", "state", "TV", "up", "viewers", *(["why it ended"] if ended else []), "page"], rows)
+    return _table(["id", "state", "TVs", "up", "viewers", *(["why it ended"] if ended else []), "page"], rows)
 
 
 def status(api: Api, args: argparse.Namespace, out) -> int:
@@ -229,7 +316,7 @@ def devices(api: Api, args: argparse.Namespace, out) -> int:
     return 0
 
 
-COMMANDS = {"start": start, "stop": stop, "status": status, "devices": devices}
+COMMANDS = {"start": start, "stop": stop, "status": status, "devices": devices, "screens": screens}
 
 
 def main(args: argparse.Namespace, out=None) -> int:
