@@ -1,5 +1,5 @@
 """Command line: ``pagecast serve``, ``demo``, ``bench``, ``chaos``, and the client commands
-``start``, ``stop``, ``status``, ``devices`` (client.py) for a running service."""
+``start``, ``stop``, ``status``, ``devices``, ``screens`` (client.py) for a running service."""
 
 from __future__ import annotations
 
