@@ -166,3 +166,35 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_docu
         output = done.stdout.decode(errors="replace")
         assert done.returncode == 0, output[-6000:]
         assert " passed" in output, output[-3000:]  # it ran cases, not nothing
+
+
+def test_every_answer_and_its_schema_come_from_one_class():
+    from dataclasses import fields
+
+    from pagecast.core.answers import (
+        DeviceAnswer, ErrorAnswer, HealthAnswer, ScreenAnswer, SessionAnswer, StatusAnswer, schema_of,
+    )
+
+    schemas = document("test", token=False)["components"]["schemas"]
+    for cls in (ErrorAnswer, StatusAnswer, SessionAnswer, ScreenAnswer, DeviceAnswer, HealthAnswer):
+        name = cls.__name__.removesuffix("Answer")
+        assert schemas[name] == schema_of(cls, lambda c: {"$ref": f"#/components/schemas/{c.__name__.removesuffix('Answer')}"})
+        assert list(schemas[name]["properties"]) == [f.name for f in fields(cls)]
+        assert all(p["description"] for p in schemas[name]["properties"].values()), name
+    assert PATHS["/status"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Status"}
+
+
+async def test_a_live_answer_has_exactly_its_classes_fields(nursery, tmp_path, pages):
+    from dataclasses import fields
+
+    from pagecast.core.answers import SessionAnswer
+
+    doc = document("test", token=False)
+    status = jsonschema_rs.Draft202012Validator({**doc["components"]["schemas"]["Status"], "components": doc["components"]})
+    async with running_service(nursery, tmp_path) as svc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()
+            assert set(started) == {f.name for f in fields(SessionAnswer)}, set(started) ^ {f.name for f in fields(SessionAnswer)}
+            answer = (await client.get("/status")).json()
+            status.validate(answer)
+            await client.post("/stop", json={})

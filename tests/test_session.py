@@ -157,7 +157,13 @@ class FakeWatcher:
         return Handover(None, False)
 
     def status(self) -> dict:
-        return {"device": self.device.name, "uuid": self.device.uuid, "state": self.state, "given_back": self.given_back}
+        return {
+            "device": self.device.name, "uuid": self.device.uuid, "address": self.device.host, "state": self.state,
+            "player_state": "PLAYING" if self.state == "playing" else None, "seconds_to_playing": self.seconds_to_playing,
+            "casts": 1, "reconnects": self.reconnects, "stalls": 0, "reloads": 0, "keep_on": self.options.keep_on,
+            "quiet": self.options.quiet, "woke_from_standby": False, "lost": None, "stopped_by_device": self.device_stop,
+            "previous": None, "given_back": self.given_back,
+        }
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -234,8 +240,8 @@ async def test_a_hardware_encoder_that_dies_is_replaced_by_libx264_in_the_same_s
     while len(script.backends) < 2:
         await trio.sleep(1)
     assert script.backends == ["h264_vaapi", "libx264"] and session.restarts["encoder"] == 0
-    status = session.status()
-    assert status["encoder"]["fell_back_from"] == "h264_vaapi" and status["encoder"]["backend"] == "libx264"
+    encoder = session.status().encoder
+    assert encoder.fell_back_from == "h264_vaapi" and encoder.backend == "libx264"
     session.stop("done")
     await ended(session)
 

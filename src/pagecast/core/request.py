@@ -145,6 +145,14 @@ SCREEN_FIELDS: dict[str, Field] = {
 }
 
 
+def screen_schema() -> dict[str, Any]:
+    """A POST /sessions/<id>/screens body: the TVs, and each one's own options."""
+    schema = body_schema(SCREEN_FIELDS)
+    schema["properties"]["device"] = SCREEN_FIELDS["device"].json_schema(nullable=False)
+    schema["required"] = ["device"]
+    return schema
+
+
 def parse_screen(body: Any, session: "StartRequest") -> "StartRequest":
     """A POST /sessions/<id>/screens body as the session's request with the new TVs and their
     own options (the page is the session's)."""

@@ -20,6 +20,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 
 from .. import __version__
+from ..core.answers import DeviceAnswer, DevicesAnswer, ErrorAnswer, HealthAnswer, StatusAnswer, StoppedAnswer, to_json
 from ..core.errors import BodyTooLarge, EncodeError, InvalidRequest, Refused, UnsupportedMediaType
 from ..core.lifecycle import State
 from ..core.request import json_error, parse_screen, parse_start, parse_stop
@@ -74,7 +75,7 @@ async def pad_progressive(chunks):
 
 
 def error(message: str, status: int) -> Response:
-    return Response(json.dumps({"error": message}), status=status, mimetype="application/json", headers=CORS)
+    return Response(json.dumps(to_json(ErrorAnswer(message))), status=status, mimetype="application/json", headers=CORS)
 
 
 def ok(data: Any, status: int = 200) -> Response:
@@ -127,11 +128,7 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
     started = time.time()
 
     def describe(session: Session) -> dict[str, Any]:
-        return {
-            **session.status(),
-            "stream_url": session.stream_url,
-            "watch_url": f"{base_url()}/watch/{session.id}",
-        }
+        return to_json(session.status(watch_url=f"{base_url()}/watch/{session.id}"))
 
     def live_session(session_id: str) -> Session | Response:
         session = supervisor.get(session_id)
@@ -265,16 +262,15 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         if sid is not None and supervisor.get(sid) is None:
             return error(f"no session {sid!r}", 404)
         stopped = supervisor.stop(session_id=sid, device=device)
-        return ok({"stopped": [s.id for s in stopped]})
+        return ok(to_json(StoppedAnswer([s.id for s in stopped])))
 
     @app.get("/status")
     async def status():
-        return ok({
-            "version": __version__,
-            "uptime_seconds": round(time.time() - started),
-            "sessions": [describe(s) for s in supervisor.sessions.values()],
-            "active": len(supervisor.active()),
-        })
+        base = base_url()
+        return ok(to_json(StatusAnswer(
+            version=__version__, uptime_seconds=round(time.time() - started),
+            sessions=[s.status(watch_url=f"{base}/watch/{s.id}") for s in supervisor.sessions.values()], active=len(supervisor.active()),
+        )))
 
     @app.get("/sessions/<session_id>")
     async def session_status(session_id: str):
@@ -327,20 +323,17 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
         for device in found:
             owner = owners[device.uuid]
             screen = screens.get(device.uuid)
-            out.append({
+            out.append(DeviceAnswer(
                 **device.public(),
-                "session": owner.id if owner is not None else None,
-                "reachable": not isinstance(screen, str),
-                "current_app": None if isinstance(screen, str) or screen is None else (screen.app_name or screen.app_id),
-                "screen": screen if isinstance(screen, str) or screen is None else screen.public(),
-            })
-        return ok({
-            "devices": out,
-            "mdns": settings.mdns,
-            "static_hosts": list(settings.cast_hosts),
-            "unreachable": supervisor.directory.unreachable,
-            "default_device": settings.default_device or None,
-        })
+                session=owner.id if owner is not None else None,
+                reachable=not isinstance(screen, str),
+                current_app=None if isinstance(screen, str) or screen is None else (screen.app_name or screen.app_id),
+                screen=screen if isinstance(screen, str) or screen is None else screen.public(),
+            ))
+        return ok(to_json(DevicesAnswer(
+            devices=out, mdns=settings.mdns, static_hosts=list(settings.cast_hosts),
+            unreachable=dict(supervisor.directory.unreachable), default_device=settings.default_device or None,
+        )))
 
     metrics = Metrics(supervisor, __version__)
 
@@ -358,16 +351,11 @@ def create_app(supervisor: Supervisor, settings: Settings, base_url: Callable[[]
 
     @app.get("/health")
     async def health():
-        return ok({
-            "status": "ok",
-            "version": __version__,
-            "instance_id": instance_id,
-            "sessions": len(supervisor.active()),
-            "max_sessions": settings.max_sessions,
-            "players": players_dir is not None,
-            "presets": {name: q.to_dict() for name, q in PRESETS.items()},
-            "encoder": supervisor.encoders.health(),
-        })
+        return ok(to_json(HealthAnswer(
+            status="ok", version=__version__, instance_id=instance_id, sessions=len(supervisor.active()),
+            max_sessions=settings.max_sessions, players=players_dir is not None,
+            presets={name: q.to_dict() for name, q in PRESETS.items()}, encoder=supervisor.encoders.health(),
+        )))
 
     @app.get("/streams/<session_id>/index.m3u8")
     async def playlist(session_id: str):

@@ -1,36 +1,28 @@
 """The API's contract as an OpenAPI 3.1 document (``GET /openapi.json``).
 
 Request bodies come from the field tables the handlers validate with (``core/request.py``);
-error statuses from the one table that maps domain errors (``server/errors.py``). Responses are
-described here, and ``tests/test_contract.py`` fuzzes the live service to hold both to it."""
+answers from the classes the handlers' JSON is made of (``core/answers.py``); error statuses
+from the one table that maps domain errors (``server/errors.py``). ``tests/test_contract.py``
+fuzzes the live service to hold it to this."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core.answers import DevicesAnswer, ErrorAnswer, HealthAnswer, StatusAnswer, StoppedAnswer, nested, schema_of
 from ..core.errors import BodyTooLarge, Conflict, InvalidRequest, NotFound, ShuttingDown, TooManySessions, UnsupportedMediaType
 from ..core.lifecycle import State
-from ..core.request import STOP_FIELDS, body_schema, start_schema
+from ..core.request import STOP_FIELDS, body_schema, screen_schema, start_schema
 from ..core.settings import PRESETS
 from .errors import STATUS
 
 JSON = "application/json"
 STRING = {"type": "string"}
-OPT_STRING = {"type": ["string", "null"]}
-INT = {"type": "integer"}
-NUMBER = {"type": "number"}
-OPT_NUMBER = {"type": ["number", "null"]}
-BOOL = {"type": "boolean"}
 OBJECT = {"type": "object"}
-OPT_OBJECT = {"type": ["object", "null"]}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _object(required: bool = True, **props: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": props, **({"required": list(props)} if required else {})}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -49,54 +41,28 @@ def _status(kind: type) -> str:
     return str(STATUS[kind])
 
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {**_object(error={**STRING, "description": "What went wrong and what to do about it."}), "additionalProperties": False},
-    "Session": _object(
-        required=False,
-        id=STRING,
-        state={"type": "string", "enum": [str(s) for s in State]},
-        url={**STRING, "description": "The page, with query values, user info and fragment hidden."},
-        quality={"type": "string", "enum": list(PRESETS)},
-        mode={"type": "string", "enum": ["hls", "fmp4"]},
-        duration=OPT_NUMBER, device=OPT_STRING, profile=OPT_STRING,
-        width=INT, height=INT, fps=INT, rotate=INT, device_scale_factor=NUMBER,
-        keep_on=BOOL, if_idle=BOOL, volume=OPT_NUMBER, quiet=BOOL,
-        motion=STRING, theme=OPT_STRING, kiosk=BOOL, burn_in=BOOL, capture_fps=INT,
-        started_at=OPT_STRING, live_at=OPT_STRING, ended_at=OPT_STRING, startup_seconds=OPT_NUMBER,
-        stop_reason=OPT_STRING, error=OPT_STRING,
-        frames=_object(captured=INT, dropped=INT, encoded=INT, repeated=INT),
-        encoder_restarts=INT,
-        restarts={"type": "object", "additionalProperties": INT, "description": "Replacements of each child (renderer, encoder, cast)."},
-        last_restart=OPT_OBJECT,
-        restart_log={"type": "array", "items": OBJECT},
-        children=_object(renderer=OBJECT, encoder=OBJECT, cast=OPT_OBJECT),
-        encoder=_object(backend=OPT_STRING, fell_back_from=OPT_STRING, reason=OPT_STRING, fallbacks=INT),
-        pipeline_latency_ms=OPT_OBJECT,
-        segments=INT, viewers=INT,
-        publisher=OBJECT,
-        cast={**OPT_OBJECT, "description": "The Cast watcher: its TV, state, what the TV plays; null for a stream-only session."},
-        stream_url=STRING, watch_url=STRING,
-    ),
-    "Status": _object(version=STRING, uptime_seconds=INT, sessions={"type": "array", "items": _ref("Session")}, active=INT),
-    "Stopped": _object(stopped={"type": "array", "items": STRING, "description": "The sessions asked to stop."}),
-    "Device": _object(
-        required=False,
-        name=STRING, uuid=STRING, model=STRING, manufacturer=STRING, host=STRING, port=INT, source=STRING,
-        display=BOOL, address=STRING, last_seen=OPT_STRING, session=OPT_STRING, reachable=BOOL,
-        current_app=OPT_STRING, screen={"type": ["object", "string", "null"], "description": "What the TV shows, or why it could not be asked."},
-    ),
-    "Devices": _object(
-        devices={"type": "array", "items": _ref("Device")}, mdns=BOOL, static_hosts={"type": "array", "items": STRING},
-        unreachable={"type": "object", "additionalProperties": STRING, "description": "Static hosts that did not answer, with why."},
-        default_device=OPT_STRING,
-    ),
-    "Health": _object(
-        status={"type": "string", "enum": ["ok"]}, version=STRING, instance_id={**STRING, "description": "This service's id, kept across restarts (PAGECAST_STATE_DIR); also in its mDNS announcement."},
-        sessions=INT, max_sessions=INT, players=BOOL,
-        presets={"type": "object", "additionalProperties": OBJECT}, encoder=OBJECT,
-    ),
-}
+ANSWERS = (ErrorAnswer, StatusAnswer, StoppedAnswer, DevicesAnswer, HealthAnswer)
 
+
+def _answer_schemas() -> dict[str, Any]:
+    """Every answer's schema, made from its class in ``core/answers.py`` (named without "Answer")."""
+    schemas: dict[str, Any] = {}
+    for top in ANSWERS:
+        for cls in nested(top):
+            schemas[_name(cls)] = schema_of(cls, lambda c: _ref(_name(c)))
+    return schemas
+
+
+def _name(cls: type) -> str:
+    return cls.__name__.removesuffix("Answer")
+
+
+SCHEMAS: dict[str, Any] = _answer_schemas()
+
+WAIT = {
+    "name": "wait", "in": "query", "required": False, "schema": STRING,
+    "description": "1, true or live: answer once the session is live and its TVs play (or it failed), not at once.",
+}
 SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": STRING}
 RANGE = {"name": "Range", "in": "header", "required": False, "schema": STRING, "description": "One `bytes=` range."}
 CONTROL_ERRORS = {"401": _error("PAGECAST_API_TOKEN is set and the request's bearer token is missing or wrong.")}
@@ -137,10 +103,7 @@ def document(version: str, token: bool) -> dict[str, Any]:
                 "500": _error("PAGECAST_PROFILES_FILE cannot be read; the message says why."),
             },
             operation_id="start",
-            parameters=[{
-                "name": "wait", "in": "query", "required": False, "schema": STRING,
-                "description": "1, true or live: answer once the session is live (or failed), not at once.",
-            }],
+            parameters=[WAIT],
             requestBody={"required": True, "content": {JSON: {"schema": start_schema()}}},
         ))},
         "/stop": {"post": control(_op(
@@ -152,6 +115,24 @@ def document(version: str, token: bool) -> dict[str, Any]:
             },
             operation_id="stop",
             requestBody={"required": False, "content": {JSON: {"schema": body_schema(STOP_FIELDS)}}},
+        ))},
+        "/sessions/{session_id}/screens": {"post": control(_op(
+            "Add a TV (or several) to a running session",
+            {
+                "202": _json(_ref("Session"), "The TVs joined; they play in a moment."),
+                "422": _json(_ref("Session"), "With ?wait=1: the session failed meanwhile."),
+                **BODY_ERRORS,
+                _status(NotFound): _error("No such session, or no Cast device by that name, uuid or address."),
+                _status(Conflict): _error("The TV is busy (if_idle) or unreachable, or the session is ending."),
+            },
+            operation_id="add_screens", parameters=[SESSION_ID, WAIT],
+            requestBody={"required": True, "content": {JSON: {"schema": screen_schema()}}},
+        ))},
+        "/sessions/{session_id}/screens/{device}": {"delete": control(_op(
+            "Take a TV off a session (the TV is given back; the session ends if it was its last)",
+            {"200": _json(_ref("Session"), "The session; the screen is leaving."), "404": _error("No such session, or it shows nothing on that TV.")},
+            operation_id="remove_screen",
+            parameters=[SESSION_ID, {"name": "device", "in": "path", "required": True, "schema": STRING, "description": "The TV: name, uuid or address."}],
         ))},
         "/status": {"get": control(_op("Every session, newest last", {"200": _json(_ref("Status"), "The service and its sessions.")}, operation_id="status"))},
         "/sessions/{session_id}": {"get": control(_op(

@@ -30,14 +30,16 @@ from ..core.errors import CastError, Conflict, DeviceEnded, EncodeError, Refused
 from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.page import Frame
-from ..core.tally import SessionFigures, device_stop_kind
+from ..core.tally import ScreenFigures, SessionFigures, device_stop_kind
 from ..core.playlist import hold_back_for
 from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import CastOptions, StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
+from ..core.answers import FramesAnswer, SessionAnswer
 from ..core.timestamps import iso_ms_or_none
-from ..core.supervision import Fallback, GiveUp, Restart, Retry, after_encode_failure, after_render_failure, encoder_state, ending, resume_at
+from ..core.views import ChromiumFacts, encoder_answer, encoder_child, renderer_child, session_answer
+from ..core.supervision import Fallback, GiveUp, Restart, Retry, after_encode_failure, after_render_failure, ending, resume_at
 from ..lowlevel.groups import flatten, one_error
 from .cast import CastWatcher
 from .encode import run_encoder
@@ -151,6 +153,7 @@ class Session:
             cast_reconnects=sum(s.watcher.reconnects for s in self.screens),
             device_stop=device_stop_kind(stops[-1]) if stops else None,
             outcome=outcome,
+            screens=tuple(ScreenFigures.of(s.watcher.status()) for s in self.screens),
         )
 
     def child_pids(self) -> dict[str, int | None]:
@@ -206,9 +209,12 @@ class Session:
     @property
     def watcher(self):
         """The watcher ``cast`` describes: the first screen still on, else the last to leave."""
+        shown = self._shown()
+        return shown.watcher if shown is not None else None
+
+    def _shown(self) -> Screen | None:
         on = [s for s in self.screens if s.active]
-        chosen = on[0] if on else max(self.screens, key=lambda s: s.ended_at or 0.0, default=None)
-        return chosen.watcher if chosen is not None else None
+        return on[0] if on else max(self.screens, key=lambda s: s.ended_at or 0.0, default=None)
 
     @property
     def target(self) -> Device | None:
@@ -310,73 +316,38 @@ class Session:
         self._move(State.STOPPING)
         self.cancel_scope.cancel()
 
-    def status(self) -> dict[str, Any]:
-        pub = self.publisher.stats
-        return {
-            "id": self.id,
-            "state": str(self._state),
-            **self.request.public(),
-            "started_at": iso_ms_or_none(self.started_at),
-            "live_at": iso_ms_or_none(self.live_at),
-            "ended_at": iso_ms_or_none(self.ended_at),
-            "startup_seconds": self.startup_seconds,
-            "stop_reason": self.stop_reason,
-            "error": self.error,
-            "frames": {
-                "captured": self.render_stats.get("frames_captured", 0),
-                "dropped": self.render_stats.get("frames_dropped", 0),
-                "encoded": self.encoder_stats.frames_out,
-                "repeated": self.encoder_stats.repeats,
-            },
-            "encoder_restarts": self.restarts["encoder"],
-            "restarts": dict(self.restarts),
-            "last_restart": self.last_restart,
-            "restart_log": list(self.restart_log),
-            "children": self._children(),
-            "encoder": {
-                "backend": self.encoder_backend,
-                "fell_back_from": (self.encoder_fallback or {}).get("from"),
-                "reason": (self.encoder_fallback or {}).get("reason"),
-                "fallbacks": 1 if self.encoder_fallback else 0,
-            },
-            "pipeline_latency_ms": self.encoder_stats.latency_ms(),
-            "segments": pub.get("segments_produced", 0),
-            "viewers": pub.get("viewers", 0),
-            "publisher": pub,
-            "cast": self.watcher.status() if self.watcher is not None else None,
-            "screens": [s.status() for s in self.screens],
-        }
-
-    def _children(self) -> dict[str, Any]:
-        """Each child's health: what runs now, since when, how it has been replaced."""
+    def status(self, watch_url: str = "") -> SessionAnswer:
+        """The session as /status shows it (``core.views``: this only gathers the facts)."""
         now = trio.current_time()
         ended = self._state.ended
         chromium = self._chromium
         browser = chromium.browser if chromium is not None else None
-        running = browser is not None and browser.pid is not None
-        renderer = {
-            "state": "stopped" if ended else self._renderer_state,
-            "pid": browser.pid if running else None,
-            "started": iso_ms_or_none(browser.launched_wall) if running else None,
-            "age_s": round(now - browser.launched, 1) if running and browser.launched is not None else None,
-            "memory_mb": round(chromium.memory / MB, 1) if running and chromium.memory is not None else None,
-            "restarts": self.restarts["renderer"],
-            "recycles": self.recycles,
-            "recycle_failures": self.recycle_failures,
-            "last_recycle": self.last_recycle,
-            # Frames are captured only when the page changes: a still page has an old one.
-            "last_frame_s": round(now - browser.last_frame_at, 2) if browser is not None and browser.last_frame_at is not None else None,
-        }
+        facts = None if browser is None else ChromiumFacts(browser.pid, browser.launched, browser.launched_wall, browser.last_frame_at, chromium.memory)
         stats = self.encoder_stats
-        encoder = {
-            "state": encoder_state(ended=ended, state=self._encoder_state, running=stats.pid is not None),
-            "pid": stats.pid,
-            "backend": self.encoder_backend,
-            "restarts": self.restarts["encoder"],
-            "last_output_s": round(now - stats.output_at, 2) if stats.output_at is not None else None,
-        }
-        cast = {"state": self.watcher.state, "reconnects": self.watcher.reconnects} if self.watcher is not None else None
-        return {"renderer": renderer, "encoder": encoder, "cast": cast}
+        screens = {id(s): s.status() for s in self.screens}
+        shown = self._shown()
+        return session_answer(
+            id=self.id, state=str(self._state), request=self.request.public(),
+            started_at=self.started_at, live_at=self.live_at, ended_at=self.ended_at, startup_seconds=self.startup_seconds,
+            stop_reason=self.stop_reason, error=self.error,
+            frames=FramesAnswer(
+                captured=self.render_stats.get("frames_captured", 0), dropped=self.render_stats.get("frames_dropped", 0),
+                encoded=stats.frames_out, repeated=stats.repeats,
+            ),
+            restarts=self.restarts, last_restart=self.last_restart, restart_log=list(self.restart_log),
+            renderer=renderer_child(
+                ended=ended, state=self._renderer_state, chromium=facts, now=now, restarts=self.restarts["renderer"],
+                recycles=self.recycles, recycle_failures=self.recycle_failures, last_recycle=self.last_recycle,
+            ),
+            encoder=encoder_child(
+                ended=ended, state=self._encoder_state, pid=stats.pid, backend=self.encoder_backend,
+                restarts=self.restarts["encoder"], output_at=stats.output_at, now=now,
+            ),
+            encoder_info=encoder_answer(self.encoder_backend, self.encoder_fallback),
+            pipeline_latency_ms=stats.latency_ms(), publisher=self.publisher.stats,
+            screens=list(screens.values()), shown=screens[id(shown)] if shown is not None else None,
+            stream_url=self.stream_url, watch_url=watch_url,
+        )
 
     # -- the actor -----------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from ..core.device import Device
 from ..core.errors import CastError, DeviceEnded
 from ..core.request import CastOptions
 from ..core.screen import Handover
-from ..core.timestamps import iso_ms
+from ..core.answers import ScreenAnswer
+from ..core.views import screen_answer
 
 
 class Watcher(Protocol):
@@ -112,12 +113,5 @@ class Screen:
             nursery.start_soon(first, self.watcher.playing)
             nursery.start_soon(first, self.done)
 
-    def status(self) -> dict[str, Any]:
-        return {
-            **self.watcher.status(),
-            "since": iso_ms(self.since),
-            "duration": self.duration,
-            "ended": self.ended,
-            "ended_at": iso_ms(self.ended_at) if self.ended_at is not None else None,
-            "error": self.error,
-        }
+    def status(self) -> ScreenAnswer:
+        return screen_answer(self.watcher.status(), since=self.since, duration=self.duration, ended=self.ended, ended_at=self.ended_at, error=self.error)
