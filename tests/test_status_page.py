@@ -100,3 +100,55 @@ async def test_with_an_api_token_the_page_asks_for_it_in_a_field_and_keeps_it_fo
             assert await tab.evaluate("document.getElementById('tokenform').hidden && !document.getElementById('token').value")
             await tab.close()
         await client.post("/stop", json={"id": started["id"]})
+
+
+DEN, HALL = "Page Den TV", "Page Hall TV"
+
+
+@pytest.mark.e2e
+async def test_each_session_lists_its_tvs_a_device_form_adds_a_tv_and_take_off_removes_one(nursery, tmp_path, pages):
+    """Two virtual TVs (addresses no other test file uses): a session on one; the other TV's
+    form adds it to that session; each TV is a row of the session's card with its state, and
+    its button takes that TV alone off."""
+    import httpx
+
+    from helpers import running_service
+
+    from pagecast.virtual_tv import open_virtual_tv
+
+    async with open_virtual_tv(host="127.0.0.81", name=DEN, player="ffmpeg") as den, \
+            open_virtual_tv(host="127.0.0.82", name=HALL, player="ffmpeg") as hall, \
+            running_service(nursery, tmp_path, cast_hosts=("127.0.0.81", "127.0.0.82"), quality="720p") as svc, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+        started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": DEN})).json()
+        assert started["state"] == "live" and den.player_state == "PLAYING", started
+        sid = started["id"]
+        card = f"document.querySelector('[data-session=\"{sid}\"]')"
+        row = f"document.querySelector('[data-session=\"{sid}\"] li[data-device=\"{{uuid}}\"]')"
+        async with open_player_browser() as browser:
+            tab = await browser.open(f"http://127.0.0.1:{svc.port}/")
+            await _until(tab, f"{row.format(uuid=den.uuid)} && {row.format(uuid=den.uuid)}.textContent.includes('playing')")
+            assert DEN in await tab.evaluate(f"{row.format(uuid=den.uuid)}.textContent")
+            assert "1 TV" in await tab.evaluate(f"{card}.textContent")
+
+            form = f"document.querySelector('tr[data-device=\"{hall.uuid}\"] form.cast')"
+            await _until(tab, f"{form} && [...{form}.querySelector('select').options].some(o => o.value === '{sid}')")
+            await tab.evaluate(f"{form}.querySelector('select').value = '{sid}'; {form}.requestSubmit()")
+            await _until(tab, f"{row.format(uuid=hall.uuid)} && {row.format(uuid=hall.uuid)}.textContent.includes('playing')", 30)
+            assert hall.player_state == "PLAYING" and "2 TVs" in await tab.evaluate(f"{card}.textContent")
+            assert [s["device"] for s in (await client.get(f"/sessions/{sid}")).json()["screens"]] == [DEN, HALL]
+
+            await tab.evaluate(f"{row.format(uuid=den.uuid)}.querySelector('button.off').click()")
+            await _until(tab, f"{row.format(uuid=den.uuid)}.textContent.includes('removed by API')", 15)
+            assert not await tab.evaluate(f"!!{row.format(uuid=den.uuid)}.querySelector('button')"), "a TV that left has no button"
+            status = (await client.get(f"/sessions/{sid}")).json()
+            assert status["state"] == "live" and hall.player_state == "PLAYING", status
+            with trio.fail_after(10):
+                while den.player_state == "PLAYING":
+                    await trio.sleep(0.1)
+            assert "1 TV" in await tab.evaluate(f"{card}.textContent") and "null" not in await tab.evaluate(f"{card}.textContent")
+            await tab.close()
+        await client.post("/stop", json={})
+        with trio.fail_after(15):
+            while svc.supervisor.active():
+                await trio.sleep(0.1)
