@@ -3,11 +3,17 @@ read back with prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+
+import httpx
+import psutil
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from pagecast.core.tally import PLAYING_BUCKETS, STARTUP_BUCKETS, SessionFigures, Tally, cumulative, device_stop_kind
+from pagecast.core.tally import PLAYING_BUCKETS, STARTUP_BUCKETS, ScreenFigures, SessionFigures, Tally, cumulative, device_stop_kind
 
 
 @pytest.mark.parametrize(
@@ -120,3 +126,109 @@ async def test_hls_players_are_viewers_alike_in_status_the_cli_and_metrics(clien
             await trio.sleep(0.2)
     assert _samples((await client.get("/metrics")).text)["pagecast_viewers"] == 0
     await client.post("/stop", json={"id": sid})
+
+
+def test_a_screen_counts_by_its_tvs_name_and_every_screen_of_a_session_is_summed_per_tv():
+    t = Tally()
+    t.add(SessionFigures(screens=(ScreenFigures("Kitchen", stalls=1, casts=1), ScreenFigures("Kitchen", reconnects=2, casts=1),
+                                  ScreenFigures("Hall", casts=1))))
+    assert t.devices == ["Hall", "Kitchen"]
+    assert t.screen_stalls == {"Kitchen": 1, "Hall": 0} and t.screen_reconnects == {"Kitchen": 2, "Hall": 0}
+    assert t.screen_casts == {"Kitchen": 2, "Hall": 1}
+    copy = t.plus([SessionFigures(screens=(ScreenFigures.of({"device": "Hall", "stalls": 3, "reconnects": 0, "casts": 1}),))])
+    assert copy.screen_stalls["Hall"] == 3 and t.screen_stalls["Hall"] == 0
+
+
+def _tv_players() -> set[int]:
+    """The virtual TVs' FFmpeg players (they run in this process; they read the stream over http)."""
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = p.cmdline()
+            if cmd and "ffmpeg" in os.path.basename(cmd[0]) and any(a.startswith("http://") for a in cmd):
+                found.add(p.pid)
+    return found
+
+
+async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_screen_and_the_session(nursery, tmp_path, pages, monkeypatch):
+    """Two virtual TVs show one session. Each TV's series is labelled by its name: the TV whose
+    player stalls and whose network drops counts a stall and a reconnect, the other none;
+    stopped on its remote it plays 0 and keeps its counts; the session ended and forgotten,
+    every count stays."""
+    from helpers import running_service
+
+    from pagecast.session import supervisor
+    from pagecast.virtual_tv import open_virtual_tv
+
+    monkeypatch.setattr(supervisor, "ENDED_HISTORY", 0)  # an ended session is forgotten at the next start
+    async with open_virtual_tv(host="127.0.0.61", name="Hall TV", player="ffmpeg") as hall, \
+            open_virtual_tv(host="127.0.0.62", name="Kitchen TV", player="ffmpeg") as kitchen, \
+            running_service(nursery, tmp_path, cast_hosts=("127.0.0.61", "127.0.0.62"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+                            cast_connect_timeout=2.0, cast_give_up=30.0, cast_backoff_max=1.0, quality="720p") as svc, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=60) as api:
+
+        async def metrics() -> dict[str, float]:
+            return _samples((await api.get("/metrics")).text)
+
+        async def until(predicate, timeout: float = 20.0) -> dict:
+            with trio.fail_after(timeout):
+                while True:
+                    status = (await api.get(f"/sessions/{sid}")).json()
+                    if predicate({s["device"]: s for s in status["screens"] if s["ended"] is None}):
+                        return status
+                    await trio.sleep(0.1)
+
+        before = await metrics()
+        assert before["pagecast_screens"] == 0 and not [k for k in before if k.startswith("pagecast_screen_")]
+        started = (await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": "Hall TV"})).json()
+        assert started["state"] == "live", started
+        sid = started["id"]
+        players = _tv_players()
+        added = await api.post(f"/sessions/{sid}/screens?wait=1", json={"device": "Kitchen TV"})
+        assert added.status_code == 202, added.text
+        await until(lambda on: on.keys() == {"Hall TV", "Kitchen TV"} and all(s["state"] == "playing" for s in on.values()))
+        on = await metrics()
+        assert on["pagecast_screens"] == 1 + 1
+        assert on["pagecast_screen_playing{device=Hall TV}"] == 1 and on["pagecast_screen_playing{device=Kitchen TV}"] == 1
+        assert on["pagecast_screen_casts_total{device=Hall TV}"] == 1 and on["pagecast_screen_casts_total{device=Kitchen TV}"] == 1
+        assert on["pagecast_screen_stalls_total{device=Kitchen TV}"] == 0 and on["pagecast_screen_reconnects_total{device=Kitchen TV}"] == 0
+        assert not [k for k in on if sid in k]  # no series names a session
+
+        (kitchen_player,) = _tv_players() - players  # the Kitchen TV's player: stopped, it shows no progress: a stall
+        await kitchen.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=10)
+        os.kill(kitchen_player, signal.SIGSTOP)
+        try:
+            await until(lambda on: on["Kitchen TV"]["stalls"] == 1, timeout=10)
+        finally:
+            os.kill(kitchen_player, signal.SIGCONT)
+        kitchen.drop_network("silent")  # past the liveness timeout, short of the give-up
+        try:
+            await until(lambda on: on["Kitchen TV"]["state"] == "reconnecting", timeout=10)
+        finally:
+            kitchen.restore_network()
+        await until(lambda on: on["Kitchen TV"]["reconnects"] == 1 and on["Kitchen TV"]["state"] == "playing")
+        hurt = await metrics()
+        assert hurt["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1 and hurt["pagecast_screen_reconnects_total{device=Kitchen TV}"] == 1
+        assert hurt["pagecast_screen_stalls_total{device=Hall TV}"] == 0 and hurt["pagecast_screen_reconnects_total{device=Hall TV}"] == 0
+        assert hurt["pagecast_screen_reconnects_total{device=Kitchen TV}"] <= hurt["pagecast_cast_reconnects_total"]
+
+        kitchen.remote_stop()
+        await until(lambda on: on.keys() == {"Hall TV"})
+        left = await metrics()
+        assert left["pagecast_screens"] == 1 and left["pagecast_screen_playing{device=Kitchen TV}"] == 0
+        assert left["pagecast_screen_playing{device=Hall TV}"] == 1 and left["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1
+
+        await api.post("/stop", json={"id": sid})
+        with trio.fail_after(15):
+            while (await api.get(f"/sessions/{sid}")).json()["state"] != "stopped":
+                await trio.sleep(0.1)
+        second = (await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": None})).json()
+        assert (await api.get(f"/sessions/{sid}")).status_code == 404  # the first session is forgotten
+        later = await metrics()
+        assert later["pagecast_screens"] == 0
+        assert later["pagecast_screen_playing{device=Hall TV}"] == 0 and later["pagecast_screen_playing{device=Kitchen TV}"] == 0
+        for key, value in hurt.items():
+            if key.startswith(("pagecast_screen_stalls_total", "pagecast_screen_reconnects_total", "pagecast_screen_casts_total")):
+                assert later[key] >= value, key  # counters never go back
+        assert later["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1 and later["pagecast_screen_casts_total{device=Hall TV}"] == 1
+        await api.post("/stop", json={"id": second["id"]})

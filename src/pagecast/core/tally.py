@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 #: Histogram buckets (seconds), with one at each target: /start → live ≤ 1.5 s (fmp4) and
 #: ≤ 3 s (hls); /start → playing on the TV "within a few seconds".
@@ -27,6 +28,22 @@ def device_stop_kind(reason: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class ScreenFigures:
+    """One screen's counts (a TV of a session), by the TV's name: a house has a few TVs, so
+    the name is a label of bounded values, unlike the session it belongs to."""
+
+    device: str
+    stalls: int = 0
+    reconnects: int = 0
+    casts: int = 0
+
+    @classmethod
+    def of(cls, watcher: Mapping[str, Any]) -> ScreenFigures:
+        """From a Cast watcher's status (``/status``'s ``screens``)."""
+        return cls(str(watcher.get("device") or ""), int(watcher.get("stalls") or 0), int(watcher.get("reconnects") or 0), int(watcher.get("casts") or 0))
+
+
+@dataclass(frozen=True)
 class SessionFigures:
     """One session's counts. ``outcome``: None while it runs, else "stopped" or "failed"."""
 
@@ -40,6 +57,7 @@ class SessionFigures:
     cast_reconnects: int = 0
     device_stop: str | None = None  # a device_stop_kind
     outcome: str | None = None
+    screens: tuple[ScreenFigures, ...] = ()  # every screen it had, ended ones too
 
 
 @dataclass
@@ -56,6 +74,10 @@ class Tally:
     playing_sum: float = 0.0
     cast_reconnects: int = 0
     device_stops: Counter = field(default_factory=Counter)
+    # By TV name; every TV that had a screen has a key, so its series starts at 0.
+    screen_stalls: Counter = field(default_factory=Counter)
+    screen_reconnects: Counter = field(default_factory=Counter)
+    screen_casts: Counter = field(default_factory=Counter)
 
     def add(self, f: SessionFigures) -> None:
         self.sessions += 1
@@ -73,11 +95,21 @@ class Tally:
         self.cast_reconnects += f.cast_reconnects
         if f.device_stop:
             self.device_stops[f.device_stop] += 1
+        for screen in f.screens:
+            self.screen_stalls[screen.device] += screen.stalls
+            self.screen_reconnects[screen.device] += screen.reconnects
+            self.screen_casts[screen.device] += screen.casts
+
+    @property
+    def devices(self) -> list[str]:
+        """The TVs that had a screen, by name."""
+        return sorted(self.screen_casts)
 
     def plus(self, figures: list[SessionFigures]) -> Tally:
         """A copy with ``figures`` added (the sessions still kept), for one scrape."""
         total = Tally(self.sessions, Counter(self.outcomes), Counter(self.frames), Counter(self.restarts), list(self.startup),
-                      self.startup_sum, list(self.playing), self.playing_sum, self.cast_reconnects, Counter(self.device_stops))
+                      self.startup_sum, list(self.playing), self.playing_sum, self.cast_reconnects, Counter(self.device_stops),
+                      Counter(self.screen_stalls), Counter(self.screen_reconnects), Counter(self.screen_casts))
         for f in figures:
             total.add(f)
         return total

@@ -4,7 +4,9 @@ seconds and bytes, ``_total`` on counters, ``_info`` for build information).
 No label carries a session id: a service that runs for days starts sessions without end, and
 every id would be a new series. Sessions are summed instead, and what differs between them
 that an operator alerts on (their state, which child restarted and why, why a TV stopped one)
-is a label with a few known values. Per session, ``GET /status`` has it all.
+is a label with a few known values. Per session, ``GET /status`` has it all. Screens (a
+session's TVs) are labelled by the TV's name: a house has a few TVs, and which one stalls or
+went dark is what an operator wants to know.
 
 A scrape takes a snapshot of the sessions in Trio's thread (they change there), then reads
 the processes (psutil) and writes the text in a worker thread, so /metrics never blocks the
@@ -42,6 +44,8 @@ class _Snapshot:
     children: dict[str, list[int]]  # kind → root pids of the sessions' processes
     encoders: dict[str, int] = field(default_factory=dict)  # backend → sessions using it
     encoder: dict[str, Any] = field(default_factory=dict)  # the service's choice (EncoderChoice.health)
+    screens: int = 0  # screens on, over the active sessions
+    playing: set[str] = field(default_factory=set)  # the TVs (by name) whose screen plays now
 
 
 class Metrics:
@@ -64,8 +68,15 @@ class Metrics:
         viewers = casting = 0
         edge_ages: list[float] = []
         encoders: dict[str, int] = {}
+        screens = 0
+        playing: set[str] = set()
         for s in sessions:
             if s.state in ACTIVE_STATES:
+                for screen in s.active_screens():
+                    screens += 1
+                    w = screen.watcher
+                    if w.state == "playing" and w.status().get("player_state") != "BUFFERING":
+                        playing.add(screen.device.name)
                 states[str(s.state)] += 1
                 pub = s.publisher.stats
                 viewers += pub.get("viewers", 0)
@@ -80,7 +91,7 @@ class Metrics:
                     encoders[s.encoder_backend] = encoders.get(s.encoder_backend, 0) + 1
         tally = self.supervisor.retired.plus([s.figures() for s in sessions])
         return _Snapshot(tally, self.supervisor.started, states, viewers, casting, max(edge_ages, default=None), children, encoders,
-                         self.supervisor.encoders.health())
+                         self.supervisor.encoders.health(), screens, playing)
 
     async def render(self) -> bytes:
         snap = self.snapshot()
@@ -120,6 +131,28 @@ class Metrics:
         for kind, seconds in now.values():
             cpu[kind] = cpu.get(kind, 0.0) + seconds
         return cpu, memory
+
+    @staticmethod
+    def _screens(snap: _Snapshot):
+        """Per TV, every TV that had a screen since the service began: a TV whose screen left
+        keeps its series (playing 0), so an alert on it sees the TV go dark."""
+        t = snap.tally
+        g = GaugeMetricFamily("pagecast_screens", "Screens on now (TVs showing an active session)")
+        g.add_metric([], snap.screens)
+        yield g
+        g = GaugeMetricFamily("pagecast_screen_playing", "1 while a screen on the TV plays its session's stream", labels=["device"])
+        for device in t.devices:
+            g.add_metric([device], 1 if device in snap.playing else 0)
+        yield g
+        for name, counts, doc in (
+            ("pagecast_screen_stalls", t.screen_stalls, "Times the TV's player went from playing to buffering the stream"),
+            ("pagecast_screen_reconnects", t.screen_reconnects, "Connections to the TV lost and made again while it had a screen"),
+            ("pagecast_screen_casts", t.screen_casts, "Streams loaded on the TV: a screen's first cast and its re-casts"),
+        ):
+            c = CounterMetricFamily(name, doc, labels=["device"])
+            for device in t.devices:
+                c.add_metric([device], counts.get(device, 0))
+            yield c
 
     def collect(self):
         snap = self._snap
@@ -182,6 +215,7 @@ class Metrics:
         for reason in ("stopped", "standby", "other_app", "finished", "other"):
             c.add_metric([reason], t.device_stops.get(reason, 0))
         yield c
+        yield from self._screens(snap)
 
         cpu, memory = self._children_cpu_memory(snap.children)
         c = CounterMetricFamily("pagecast_children_cpu_seconds", "CPU time of the sessions' Chromium and FFmpeg processes", labels=["kind"])
