@@ -12,8 +12,9 @@ import time
 import psutil
 import pytest
 import trio
+import trio.testing
 
-from pagecast.lowlevel.proc import LineTail, StopPolicy, open_child, spawn
+from pagecast.lowlevel.proc import LineTail, StopPolicy, alive, descendants, is_ffmpeg, open_child, spawn
 
 FAST = StopPolicy(polite_timeout=0.3, term_timeout=0.3)
 IGNORE_TERM = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"]
@@ -68,6 +69,44 @@ async def test_grandchildren_are_killed_with_the_child():
         grandchild = int((await child.stdout.receive_some(100)).strip())
         assert psutil.pid_exists(grandchild)
     assert _gone(grandchild)
+
+
+async def test_a_cancelled_waiter_leaves_the_wait_to_the_others():
+    """Any number of tasks may wait for a child: one cancelled while it waits on the child
+    does not stop the next from seeing the exit, and a wait after the exit returns at once."""
+    script = "import sys; sys.stdin.readline(); sys.exit(5)"
+    async with open_child([sys.executable, "-c", script], name="waited", stdin=True, policy=FAST) as child:
+        codes = []
+
+        async def waiter(*, task_status=trio.TASK_STATUS_IGNORED):
+            with trio.CancelScope() as scope:
+                task_status.started(scope)
+                codes.append(await child.wait())
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                first = await nursery.start(waiter)
+                await nursery.start(waiter)
+                await trio.testing.wait_all_tasks_blocked()
+                first.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                await child.stdin.send_all(b"exit\n")
+            assert codes == [5]
+        with trio.fail_after(0.1):
+            assert await child.wait() == 5
+
+
+async def test_a_childs_descendants_are_found_by_kind_and_leave_the_living_when_they_exit():
+    async with open_child(["sh", "-c", "sleep 30 & echo $!; wait"], name="sh", stdout=True, policy=FAST) as child:
+        grandchild = int((await child.stdout.receive_some(100)).strip())
+        found = descendants(child.pid)
+        assert [p.pid for p in found] == [grandchild]
+        assert child.pid in [p.pid for p in descendants()] and descendants(child.pid, kind=is_ffmpeg) == []
+        os.kill(grandchild, signal.SIGKILL)
+        with trio.fail_after(5):
+            while alive(found):
+                await trio.sleep(0.02)
+        assert descendants(child.pid) == []
 
 
 async def test_failed_spawn_leaks_no_file_descriptors():

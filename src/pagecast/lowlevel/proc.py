@@ -20,7 +20,7 @@ import shutil
 import signal
 import subprocess
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -52,9 +52,8 @@ class Child:
         self.stderr: trio.lowlevel.FdStream | None = stderr
         self.extra_fds = extra_fds
         self.killed_by: str | None = None
-        self._exited = trio.Event()
-        self._waiting = False
-        self._descendants: set[int] = set()
+        self._wait_lock = trio.Lock()
+        self._descendants: dict[int, psutil.Process] = {}
         try:
             self._pidfd: int | None = os.pidfd_open(self.pid)
         except OSError:
@@ -78,25 +77,18 @@ class Child:
         return self._popen.returncode
 
     def poll(self) -> int | None:
-        rc = self._popen.poll()
-        if rc is not None:
-            self._exited.set()
-        return rc
+        return self._popen.poll()
 
     async def wait(self) -> int:
-        """Wait for the child to exit and reap it; any number of tasks may wait at once."""
-        if self._waiting:
-            await self._exited.wait()
-            return self._popen.returncode
-        self._waiting = True
-        try:
+        """Wait for the child to exit and reap it. Any number of tasks may wait at once: as in
+        trio's ``Process.wait``, a lock lets one at a time wait on the pidfd (Trio allows only
+        one waiter per fd), so a cancelled waiter hands the wait to the next one."""
+        async with self._wait_lock:
             while self.poll() is None:
                 if self._pidfd is not None:
                     await trio.lowlevel.wait_readable(self._pidfd)
                 else:
                     await trio.sleep(0.05)
-        finally:
-            self._waiting = False
         return self._popen.returncode
 
     def signal_group(self, sig: int) -> None:
@@ -106,35 +98,22 @@ class Child:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-        for pid in list(self._descendants):
+        for pid, p in list(self._descendants.items()):
             try:
-                os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                self._descendants.discard(pid)
+                p.send_signal(sig)  # not os.kill: psutil will not signal a reused pid
+            except psutil.Error:
+                del self._descendants[pid]
 
     def _remember_descendants(self) -> None:
-        if self.returncode is not None:
-            return
-        try:
-            for p in psutil.Process(self.pid).children(recursive=True):
-                self._descendants.add(p.pid)
-        except psutil.Error:
-            pass
+        if self.returncode is None:
+            self._descendants.update((p.pid, p) for p in descendants(self.pid))
 
     def tree_memory(self) -> int | None:
         """Bytes the child and its descendants hold (None: it has exited); blocking, it reads /proc."""
         return None if self.returncode is not None else tree_memory(self.pid)
 
     def descendants_alive(self) -> list[int]:
-        alive = []
-        for pid in self._descendants:
-            try:
-                p = psutil.Process(pid)
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.Error:
-                pass
-        return alive
+        return [p.pid for p in alive(self._descendants.values())]
 
     async def stop(self, polite: Callable[[], Awaitable[None]] | None = None, policy: StopPolicy = StopPolicy()) -> int:
         """Stop politely, then firmly, each step bounded; always reaps. Safe to call twice."""
@@ -167,15 +146,15 @@ class Child:
         except (ProcessLookupError, PermissionError):
             pass
         with trio.move_on_after(2.0):
-            while alive := self.descendants_alive():
-                for pid in alive:
+            while left := self.descendants_alive():
+                for pid in left:
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
                         pass
                 await trio.sleep(0.02)
-        if alive := self.descendants_alive():
-            log.error("%s: descendants still alive after SIGKILL: %s", self.name, alive)
+        if left := self.descendants_alive():
+            log.error("%s: descendants still alive after SIGKILL: %s", self.name, left)
 
     def _close_fds(self) -> None:
         for stream in (self.stdin, self.stdout, self.stderr, *self.extra_fds.values()):
@@ -185,8 +164,67 @@ class Child:
                 except Exception:  # noqa: BLE001 - closing is best effort in cleanup
                     pass
         if self._pidfd is not None:
+            trio.lowlevel.notify_closing(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def descendants(pid: int | None = None, kind: Callable[[psutil.Process], bool] | None = None) -> list[psutil.Process]:
+    """The running processes under ``pid`` (default: this process), zombies left out; with
+    ``kind`` (:func:`is_chromium`, :func:`is_browser`, :func:`is_renderer`, :func:`is_ffmpeg`)
+    only those of that kind. Blocking: reads /proc."""
+    try:
+        found = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [p for p in alive(found) if kind is None or kind(p)]
+
+
+def alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``procs`` still running: neither gone, nor a zombie, nor their pid reused."""
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def command(p: psutil.Process) -> list[str]:
+    """A process's command line; empty if it has exited meanwhile."""
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def is_chromium(p: psutil.Process) -> bool:
+    """Any of Chromium's processes (browser, zygote, renderer, GPU…)."""
+    try:
+        return "chrom" in p.name()
+    except psutil.Error:
+        return False
+
+
+def is_browser(p: psutil.Process) -> bool:
+    """Chromium's main process: one whose parent is not Chromium (a helper it has just forked
+    still shows the browser's command line, so the command line cannot tell them apart)."""
+    try:
+        return is_chromium(p) and not is_chromium(p.parent())
+    except (psutil.Error, AttributeError):  # parent() is None: it was orphaned
+        return False
+
+
+def is_renderer(p: psutil.Process) -> bool:
+    """A Chromium renderer: the process that runs a page."""
+    return "--type=renderer" in command(p)
+
+
+def is_ffmpeg(p: psutil.Process) -> bool:
+    cmd = command(p)
+    return bool(cmd) and os.path.basename(cmd[0]).startswith("ffmpeg")
 
 
 def tree_memory(pid: int) -> int | None:
