@@ -128,10 +128,8 @@ class _Renderer:
         self.scope.cancel()
 
     async def _exit_error(self) -> RenderError:
-        # Poll rather than child.wait(): watch_process may be waiting on the pidfd already.
         with trio.move_on_after(2):
-            while self.child.poll() is None:
-                await trio.sleep(0.05)
+            await self.child.wait()
         with trio.move_on_after(1):
             await self.stderr_done.wait()
         rc = self.child.returncode
