@@ -93,6 +93,20 @@ def test_a_row_passes_only_without_failures_and_with_every_criterion_met():
     assert data["recovery_p50"] == 1.0 and data["recovery_p95"] == 2.0 and data["passed"] is False
 
 
+def test_a_tvs_screen_is_the_one_still_on_else_the_last_it_had():
+    from types import SimpleNamespace
+
+    from pagecast.chaos.scenarios import _on, _screen
+
+    tv = SimpleNamespace(host="127.0.0.33")
+    first = {"address": "127.0.0.33", "since": "a", "ended": "stopped on the TV"}
+    again = {"address": "127.0.0.33", "since": "b", "ended": None}
+    other = {"address": "127.0.0.32", "since": "a", "ended": None}
+    assert _screen({"screens": [first, other, again]}, tv) is again and _on({"screens": [first, other, again]}, tv) is again
+    assert _screen({"screens": [first, other]}, tv) is first and _on({"screens": [first, other]}, tv) is None
+    assert _screen({"screens": [other]}, tv) is None and _screen({}, tv) is None
+
+
 def test_tv_hosts_must_be_three_loopback_addresses():
     out = subprocess.run([sys.executable, "-m", "pagecast", "chaos", "--tv-hosts", "192.168.1.5,127.0.0.2"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--tv-hosts takes 3 loopback addresses" in out.stderr

@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     chaos = sub.add_parser(
         "chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails", formatter_class=ShowDefaults,
         description="Do faults to a real pagecast serve and three virtual TVs on loopback — killed and hung children, TVs that stop, "
-        "vanish or restart, a lost network, shutdowns, request storms, a busy neighbour, a soak — and check that everything heals "
+        "vanish or restart, a lost network, shutdowns, request storms, a busy neighbour, a soak, one render on three TVs of which one is hurt — "
+        "and check that everything heals "
         "and nothing is left behind (docs/reliability.md). Prints a table; exits 1 if a criterion fails.",
     )
-    chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak (default: every one)")
+    chaos.add_argument("--only", default="", help="comma-separated scenarios: cycles,kill,hang,device,network,shutdown,storm,busy,soak,screens (default: every one)")
     chaos.add_argument("--minutes", type=float, default=3.0, help="length of the soak (0 leaves it out)")
     chaos.add_argument("--busy-seconds", type=float, default=300.0, help="how long the busy neighbour runs")
     chaos.add_argument("--quick", action="store_true", help="each scenario small, as CI runs it")

@@ -2,7 +2,8 @@
 against a real ``pagecast serve`` and virtual TVs on loopback (one with Shaka, the player of
 Cast receivers), doing to it what days on a small home server do: children killed and
 hung, TVs stopped, unplugged and switched off, the service itself stopped, storms of
-webhooks, a busy neighbour, and a soak with random faults. Each prints one row; the exit
+webhooks, a busy neighbour, a soak with random faults, and one render on three TVs of which
+one is hurt. Each prints one row; the exit
 status is 1 when any pass criterion fails. docs/reliability.md explains every scenario.
 
 rig.py runs what is attacked, faults.py attacks, watch.py samples, gaps.py and report.py

@@ -11,7 +11,8 @@ import psutil
 import trio
 
 from ..bench.pipelines import Pagecast
-from .rig import alive, child_pid, renderers_of, signal_pids
+from ..lowlevel.proc import alive, descendants, is_renderer
+from .rig import child_pid, signal_pids
 from .watch import Watch
 
 #: How long a healed child may take before the harness calls it a failure.
@@ -59,7 +60,7 @@ async def inject(pc: Pagecast, watch: Watch, fault: Fault) -> Outcome:
     pid = child_pid(st, "encoder" if fault.target == "encoder" else "renderer", pc.child.pid)
     if pid is None:
         return Outcome(fault, time.monotonic(), error="could not find the process to hit")
-    victims = [p.pid for p in renderers_of(pid)] if fault.target == "renderer" else [pid]
+    victims = [p.pid for p in descendants(pid, is_renderer)] if fault.target == "renderer" else [pid]
     if not victims:
         return Outcome(fault, time.monotonic(), error="the browser had no renderer process")
     try:
@@ -88,7 +89,7 @@ async def inject(pc: Pagecast, watch: Watch, fault: Fault) -> Outcome:
         out.error = f"not healed within {RECOVERY_LIMIT:g} s (restarts of the {fault.child}: {st.get('restarts')})"
     finally:
         if fault.sig == signal.SIGSTOP:
-            stuck = [p for p in procs if alive(p)]
+            stuck = alive(procs)
             if stuck:
                 out.error = out.error or f"the stopped process was left behind: {[p.pid for p in stuck]}"
                 signal_pids([p.pid for p in stuck], signal.SIGKILL)

@@ -16,8 +16,8 @@ from typing import Any, AsyncIterator, Sequence
 import psutil
 import trio
 
-from ..bench.measure import process_tree
 from ..bench.pipelines import Pagecast, open_pagecast, serve_pages
+from ..lowlevel.proc import alive, descendants, is_browser, is_ffmpeg
 
 #: The virtual TVs' addresses: away from those the test suite uses, so both can run at once.
 TV_HOSTS = ("127.0.0.31", "127.0.0.32", "127.0.0.33")
@@ -86,10 +86,6 @@ async def open_rig(workdir: Path, hosts: Sequence[str] = TV_HOSTS, serve_flags: 
 # -- pagecast's processes, from the outside ------------------------------------------------
 
 
-def descendants(pid: int) -> list[psutil.Process]:
-    return [p for p in process_tree([pid]) if p.pid != pid]
-
-
 def usage(pid: int) -> Usage | None:
     try:
         p = psutil.Process(pid)
@@ -97,27 +93,6 @@ def usage(pid: int) -> Usage | None:
             return Usage(p.memory_info().rss, p.num_fds(), p.num_threads())
     except psutil.Error:
         return None
-
-
-def _cmdline(p: psutil.Process) -> list[str]:
-    try:
-        return p.cmdline()
-    except psutil.Error:
-        return []
-
-
-def is_browser(p: psutil.Process) -> bool:
-    cmd = _cmdline(p)
-    return any(a.startswith("--remote-debugging-port") for a in cmd) and not any(a.startswith("--type=") for a in cmd)
-
-
-def is_ffmpeg(p: psutil.Process) -> bool:
-    cmd = _cmdline(p)
-    return bool(cmd) and os.path.basename(cmd[0]).startswith("ffmpeg")
-
-
-def renderers_of(browser_pid: int) -> list[psutil.Process]:
-    return [p for p in descendants(browser_pid) if "--type=renderer" in _cmdline(p)]
 
 
 def child_pid(status: dict[str, Any], kind: str, service_pid: int) -> int | None:
@@ -144,24 +119,20 @@ async def gone(procs: Sequence[psutil.Process], timeout: float) -> tuple[float, 
     """Seconds until all of ``procs`` have exited (or ``timeout``), and those still there."""
     t0 = time.monotonic()
     with trio.move_on_after(timeout):
-        while any(alive(p) for p in procs):
+        while alive(procs):
             await trio.sleep(0.02)
-    return time.monotonic() - t0, [p for p in procs if alive(p)]
-
-
-def alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return time.monotonic() - t0, alive(procs)
 
 
 # -- sessions ---------------------------------------------------------------------------------
 
 
-async def start_cast(pc: Pagecast, page: str, tv: Any, *, keep_on: bool = False, quality: str = "720p") -> dict[str, Any]:
-    """A session casting ``page`` to ``tv``, answered once the TV plays it."""
-    r = await pc.client.post("/start?wait=1", json={"url": page, "device": tv.host, "keep_on": keep_on, "quality": quality})
+async def start_cast(pc: Pagecast, page: str, tv: Any, *, keep_on: bool = False, quality: str = "720p", share: bool = True) -> dict[str, Any]:
+    """A session casting ``page`` to ``tv``, answered once the TV plays it. With ``share`` (the
+    service's default) a /start of a page already rendered joins that render; without, every
+    /start is a render of its own."""
+    body = {"url": page, "device": tv.host, "keep_on": keep_on, "quality": quality, "share": share}
+    r = await pc.client.post("/start?wait=1", json=body)
     data = r.json()
     if r.status_code >= 400 or data.get("state") != "live":
         raise RuntimeError(f"/start on {tv.name}: HTTP {r.status_code}: {data.get('error') or r.text[:300]}")

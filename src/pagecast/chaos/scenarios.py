@@ -11,18 +11,22 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 import trio
 
 from ..bench.context import describe
 from ..bench.pipelines import Pagecast, owned
-from ..session.supervisor import ENDED_HISTORY
 from .faults import FAULTS, SETTLE, Outcome, inject
 from .gaps import growth, percentile
 from .report import Row
-from .rig import Rig, active_sessions, descendants, gone, start_cast, usage
+from .rig import Rig, active_sessions, descendants, gone, is_browser, is_ffmpeg, start_cast, usage
 from .watch import Watch
+
+#: How many ended sessions ``/status`` keeps (docs/api.md: "the last 50"); the harness reads the
+#: service only over HTTP, so it states the figure rather than importing it.
+ENDED_HISTORY = 50
 
 
 @dataclass
@@ -306,7 +310,7 @@ async def shutdown(rig: Rig, opts: Options) -> Row:
             try:
                 async with trio.open_nursery() as nursery:
                     for tv in rig.tvs:
-                        nursery.start_soon(start_cast, pc, rig.page, tv)
+                        nursery.start_soon(partial(start_cast, pc, rig.page, tv, share=False))
                 await trio.sleep(2)
                 procs = descendants(pc.child.pid)
                 t0 = time.monotonic()
@@ -406,7 +410,7 @@ async def _storm_problems(pc: Pagecast, rig: Rig, last: dict[str, bool]) -> list
     sessions = await active_sessions(pc)
     problems = []
     for tv in rig.tvs:
-        mine = [s for s in sessions if (s.get("cast") or {}).get("address") == tv.host]
+        mine = [s for s in sessions if _on(s, tv) is not None]  # a session may show several TVs
         on_tv = tv.state()["app_id"] == "CC1AD845" and tv.state()["player_state"] in ("PLAYING", "BUFFERING", "LOADING")
         if last[tv.host]:
             if len(mine) != 1 or mine[0].get("state") != "live":
@@ -434,7 +438,7 @@ async def busy(rig: Rig, opts: Options) -> Row:
         tvs = rig.tvs[1:3]
         sessions = []
         for tv in tvs:
-            sessions.append(await start_cast(pc, rig.page, tv))
+            sessions.append(await start_cast(pc, rig.page, tv, share=False))
         async with contextlib.AsyncExitStack() as stack:
             watches = [await stack.enter_async_context(_watched(pc, tv, s["id"])) for tv, s in zip(tvs, sessions)]
             await trio.sleep(3)  # past the players' start
@@ -475,7 +479,7 @@ async def soak(rig: Rig, opts: Options) -> Row:
     async with rig.serve("--renderer-max-age", f"{recycle_after:g}") as pc:
         sessions = []
         for tv in rig.tvs:
-            sessions.append(await start_cast(pc, rig.page, tv, keep_on=True))
+            sessions.append(await start_cast(pc, rig.page, tv, keep_on=True, share=False))
         outcomes: list[tuple[Watch, Outcome]] = []
         async with contextlib.AsyncExitStack() as stack:
             watches = [await stack.enter_async_context(_watched(pc, tv, s["id"])) for tv, s in zip(rig.tvs, sessions)]
@@ -535,6 +539,218 @@ def _tree_rss(pc: Pagecast) -> int:
     return total + (u.rss if u else 0)
 
 
+# -- 10. one render, three screens, one TV hurt -----------------------------------------------
+
+
+#: The service's give-up on a TV that stays unreachable, shortened so that a drop past it is quick.
+SCREENS_GIVE_UP = 5.0
+#: A brief drop: longer than the service takes to notice one (cast_liveness_timeout, 3 s).
+BRIEF_DROP = 6.0
+REBOOT_DOWNTIME = 2.0
+
+
+def _screen(status: dict[str, Any], tv: Any) -> dict[str, Any] | None:
+    """The session's screen on ``tv`` still on, else the last one it had there."""
+    mine = [s for s in status.get("screens") or [] if s.get("address") == tv.host]
+    on = [s for s in mine if s.get("ended") is None]
+    return on[0] if on else (mine[-1] if mine else None)
+
+
+def _on(status: dict[str, Any], tv: Any) -> dict[str, Any] | None:
+    screen = _screen(status, tv)
+    return screen if screen is not None and screen.get("ended") is None else None
+
+
+def _plays(status: dict[str, Any], tv: Any) -> bool:
+    """pagecast's screen on ``tv`` plays, and so does the TV's player."""
+    screen = _on(status, tv)
+    return screen is not None and screen.get("state") == "playing" and tv.state()["player_state"] == "PLAYING"
+
+
+async def _until(pc: Pagecast, sid: str, done: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
+    """The session's first status for which ``done`` holds; an error if the session stops being
+    live first, or after ``timeout``."""
+    st: dict[str, Any] = {}
+    with trio.move_on_after(timeout):
+        while True:
+            st = await pc.status(sid)
+            if st.get("state") != "live":
+                raise RuntimeError(f"the session is {st.get('state')}: {st.get('error') or st.get('stop_reason')}")
+            if done(st):
+                return st
+            await trio.sleep(0.1)
+    raise RuntimeError(f"not within {timeout:g} s: {what} (screens: {[(s.get('device'), s.get('state'), s.get('ended')) for s in st.get('screens') or []]})")
+
+
+async def _add_back(pc: Pagecast, sid: str, tv: Any, **options: Any) -> dict[str, Any]:
+    r = await pc.client.post(f"/sessions/{sid}/screens?wait=1", json={"device": tv.host, **options})
+    if r.status_code != 202:
+        raise RuntimeError(f"POST /sessions/…/screens for {tv.name}: HTTP {r.status_code}: {r.text[:300]}")
+    return await _until(pc, sid, lambda st: _plays(st, tv), 20, f"{tv.name} plays its new screen")
+
+
+async def _hurt_remote_stop(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
+    t0 = time.monotonic()
+    tv.remote_stop()
+    st = await _until(pc, sid, lambda st: _on(st, tv) is None, 10, "the screen ends")
+    ended = _screen(st, tv)["ended"]
+    await _add_back(pc, sid, tv)
+    return time.monotonic() - t0, f"screen ended ({ended}), added back"
+
+
+async def _hurt_brief_drop(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
+    before = _on(await pc.status(sid), tv) or {}
+    tv.drop_network("silent")
+    await trio.sleep(BRIEF_DROP)
+    tv.restore_network()
+    t0 = time.monotonic()
+
+    def back(st: dict[str, Any]) -> bool:
+        screen = _on(st, tv)
+        if screen is None:
+            raise RuntimeError(f"the screen ended: {(_screen(st, tv) or {}).get('ended')}")
+        return screen["since"] == before.get("since") and screen["reconnects"] > before.get("reconnects", 0) and _plays(st, tv)
+
+    st = await _until(pc, sid, back, 30, "the same screen reconnected and plays")
+    return time.monotonic() - t0, f"same screen, reconnects {_on(st, tv)['reconnects']}"
+
+
+async def _hurt_long_drop(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
+    tv.drop_network("silent")
+    try:
+        st = await _until(pc, sid, lambda st: _on(st, tv) is None, SCREENS_GIVE_UP + 30, "the screen gives the TV up")
+    finally:
+        tv.restore_network()
+    t0 = time.monotonic()
+    ended = _screen(st, tv)["ended"]
+    await _add_back(pc, sid, tv, keep_on=True)  # a screen of its own options: the reboot next is healed by keep_on
+    return time.monotonic() - t0, f"screen ended ({ended}), added back with keep_on"
+
+
+async def _hurt_reboot(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
+    before = _on(await pc.status(sid), tv) or {}
+    await tv.restart(downtime=REBOOT_DOWNTIME)
+    t0 = time.monotonic()
+
+    def back(st: dict[str, Any]) -> bool:
+        screen = _on(st, tv)
+        if screen is None:
+            raise RuntimeError(f"the keep_on screen ended: {(_screen(st, tv) or {}).get('ended')}")
+        return screen["since"] == before.get("since") and screen["casts"] > before.get("casts", 0) and _plays(st, tv)
+
+    st = await _until(pc, sid, back, 45, "the keep_on screen cast the stream again")
+    return time.monotonic() - t0, f"same screen cast again (casts {_on(st, tv)['casts']})"
+
+
+async def _hurt_removed(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
+    t0 = time.monotonic()
+    r = await pc.client.delete(f"/sessions/{sid}/screens/{tv.host}")
+    if r.status_code != 200:
+        raise RuntimeError(f"DELETE /sessions/…/screens/{tv.host}: HTTP {r.status_code}: {r.text[:300]}")
+    await tv.wait_for(lambda s: s["idle_screen"], timeout=10)
+    await _until(pc, sid, lambda st: _on(st, tv) is None, 10, "the screen ends")
+    await _add_back(pc, sid, tv)
+    return time.monotonic() - t0, "given back to its idle screen, added back"
+
+
+SCREEN_FAULTS: dict[str, Callable[[Pagecast, str, Any], Awaitable[tuple[float, str]]]] = {
+    "remote stop": _hurt_remote_stop,
+    f"{BRIEF_DROP:g} s network drop": _hurt_brief_drop,
+    "network drop past the give-up": _hurt_long_drop,
+    "reboot": _hurt_reboot,
+    "taken off over the API": _hurt_removed,
+}
+
+
+class _RenderCount:
+    """The service's Chromium browsers and FFmpegs, sampled twice a second: one render is one of each."""
+
+    def __init__(self, service_pid: int):
+        self.pid = service_pid
+        self.samples = 0
+        self.off: list[tuple[int, int]] = []  # (browsers, ffmpegs) of the samples that were not (1, 1)
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            procs = await trio.to_thread.run_sync(descendants, self.pid)
+            seen = (sum(1 for p in procs if is_browser(p)), sum(1 for p in procs if is_ffmpeg(p)))
+            self.samples += 1
+            if seen != (1, 1):
+                self.off.append(seen)
+            await trio.sleep(0.5)
+
+
+async def screens(rig: Rig, opts: Options) -> Row:
+    row = Row("10. one render, 3 screens")
+    rounds = 1 if opts.quick else 3
+    healthy, hurt = rig.tvs[:2], rig.tvs[2]
+    freeze_limit = 1.5
+    await rig.reset_tvs()
+    async with rig.serve("--cast-give-up", f"{SCREENS_GIVE_UP:g}") as pc:
+        r = await pc.client.post("/start?wait=1", json={"url": rig.page, "device": [tv.host for tv in rig.tvs], "quality": "720p"})
+        session = r.json()
+        if r.status_code >= 400 or session.get("state") != "live" or not all(_plays(session, tv) for tv in rig.tvs):
+            raise RuntimeError(f"/start on 3 TVs: HTTP {r.status_code}: {session.get('error') or r.text[:300]}")
+        sid = session["id"]
+        recoveries: dict[str, list[float]] = {}
+        endings: list[str] = []
+        count = _RenderCount(pc.child.pid)
+        async with contextlib.AsyncExitStack() as stack:
+            watches = [await stack.enter_async_context(_watched(pc, tv, sid)) for tv in healthy]
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            await nursery.start(count.run)
+            for i in range(rounds):
+                if (await pc.status(sid)).get("state") != "live":
+                    break
+                for name, hurt_it in SCREEN_FAULTS.items():
+                    await trio.sleep(opts.random.uniform(*((1.0, 2.0) if opts.quick else (2.0, 5.0))))
+                    opts.progress(f"screens: {name} on {hurt.name} ({i + 1}/{rounds})")
+                    row.runs += 1
+                    try:
+                        took, note = await hurt_it(pc, sid, hurt)
+                        recoveries.setdefault(name, []).append(took)
+                        row.recoveries.append(took)
+                        if i == 0:
+                            endings.append(f"{name}: {note}")
+                    except Exception as exc:  # noqa: BLE001 - a fault not healed is a figure
+                        row.fail(f"{name}: {describe(exc)}")
+                        hurt.restore_network()
+                        st = await pc.status(sid)
+                        if st.get("state") != "live":
+                            break
+                        if _on(st, hurt) is None:
+                            with contextlib.suppress(Exception):
+                                await _add_back(pc, sid, hurt)
+            await trio.sleep(2)
+            final = await watches[0].fresh()
+            nursery.cancel_scope.cancel()
+        if final.get("state") != "live" or final.get("id") != sid:
+            row.fail(f"the session did not stay live: {final.get('state')} ({final.get('error') or final.get('stop_reason')})")
+        row.freeze = round(max(w.freeze() for w in watches), 2)
+        row.stalls = sum(w.stalls.count() for w in watches)
+        theirs = [_on(final, tv) or {} for tv in healthy]
+        untouched = all(s.get("casts") == 1 and s.get("reconnects") == 0 and s.get("stalls") == 0 for s in theirs)
+        row.notes.append("the 2 other TVs: longest freeze of their players " + ", ".join(f"{w.tv_gaps.longest():.2f} s" for w in watches)
+                         + f", of the page's picture in pagecast {max(w.picture_gaps.longest() for w in watches):.2f} s"
+                         + "; stalls of their players " + ", ".join(str(w.stalls.count()) for w in watches)
+                         + "; in /status (casts, reconnects, stalls) " + ", ".join(f"{s.get('casts')}/{s.get('reconnects')}/{s.get('stalls')}" for s in theirs))
+        row.notes.append(f"one render: {count.samples} samples of the service's processes, {len(count.off)} not 1 Chromium + 1 FFmpeg {count.off[:5]}; "
+                         f"restarts {final.get('restarts')}")
+        row.notes.extend(f"{hurt.name}: {e}" for e in endings)
+        for name, values in recoveries.items():
+            row.notes.append(f"{name}: recovered in {', '.join(f'{v:.2f}' for v in values)} s")
+        row.notes.append("recovery = the TV back (its action, the network back, the reboot over) → its screen plays again (added back where it ended)")
+        await _stop(pc)
+        row.left = await _left(pc)
+    row.check("session live throughout, one render (1 Chromium, 1 FFmpeg, no restart)",
+              not count.off and count.samples > 0 and not any((final.get("restarts") or {}).values()))
+    row.check("the other TVs: 0 stalls", row.stalls == 0 and untouched)
+    row.check(f"the other TVs: longest freeze ≤ {freeze_limit:g} s", row.freeze is not None and row.freeze <= freeze_limit)
+    row.check("nothing left", row.left == 0)
+    return row
+
+
 SCENARIOS: dict[str, Scenario] = {
     "cycles": cycles,
     "kill": kills,
@@ -545,4 +761,5 @@ SCENARIOS: dict[str, Scenario] = {
     "storm": storm,
     "busy": busy,
     "soak": soak,
+    "screens": screens,
 }
