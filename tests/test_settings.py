@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trio
 
-from pagecast.core.settings import ConfigError, Settings, settings_markdown
+from pagecast.core.settings import ConfigError, Settings, parse_profiles, settings_markdown
 
 DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
 
@@ -38,14 +39,31 @@ def test_invalid_settings_name_the_variable(env, message):
         Settings.from_env(env)
 
 
-def test_profiles_file_errors_name_the_file(tmp_path):
-    bad = tmp_path / "profiles.toml"
-    bad.write_text("[profiles.door\n")
+def test_profiles_file_errors_name_the_file():
     with pytest.raises(ConfigError, match="profiles.toml is not valid TOML"):
-        Settings.from_env({"PAGECAST_PROFILES_FILE": str(bad)}).load_profiles()
-    good = tmp_path / "p.toml"
-    good.write_text('[profiles.door]\nurl = "http://x/"\n')
-    assert Settings.from_env({"PAGECAST_PROFILES_FILE": str(good)}).load_profiles() == {"door": {"url": "http://x/"}}
+        parse_profiles("[profiles.door\n", "profiles.toml")
+    with pytest.raises(ConfigError, match="p.json must map profile names"):
+        parse_profiles('{"door": 5}', "p.json")
+    assert parse_profiles('[profiles.door]\nurl = "http://x/"\n', "p.toml") == {"door": {"url": "http://x/"}}
+
+
+async def test_profiles_follow_their_file_and_a_broken_file_keeps_the_last_good_ones(tmp_path, autojump_clock, caplog):
+    from pagecast.server.profiles import CHECK_INTERVAL, Profiles
+
+    path = tmp_path / "profiles.toml"
+    path.write_text('[profiles.door]\nurl = "http://x/"\n')
+    profiles = Profiles(str(path))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(profiles.run)
+        assert profiles.current == {"door": {"url": "http://x/"}} and profiles.health()["error"] is None
+        path.write_text("[profiles.door\n")
+        await trio.sleep(CHECK_INTERVAL + 0.1)
+        assert profiles.current == {"door": {"url": "http://x/"}}
+        assert "not valid TOML" in profiles.health()["error"] and "keeping the 1 profile(s)" in caplog.text
+        path.write_text('[profiles.hall]\nurl = "http://y/"\n')
+        await trio.sleep(CHECK_INTERVAL + 0.1)
+        assert profiles.health() == {"file": str(path), "names": ["hall"], "error": None}
+        nursery.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("hosts", ["192.168.1.20:8009", "http://tv.lan", "tv one"])

@@ -214,6 +214,7 @@ class HealthAnswer:
     players: bool = doc("The browser players (hls.js, Shaka) are installed.")
     presets: dict[str, dict[str, Any]] = doc("The screen presets, by name.")
     encoder: dict[str, Any] = doc("Which H.264 encoder sessions use, and why.")
+    profiles: dict[str, Any] = doc("PAGECAST_PROFILES_FILE: the file, the profiles in force, and what is wrong with the file (the last good profiles stay in force meanwhile).")
 
 
 # -- answers as JSON and as schemas ------------------------------------------------------------

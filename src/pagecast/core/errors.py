@@ -28,6 +28,23 @@ class NotFound(Refused):
     """It names something that does not exist (a profile, a device, a session)."""
 
 
+class NotYet(NotFound):
+    """It will exist in a moment (a session still starting, a thumbnail not made yet): ask
+    again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Gone(Refused):
+    """It existed and is gone for good (an ended session's picture)."""
+
+
+class Unavailable(Refused):
+    """It cannot be made now (a helper program failed); the message says why."""
+
+
 class Conflict(Refused):
     """It is valid, but the world is not in a state to carry it out (a busy or unreachable TV,
     two devices of that name, a start that was stopped before it began)."""

@@ -492,3 +492,9 @@ class Fmp4Splitter:
                 duration += traf.duration / ref.timescale
                 samples += traf.samples
         return Fragment(data, sequence, keyframe, start, duration, samples, tuple(trafs))
+
+
+def free_box(size: int) -> bytes:
+    """An MP4 ``free`` box of exactly ``size`` bytes (at least 8): demuxers skip it."""
+    size = max(size, 8)
+    return size.to_bytes(4, "big") + b"free" + bytes(size - 8)

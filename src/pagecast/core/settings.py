@@ -251,23 +251,6 @@ class Settings:
 
         return Path(self.runtime_dir or Path(tempfile.gettempdir()) / "pagecast")
 
-    def load_profiles(self) -> dict[str, dict[str, Any]]:
-        if not self.profiles_file:
-            return {}
-        path = Path(self.profiles_file)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"PAGECAST_PROFILES_FILE: cannot read {path}: {exc.strerror}") from exc
-        try:
-            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"PAGECAST_PROFILES_FILE: {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
-        profiles = data.get("profiles", data)
-        if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
-            raise ConfigError(f"PAGECAST_PROFILES_FILE: {path} must map profile names to tables of /start fields")
-        return profiles
-
 
 def env_name(name: str) -> str:
     """A setting's environment variable: ``load_timeout`` → ``PAGECAST_LOAD_TIMEOUT``."""
@@ -284,6 +267,20 @@ def setting_words(name: str) -> str:
     if name not in {f.name for f in dataclasses.fields(Settings)}:
         raise KeyError(f"no setting {name!r}")
     return f"{env_name(name)} (or {flag_name(name)})"
+
+
+def parse_profiles(text: str, name: str) -> dict[str, dict[str, Any]]:
+    """A profiles file's text (TOML, or JSON when ``name`` ends in .json) as profile name →
+    /start fields; ConfigError says what is wrong with it."""
+    is_json = name.endswith(".json")
+    try:
+        data = json.loads(text) if is_json else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"PAGECAST_PROFILES_FILE: {name} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from exc
+    profiles = data.get("profiles", data) if isinstance(data, dict) else data
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise ConfigError(f"PAGECAST_PROFILES_FILE: {name} must map profile names to tables of /start fields")
+    return profiles
 
 
 def _coerce(f: dataclasses.Field, raw: str, where: str) -> Any:

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 from ..core.errors import (
-    BodyTooLarge, Conflict, InvalidRequest, NotFound, PagecastError, ShuttingDown, TooManySessions, UnsupportedMediaType,
+    BodyTooLarge, Conflict, Gone, InvalidRequest, NotFound, PagecastError, ShuttingDown, TooManySessions, Unavailable,
+    UnsupportedMediaType,
 )
 
 STATUS: dict[type[PagecastError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
     TooManySessions: 429,
     ShuttingDown: 503,
+    Unavailable: 503,
 }
 
 

@@ -30,6 +30,7 @@ from .announce import addresses_for, announce
 from .api import create_app
 from .devices import Directory
 from .identity import default_state_dir, instance_id
+from .profiles import Profiles
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Service:
     def __init__(self, settings: Settings, *, encoders: EncoderChoice | None = None):
         """``encoders``: the encoder choice to use instead of probing (tests)."""
         self.settings = prepare_runtime_dir(settings)
+        self.profiles = Profiles(settings.profiles_file)
         self.instance_id = instance_id(Path(settings.state_dir) if settings.state_dir else default_state_dir())
         self.directory = Directory(self.settings)
         self.encoders = encoders if encoders is not None else EncoderChoice.from_settings(self.settings)
@@ -97,7 +99,8 @@ class Service:
             async with trio.open_nursery() as root:
                 await root.start(self.directory.run)
                 await root.start(self.supervisor.run)
-                app = create_app(self.supervisor, settings, lambda: self.url or "", self.instance_id)
+                await root.start(self.profiles.run)
+                app = create_app(self.supervisor, settings, lambda: self.url or "", self.instance_id, self.profiles)
                 config = HypercornConfig()
                 config.bind = [f"{_bind_host(settings.host)}:{settings.port}"]
                 config.accesslog = None

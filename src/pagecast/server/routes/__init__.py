@@ -1,0 +1,2 @@
+"""The HTTP routes, one router per resource: control, sessions and their screens, streams,
+pages, operations."""
