@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from pagecast.core.schedule import IDLE_AFTER, IDLE_STEP, Pace, frame_time_ms, next_slot, read_back, step_after
+from pagecast.core.schedule import (
+    DEEP_IDLE_AFTER,
+    DEEP_IDLE_STEP,
+    IDLE_AFTER,
+    IDLE_STEP,
+    Pace,
+    deep_idle_step,
+    frame_time_ms,
+    next_slot,
+    read_back,
+    step_after,
+)
 
 # A quarter second is exact in binary, so slot arithmetic compares exactly.
 Q = 0.25
@@ -44,7 +55,9 @@ def test_slots_stay_on_the_fps_grid_whatever_the_wake_up_jitter(fps):
         (True, 0.0, 5.0, (1, 5.0)),  # a change: full rate, quiet from now
         (False, 5.0, 5.0 + IDLE_AFTER / 2, (1, 5.0)),  # briefly quiet: still full rate
         (False, 5.0, 5.0 + IDLE_AFTER, (IDLE_STEP, 5.0)),  # quiet for IDLE_AFTER: idle step
-        (False, 5.0, 500.0, (IDLE_STEP, 5.0)),
+        (False, 5.0, 5.0 + DEEP_IDLE_AFTER - 0.1, (IDLE_STEP, 5.0)),
+        (False, 5.0, 5.0 + DEEP_IDLE_AFTER, (DEEP_IDLE_STEP, 5.0)),  # still for a while: the deep idle step
+        (False, 5.0, 500.0, (DEEP_IDLE_STEP, 5.0)),
         (True, 5.0, 500.0, (1, 500.0)),  # a change after a long idle restores the full rate at once
     ],
 )
@@ -65,7 +78,23 @@ def test_a_capped_capture_rate_ticks_a_changing_page_every_busy_step(damaged, qu
 
 
 def test_an_idle_page_is_never_ticked_faster_than_a_busy_one():
-    assert step_after(False, 0.0, 10.0, busy_step=5) == (5, 0.0)
+    assert step_after(False, 0.0, 1.0, busy_step=5) == (5, 0.0)
+    assert step_after(False, 0.0, 10.0, busy_step=12) == (12, 0.0)
+
+
+def test_a_page_changing_every_second_never_reaches_the_deep_idle_step():
+    pace, now = Pace(1, 0.0), 0.0
+    steps = set()
+    while now < 30.0:
+        now += pace.step / 30
+        pace = pace.after(now % 1.0 < pace.step / 30, True, now)
+        steps.add(pace.step)
+    assert steps == {1, IDLE_STEP}
+
+
+@pytest.mark.parametrize("fps, step", [(30, 9), (60, 18), (15, 4), (10, 3), (5, 3), (1, 3)])
+def test_a_still_page_is_ticked_every_three_tenths_of_a_second_whatever_the_rate(fps, step):
+    assert deep_idle_step(fps) == step
 
 
 @pytest.mark.parametrize(

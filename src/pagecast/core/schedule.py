@@ -10,6 +10,18 @@ from dataclasses import dataclass
 #: Seconds without a change after which a page is ticked only every IDLE_STEP-th slot.
 IDLE_AFTER = 0.2
 IDLE_STEP = 3
+#: Seconds without a change after which a page is still: ticked every DEEP_IDLE_STEP-th slot
+#: (0.3 s at 30 fps). Pages that change every second or so never get there.
+DEEP_IDLE_AFTER = 3.0
+DEEP_IDLE_STEP = 9
+#: The longest a still page's tick waits (seconds), whatever the rate: a change is in the
+#: stream within this plus one busy step and its drawing, inside the half second a change may take.
+DEEP_IDLE_PERIOD = 0.3
+
+
+def deep_idle_step(fps: int) -> int:
+    """A still page's step at ``fps``: one tick every DEEP_IDLE_PERIOD, never fewer slots than IDLE_STEP."""
+    return max(IDLE_STEP, int(DEEP_IDLE_PERIOD * fps + 1e-9))
 
 
 def next_slot(deadline: float, now: float, interval: float, step: int = 1) -> float:
@@ -24,16 +36,21 @@ def next_slot(deadline: float, now: float, interval: float, step: int = 1) -> fl
 
 
 def step_after(
-    damaged: bool, quiet_since: float, now: float, *, busy_step: int = 1, idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP
+    damaged: bool, quiet_since: float, now: float, *, busy_step: int = 1, idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP,
+    deep_after: float = DEEP_IDLE_AFTER, deep_step: int = DEEP_IDLE_STEP,
 ) -> tuple[int, float]:
     """``(step, quiet_since)`` after a tick at ``now``: every ``busy_step``-th slot while the page
     changes (the capture rate's cap: a drawn change is a captured frame), every ``idle_step``-th
-    once it has not changed for ``idle_after`` seconds. A dashboard is idle most of the time
-    and each tick costs Chromium and us a round trip; the first change restores the busy
-    rate, so an idle page is seen changing at most ``idle_step`` slots late."""
+    once it has not changed for ``idle_after`` seconds, every ``deep_step``-th once it has been
+    still for ``deep_after``. A dashboard is idle most of the time and each tick costs Chromium
+    and us a round trip; the first change restores the busy rate, so an idle page is seen
+    changing at most ``idle_step`` (a still one ``deep_step``) slots late."""
     if damaged:
         return busy_step, now
-    return (max(idle_step, busy_step) if now - quiet_since >= idle_after else busy_step), quiet_since
+    quiet = now - quiet_since
+    if quiet >= deep_after:
+        return max(deep_step, idle_step, busy_step), quiet_since
+    return (max(idle_step, busy_step) if quiet >= idle_after else busy_step), quiet_since
 
 
 def read_back(pending: bool, idle: bool) -> bool | None:
@@ -64,10 +81,11 @@ class Pace:
         return read_back(self.pending, self.idle)
 
     def after(self, damaged: bool, captured: bool, now: float, *, busy_step: int = 1,
-              idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP) -> "Pace":
+              idle_after: float = IDLE_AFTER, idle_step: int = IDLE_STEP, deep_step: int = DEEP_IDLE_STEP) -> "Pace":
         """The pace after a tick at ``now`` that drew a change (``damaged``) or not, and read
         one back (``captured``) or not: a change not read back is captured on the next tick."""
-        step, quiet_since = step_after(damaged, self.quiet_since, now, busy_step=busy_step, idle_after=idle_after, idle_step=idle_step)
+        step, quiet_since = step_after(damaged, self.quiet_since, now, busy_step=busy_step, idle_after=idle_after, idle_step=idle_step,
+                                       deep_step=deep_step)
         return Pace(step, quiet_since, now - quiet_since >= idle_after, (damaged or self.pending) and not captured)
 
 

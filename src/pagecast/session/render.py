@@ -43,12 +43,12 @@ from ..core.errors import RenderError
 from ..core.geometry import window_geometry
 from ..core.page import EVENTS, Dismiss, Fail, Frame, PageSpec, PageState, http_error, interpret, navigating, settled
 from ..core.request import redact_urls_in
-from ..core.schedule import Pace, frame_time_ms, next_slot
-from ..core.settings import Settings, setting_words
+from ..core.schedule import Pace, deep_idle_step, frame_time_ms, next_slot
+from ..core.settings import FPS_RANGE, Settings, setting_words
 from ..lowlevel.cdp import ANY_SESSION, CdpConnection, CdpConnectionClosed, CdpError, CdpException, CdpSession, CdpTimeout, open_cdp
 from ..lowlevel.groups import one_error
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
-from .chromium import chromium_argv, chromium_log, devtools_url, last_lines
+from .chromium import chromium_argv, chromium_binary, chromium_log, devtools_url, last_lines, runtime_base
 from .mailbox import Mailbox
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class _Renderer:
         except CdpError as exc:
             product = (await cdp.execute("Browser.getVersion")).get("product", "?")
             raise RenderError(
-                f"{self.settings.chromium} ({product}) cannot render with begin-frame control ({exc.message}); "
+                f"{chromium_binary(self.settings)} ({product}) cannot render with begin-frame control ({exc.message}); "
                 "install Chromium's headless shell (Debian package chromium-headless-shell) and set "
                 "PAGECAST_CHROMIUM=/usr/bin/chromium-headless-shell"
             ) from None
@@ -368,11 +368,12 @@ class _Renderer:
     async def stream(self) -> None:
         """Tick and hand over each changed frame, at the pace ``core.schedule.Pace`` keeps."""
         pace = Pace(self.step, trio.current_time())
+        deep_step = deep_idle_step(self.spec.fps)
         while True:
             damaged, frame = await self.tick(capture=pace.capture(), timeout=self.spec.frame_timeout)
             if frame is not None:
                 self.mailbox.put(frame)
-            pace = pace.after(damaged, frame is not None, trio.current_time(), busy_step=self.spec.busy_step)
+            pace = pace.after(damaged, frame is not None, trio.current_time(), busy_step=self.spec.busy_step, deep_step=deep_step)
             self.step = pace.step
 
     async def burn_in(self, period: float) -> None:
@@ -459,17 +460,17 @@ async def run_renderer(
     stats = browser.stats
     for key in ("ticks", "damaged_ticks", "frames_captured", "frames_dropped"):
         stats.setdefault(key, 0)  # a renderer restarted inside its session counts on
-    if not 0 < spec.fps <= 120:
-        raise RenderError(f"fps must be between 1 and 120, not {spec.fps}")
+    if not FPS_RANGE[0] <= spec.fps <= FPS_RANGE[1]:
+        raise RenderError(f"fps must be between {FPS_RANGE[0]} and {FPS_RANGE[1]}, not {spec.fps}")
     if not 1 <= spec.jpeg_quality <= 100:
         raise RenderError(f"{setting_words('jpeg_quality')} must be between 1 and 100, not {spec.jpeg_quality}")
     window_geometry(spec.width, spec.height, spec.device_scale_factor)  # fails early if impossible
-    if not shutil.which(settings.chromium):
+    if not shutil.which(chromium_binary(settings)):
         raise RenderError(
-            f"cannot run Chromium: {settings.chromium!r} is not found or not executable — install the Debian package "
+            f"cannot run Chromium: {chromium_binary(settings)!r} is not found or not executable — install the Debian package "
             "chromium-headless-shell or set PAGECAST_CHROMIUM to Chromium's headless shell"
         )
-    runtime = settings.runtime_path()
+    runtime = runtime_base(settings)
     try:
         runtime.mkdir(parents=True, exist_ok=True)
         profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=runtime))
