@@ -85,6 +85,116 @@ async def write_frames(
             jpeg, captured_at = frame.jpeg, frame.captured_at
 
 
+class _Encoder:
+    """The actor around one FFmpeg: it feeds frames in (``write_frames``), drains its output
+    to the sink and its stderr to the log, and tells a hung FFmpeg from a slow one by whether
+    it owes output (``core.policy.Answering``)."""
+
+    def __init__(self, spec: EncodeSpec, child: Child, sink, stats: EncoderStats, *, hang_timeout: float,
+                 on_stderr: Callable[[str], None] | None, resume_at: float | None):
+        self.spec = spec
+        self.child = child
+        self.sink = sink
+        self.stats = stats
+        self.hang_timeout = hang_timeout
+        self.on_stderr = on_stderr
+        self.resume_at = resume_at
+        self.tail = LineTail(keep=15)
+        self.captures: deque[float | None] = deque(maxlen=4 * spec.fps)
+        pipes = list(child.extra_fds.values())
+        self.frames_pipe = pipes[0]
+        self.audio_pipe = pipes[1] if spec.audio else None
+        self.answering = Answering()
+        self.stopping = False
+        self.hung = False
+        self.dated = False  # the publisher was told when the first picture was taken
+        self.stderr_done = trio.Event()
+
+    def log_line(self, line: str) -> None:
+        log.log(classify_stderr(line), "ffmpeg: %s", line)
+
+    async def pump_stderr(self) -> None:
+        assert self.child.stderr is not None
+        try:
+            with trio.CancelScope(shield=True):  # drained until EOF, so FFmpeg never blocks on it
+                await pump_lines(self.child.stderr, self.tail, self.on_stderr or self.log_line)
+        finally:
+            self.stderr_done.set()
+
+    def _published(self, data: bytes) -> None:
+        stats, captures = self.stats, self.captures
+        stats.bytes_out += len(data)
+        stats.output_at = trio.current_time()
+        self.answering = self.answering.answered()
+        if not self.dated and captures and captures[0] is not None:
+            self.dated = True
+            self.sink.first_capture(time.time() - (trio.current_time() - captures[0]))
+        published = self.sink.feed(data) or 0
+        now = trio.current_time()
+        for _ in range(min(published, len(captures))):
+            captured = captures.popleft()
+            if captured is not None:
+                stats.latencies.append(now - captured)
+
+    async def read_output(self) -> None:
+        stdout = self.child.stdout
+        assert stdout is not None
+        with trio.CancelScope(shield=True):  # drained until EOF, even while we stop FFmpeg
+            while data := await stdout.receive_some(262144):
+                self._published(data)
+            rc = await self.child.wait()
+        if not self.stopping:
+            # Its last words may still be in the stderr pipe when stdout ends: read them first.
+            with trio.move_on_after(1):
+                await self.stderr_done.wait()
+            raise EncodeError(f"FFmpeg exited with status {rc}: {self.tail.text()[-1500:] or 'no output'}")
+
+    async def send_all(self, data: bytes) -> None:
+        """The frames pipe: every write is input that FFmpeg owes output for (marked before
+        the write, which a stopped FFmpeg never lets finish)."""
+        self.answering = self.answering.fed(trio.current_time())
+        await self.frames_pipe.send_all(data)
+
+    async def watch_answers(self) -> None:
+        while not self.answering.hung(trio.current_time(), self.hang_timeout):
+            await trio.sleep(min(0.5, self.hang_timeout / 4))
+        self.hung = True
+        raise EncodeError(
+            f"FFmpeg wrote nothing for {self.hang_timeout:g} s while frames went in (hung); killed; its last words: {last_words(self.tail.lines)}",
+            kind="hang",
+        )
+
+    async def feed_frames(self, frames: trio.MemoryReceiveChannel) -> None:
+        try:
+            await write_frames(self.spec, frames, self, self.audio_pipe, stats=self.stats, captures=self.captures, resume_at=self.resume_at)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
+
+    async def stop(self) -> None:
+        """Politely ('q'), then SIGTERM, then SIGKILL; at once with SIGKILL if it hung."""
+        self.stopping = True
+        if self.hung:
+            self.child.signal_group(signal.SIGKILL)  # a stopped process ignores 'q' and SIGTERM
+        try:
+            await self.child.stop(lambda: _polite_stop(self.child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
+        finally:
+            self.stats.pid = None
+
+    async def run(self, frames: trio.MemoryReceiveChannel, task_status) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.pump_stderr)
+            nursery.start_soon(self.read_output)
+            nursery.start_soon(self.feed_frames, frames)
+            if self.hang_timeout > 0:
+                nursery.start_soon(self.watch_answers)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self.stop()
+
+
 async def run_encoder(
     spec: EncodeSpec,
     ffmpeg: str,
@@ -109,7 +219,6 @@ async def run_encoder(
     if given (the startup probe keeps them to explain a failure), else to the log.
     """
     stats = stats if stats is not None else EncoderStats()
-    tail = LineTail(keep=15)
     async with open_child(
         lambda fds: ffmpeg_args(ffmpeg, spec, frames_fd=fds[0], audio_fd=fds[1] if spec.audio else None, backend=backend),
         name="ffmpeg",
@@ -121,100 +230,9 @@ async def run_encoder(
         policy=StopPolicy(polite_timeout=2.0, term_timeout=2.0),
     ) as child:
         stats.pid = child.pid
-        captures: deque[float | None] = deque(maxlen=4 * spec.fps)
-        pipes = list(child.extra_fds.values())
-        audio_out = pipes[1] if spec.audio else None
-
-        stopping = False
-        answering = Answering()
-        hung = False
-
-        def log_line(line: str) -> None:
-            log.log(classify_stderr(line), "ffmpeg: %s", line)
-
-        stderr_done = trio.Event()
-
-        async def pump_stderr() -> None:
-            assert child.stderr is not None
-            try:
-                with trio.CancelScope(shield=True):  # drained until EOF, so FFmpeg never blocks on it
-                    await pump_lines(child.stderr, tail, on_stderr or log_line)
-            finally:
-                stderr_done.set()
-
-        dated = False  # the publisher was told when the first picture was taken
-
-        async def read_output() -> None:
-            nonlocal answering, dated
-            assert child.stdout is not None
-            with trio.CancelScope(shield=True):  # drained until EOF, even while we stop FFmpeg
-                while True:
-                    data = await child.stdout.receive_some(262144)
-                    if not data:
-                        break
-                    stats.bytes_out += len(data)
-                    stats.output_at = trio.current_time()
-                    answering = answering.answered()
-                    if not dated and captures and captures[0] is not None:
-                        dated = True
-                        sink.first_capture(time.time() - (trio.current_time() - captures[0]))
-                    published = sink.feed(data) or 0
-                    now = trio.current_time()
-                    for _ in range(min(published, len(captures))):
-                        captured = captures.popleft()
-                        if captured is not None:
-                            stats.latencies.append(now - captured)
-                rc = await child.wait()
-            if not stopping:
-                # Its last words may still be in the stderr pipe when stdout ends: read them first.
-                with trio.move_on_after(1):
-                    await stderr_done.wait()
-                raise EncodeError(f"FFmpeg exited with status {rc}: {tail.text()[-1500:] or 'no output'}")
-
-        class Watched:
-            """The frames pipe: every write is input that FFmpeg owes output for (marked before
-            the write, which a stopped FFmpeg never lets finish)."""
-
-            async def send_all(self, data: bytes) -> None:
-                nonlocal answering
-                answering = answering.fed(trio.current_time())
-                await pipes[0].send_all(data)
-
-        async def watch_answers() -> None:
-            nonlocal hung
-            while not answering.hung(trio.current_time(), hang_timeout):
-                await trio.sleep(min(0.5, hang_timeout / 4))
-            hung = True
-            raise EncodeError(
-                f"FFmpeg wrote nothing for {hang_timeout:g} s while frames went in (hung); killed; its last words: {last_words(tail.lines)}",
-                kind="hang",
-            )
-
-        async def feed_frames() -> None:
-            try:
-                await write_frames(spec, frames, Watched(), audio_out, stats=stats, captures=captures, resume_at=resume_at)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await trio.sleep_forever()  # FFmpeg is gone; read_output reports why
-
+        encoder = _Encoder(spec, child, sink, stats, hang_timeout=hang_timeout, on_stderr=on_stderr, resume_at=resume_at)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(pump_stderr)
-                nursery.start_soon(read_output)
-                nursery.start_soon(feed_frames)
-                if hang_timeout > 0:
-                    nursery.start_soon(watch_answers)
-                task_status.started()
-                try:
-                    await trio.sleep_forever()
-                finally:
-                    with trio.CancelScope(shield=True):
-                        stopping = True
-                        if hung:
-                            child.signal_group(signal.SIGKILL)  # a stopped process ignores 'q' and SIGTERM
-                        try:
-                            await child.stop(lambda: _polite_stop(child), StopPolicy(polite_timeout=2.0, term_timeout=2.0))
-                        finally:
-                            stats.pid = None
+            await encoder.run(frames, task_status)
         except BaseExceptionGroup as group:
             # FFmpeg's death is one error, not a group: callers restart on EncodeError.
             errors, rest = group.split(EncodeError)
