@@ -12,9 +12,9 @@ import pytest
 import trio
 import trio_websocket
 
+from pagecast.lowlevel.binaries import find_chromium
 from pagecast.lowlevel.cdp import CdpConnectionClosed, CdpError, CdpTimeout, open_cdp
 from pagecast.lowlevel.proc import LineTail, open_child, pump_lines
-from pagecast.core.settings import Settings
 
 
 class FakeBrowser:
@@ -193,10 +193,9 @@ async def test_outer_cancellation_of_the_block_is_clean(fake):
 # -- a real browser -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium not installed")
+@pytest.mark.skipif(not shutil.which(find_chromium()), reason="Chromium not installed")
 async def test_real_chromium_flattened_session_and_crash_fails_pending_call(tmp_path):
-    settings = Settings()
-    argv = [settings.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    argv = [find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
             "--disable-default-apps", "--mute-audio", f"--user-data-dir={tmp_path}", "--remote-debugging-port=0", "about:blank"]
     async with open_child(argv, name="chromium") as child:

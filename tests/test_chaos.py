@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
+from pagecast.lowlevel.binaries import find_chromium
 from pagecast.chaos.gaps import Gaps, Stalls, growth, overlaps, percentile
 from pagecast.chaos.report import Row, cells
-from pagecast.core.settings import Settings
 
 
 def samples(gaps: Gaps, values: list[tuple[float, object]]) -> Gaps:
@@ -119,7 +119,7 @@ def test_an_unknown_scenario_is_refused_with_the_list():
 
 
 needs_parts = pytest.mark.skipif(
-    not (shutil.which(Settings().chromium) and shutil.which("ffmpeg")), reason="needs Chromium's headless shell and FFmpeg",
+    not (shutil.which(find_chromium()) and shutil.which("ffmpeg")), reason="needs Chromium's headless shell and FFmpeg",
 )
 
 

@@ -42,10 +42,11 @@ async def test_an_unknown_name_lists_the_known_devices():
 
 
 def test_eureka_info_names_the_device_as_pychromecast_reads_it():
-    d = _parse_eureka("10.0.0.5", {"name": "x", "device_info": {"name": "Den", "ssdp_udn": "8d1a6c9e-0000-4000-8000-00000000000a", "model_name": "Chromecast Ultra", "manufacturer": "Google Inc."}}, "static")
+    d = _parse_eureka("10.0.0.5", {"name": "x", "device_info": {"name": "Den", "ssdp_udn": "8d1a6c9e-0000-4000-8000-00000000000a", "model_name": "Chromecast Ultra", "manufacturer": "Google Inc."}}, "static", 1_800_000_000.0)
     assert (d.name, d.uuid, d.model, d.host) == ("Den", "8d1a6c9e-0000-4000-8000-00000000000a", "Chromecast Ultra", "10.0.0.5")
+    assert d.public()["last_seen"] == "2027-01-15T08:00:00.000Z"
     with pytest.raises(ValueError, match="ssdp_udn"):
-        _parse_eureka("10.0.0.5", {"name": "no uuid"}, "static")
+        _parse_eureka("10.0.0.5", {"name": "no uuid"}, "static", 0.0)
 
 
 @pytest.mark.parametrize("text, expected", [("192.168.1.20", True), ("::1", True), ("tv.lan", True), ("Living Room TV", False), ("Kitchen", False)])
@@ -103,3 +104,16 @@ async def test_a_tv_announced_by_mdns_is_found_and_listed():
         found = await d.resolve("announced tv")
         assert (found.host, found.source, found.model) == ("127.0.43.2", "mdns", "pagecast virtual TV")
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("spec, named", [
+    ("Living Room TV", True), ("living room tv", True), (" Living Room TV ", True),
+    ("8d1a6c9e-0000-4000-8000-00000000000a", True), ("8D1A6C9E00004000800000000000000A", True),
+    ("10.0.0.5", True), ("10.0.0.50", False), ("Living Room", False), ("", False),
+])
+def test_one_rule_says_whether_a_spec_names_a_tv(spec, named):
+    """The rule /devices, /start, /stop and a screen's path all use (core.device.names)."""
+    from pagecast.core.device import names
+
+    tv = Device("Living Room TV", "8d1a6c9e-0000-4000-8000-00000000000a", "Chromecast", "Google", "10.0.0.5")
+    assert names(tv, spec) is named

@@ -7,18 +7,20 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
-import time
+from pathlib import Path
 
 import trio
 
-from .core.settings import ConfigError, Settings, flag_name
+from .core.settings import ConfigError, Settings, flag_name, settings_markdown
+from .core.timestamps import iso_ms
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": iso_ms(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -59,7 +61,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Settings)}
-    return Settings.from_env(**overrides)
+    return Settings.from_env(os.environ, **overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--device", default=None, help="cast to this device (name, uuid or address); default: PAGECAST_DEFAULT_DEVICE, else a virtual TV")
     demo.add_argument("--tv-host", default="127.0.0.2", help="loopback address of the demo's virtual TV (default 127.0.0.2)")
     demo.add_argument("--tv-player", default="ffmpeg", choices=("ffmpeg", "shaka"), help="the virtual TV's player: light FFmpeg or Shaka in headless Chromium")
+    docs = sub.add_parser("settings", help="print every setting as docs/configuration.md's table (markdown)")
+    docs.add_argument("--update", metavar="FILE", default="", help="rewrite the generated table in this markdown file instead (docs/configuration.md)")
     sub.add_parser("virtual-tv", help="run a virtual Cast TV (CASTV2 over TLS) that plays what is cast to it; see its --help")
     bench = sub.add_parser(
         "bench", help="measure CPU, startup, latency, memory, casting and encoders; prints figures", formatter_class=ShowDefaults,
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         from .chaos import main as chaos_main
 
         return chaos_main(args)
+
+    if args.command == "settings":
+        return _settings_table(args.update)
 
     if args.command == "bench":
         from .bench import main as bench_main
@@ -199,3 +206,16 @@ async def _demo_cast(service, device: str, tv, seconds: float | None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _settings_table(update: str) -> int:
+    """The settings table, printed or written between a markdown file's settings-table markers."""
+    if not update:
+        print(settings_markdown(), end="")
+        return 0
+    path = Path(update)
+    text = path.read_text()
+    begin = text.index("-->", text.index("settings-table:begin")) + 4
+    end = text.index("<!-- settings-table:end")
+    path.write_text(text[:begin] + settings_markdown() + text[end:])
+    return 0

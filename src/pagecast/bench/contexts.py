@@ -23,11 +23,11 @@ async def _shell_variant(ctx: Context, browsers: int, targets_per_browser: int, 
     from ..core.settings import Settings
     from ..lowlevel.cdp import open_cdp
     from ..core.page import PageSpec
-    from ..session.chromium import chromium_argv
+    from ..session.chromium import chromium_argv, chromium_binary
 
-    settings = Settings.from_env()
-    if not shutil.which(settings.chromium):
-        raise Unavailable(f"{settings.chromium} is not installed (chromium-headless-shell)")
+    settings = Settings.from_env(os.environ)
+    if not shutil.which(chromium_binary(settings)):
+        raise Unavailable(f"{chromium_binary(settings)} is not installed (chromium-headless-shell)")
     url = ctx.page(PAGES["A"][0])
     counters: list[dict[str, int]] = []
     async with contextlib.AsyncExitStack() as stack:
@@ -49,7 +49,7 @@ async def _shell_variant(ctx: Context, browsers: int, targets_per_browser: int, 
                 while not found and child.poll() is None:
                     await trio.sleep(0.05)
             if not found:
-                raise Unavailable(f"{settings.chromium} did not start: {tail.text()[-500:]}")
+                raise Unavailable(f"{chromium_binary(settings)} did not start: {tail.text()[-500:]}")
             roots.append(child.pid)
             cdps.append(await stack.enter_async_context(open_cdp(found[0])))
         nursery = await stack.enter_async_context(trio.open_nursery())

@@ -48,12 +48,9 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    from ..core.settings import Settings
+    from ..lowlevel.binaries import find_chromium
 
-    try:
-        shell = Settings.from_env().chromium
-    except Exception:  # noqa: BLE001 - only for the version line
-        shell = "chromium-headless-shell"
+    shell = os.environ.get("PAGECAST_CHROMIUM") or find_chromium()
     ffmpeg = _first_line(["ffmpeg", "-version"])
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
+
+from .timestamps import iso_ms
 
 CAST_PORT = 8009
 
@@ -28,11 +29,12 @@ class Device:
     def public(self) -> dict[str, Any]:
         d = asdict(self)
         d["address"] = f"{self.host}:{self.port}" if self.port != CAST_PORT else self.host
-        d["last_seen"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_seen)) if self.last_seen else None
+        d["last_seen"] = iso_ms(self.last_seen) if self.last_seen else None
         return d
 
 
-def parse_eureka(host: str, data: dict[str, Any], source: str) -> Device:
+def parse_eureka(host: str, data: dict[str, Any], source: str, now: float) -> Device:
+    """The device a ``/setup/eureka_info`` answer describes, seen at ``now`` (wall clock)."""
     info = data.get("device_info") or {}
     udn = info.get("ssdp_udn") or data.get("ssdp_udn")
     if not udn:
@@ -46,7 +48,7 @@ def parse_eureka(host: str, data: dict[str, Any], source: str) -> Device:
         host=host,
         source=source,
         display=bool(caps.get("display_supported", True)),
-        last_seen=time.time(),
+        last_seen=now,
     )
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .appearance import MOTIONS, THEMES, Appearance
 from .errors import InvalidRequest, NotFound
-from .settings import PRESETS, ROTATIONS, Quality, Settings
+from .settings import FPS_RANGE, PRESETS, ROTATIONS, Quality, Settings
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
 
@@ -115,7 +115,7 @@ START_FIELDS: dict[str, Field] = {
     }),
     "width": Field((int,), "a whole number between 160 and 3840", "Width in pixels (even), overriding the preset's.", lo=160, hi=3840, extra={"multipleOf": 2}),
     "height": Field((int,), "a whole number between 120 and 2160", "Height in pixels (even), overriding the preset's.", lo=120, hi=2160, extra={"multipleOf": 2}),
-    "fps": Field((int,), "a whole number between 1 and 60", "Frames a second of the stream.", lo=1, hi=60),
+    "fps": Field((int,), f"a whole number between {FPS_RANGE[0]} and {FPS_RANGE[1]}", "Frames a second of the stream.", lo=FPS_RANGE[0], hi=FPS_RANGE[1]),
     "bitrate": Field((int,), "a whole number between 200 and 50000", "Video bitrate in kbit/s.", lo=200, hi=50000),
     "device_scale_factor": Field((int, float), "a number between 0.5 and 4", "CSS pixel ratio: 2 draws a 960×540 layout into 1920×1080 pixels.", lo=0.5, hi=4),
     "rotate": Field((int,), "0, 90 or 270", "How far the TV is turned clockwise; 90 or 270 lays the page out the other way round.", choices=ROTATIONS,
@@ -129,7 +129,7 @@ START_FIELDS: dict[str, Field] = {
     "theme": Field((str,), f"one of {', '.join(THEMES)}", "dark or light for pages that follow it (Home Assistant); omit it for the page's own.", choices=THEMES,
                    unknown="unknown theme {value!r}; use 'dark' or 'light' (omit it for the page's own)"),
     "kiosk": Field((bool,), "true or false", "Show a Home Assistant dashboard without its sidebar and top bar."),
-    "capture_fps": Field((int,), "a whole number between 1 and the stream's fps", "Most pictures a second taken from the page (at most the stream's fps).", lo=1, hi=60),
+    "capture_fps": Field((int,), "a whole number between 1 and the stream's fps", "Most pictures a second taken from the page (at most the stream's fps).", lo=FPS_RANGE[0], hi=FPS_RANGE[1]),
     "burn_in": Field((bool,), "true or false", "Shift the picture a few pixels every few minutes (PAGECAST_BURN_IN_PERIOD), for all-day screens."),
 }
 

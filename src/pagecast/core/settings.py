@@ -1,15 +1,17 @@
-"""One source of truth for configuration: a typed object built from ``PAGECAST_*`` env vars,
-then CLI flags. Every field is documented in ``docs/configuration.md`` (a test checks it)."""
+"""One source of truth for configuration: a typed object built from ``PAGECAST_*`` variables,
+then CLI flags. Every field is documented in ``docs/configuration.md`` (a test checks it).
+
+Pure: the variables come in as a mapping, and what depends on the machine (where Chromium is,
+whether we run as root, the temp dir) is found where it is used, in ``session/`` and ``server/``;
+``pagecast settings`` prints the documentation's table."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -58,12 +60,8 @@ PRESETS: dict[str, Quality] = {
 }
 
 
-def _find_binary(*names: str) -> str:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    return names[0]
+#: Frames a second a stream may have, for every check of it (requests, settings, the renderer).
+FPS_RANGE = (1, 60)
 
 
 @dataclass(frozen=True)
@@ -104,14 +102,14 @@ class Settings:
         metadata={"help": "Comma-separated URL paths that mean 'landed on a login screen' (Home Assistant: `/auth/authorize`); a session that lands there fails with a credentials error."},
     )
     chromium: str = field(
-        default_factory=lambda: _find_binary("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell", "chromium"),
-        metadata={"help": "Path to Chromium's headless shell (Debian package `chromium-headless-shell`), which supports begin-frame control. Give the binary itself, not a wrapper script that forks it (Debian's `/usr/bin/chromium-headless-shell`), or a SIGKILL of pagecast cannot take Chromium down with it."},
+        default="",
+        metadata={"help": "Path to Chromium's headless shell (empty: `/usr/lib/chromium/chromium-headless-shell`, else `chromium-headless-shell` or `chromium` on the PATH) (Debian package `chromium-headless-shell`), which supports begin-frame control. Give the binary itself, not a wrapper script that forks it (Debian's `/usr/bin/chromium-headless-shell`), or a SIGKILL of pagecast cannot take Chromium down with it."},
     )
-    chromium_sandbox: bool = field(
-        default_factory=lambda: os.geteuid() != 0,
-        metadata={"help": "Run Chromium with its sandbox. Default: on, except when running as root (Chromium refuses to sandbox as root)."},
+    chromium_sandbox: bool | None = field(
+        default=None,
+        metadata={"help": "Run Chromium with its sandbox (true/false). Empty: on, except when running as root (Chromium refuses to sandbox as root)."},
     )
-    ffmpeg: str = field(default_factory=lambda: _find_binary("ffmpeg"), metadata={"help": "Path to the FFmpeg binary."})
+    ffmpeg: str = field(default="ffmpeg", metadata={"help": "Path to the FFmpeg binary (`ffmpeg`: the one on the PATH)."})
     encoder: str = field(
         default="auto",
         metadata={"help": "H.264 encoder: `auto` (the best that passes a test encode at startup, in the order `h264_nvenc`, `h264_qsv`, `h264_vaapi`, `h264_v4l2m2m`, then `libx264`), one of those names (short forms `nvenc`, `qsv`, `vaapi`, `v4l2m2m`, `x264` too) to force it, or a comma-separated order to try. A forced encoder that fails its test encode is replaced by `libx264`, with a warning and a note in `/health`; one that fails during a session is replaced by `libx264` within that session."},
@@ -191,9 +189,9 @@ class Settings:
     shutdown_timeout: float = field(default=8.0, metadata={"help": "Seconds allowed for a graceful shutdown on SIGTERM/SIGINT before children are killed."})
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Build from ``PAGECAST_<FIELD>`` variables, then keyword overrides (CLI flags)."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> "Settings":
+        """Build from ``PAGECAST_<FIELD>`` variables in ``env`` (the caller's environment, or a
+        test's), then keyword overrides (CLI flags)."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             key = env_name(f.name)
@@ -218,8 +216,8 @@ class Settings:
             raise ConfigError(f"PAGECAST_MOTION={self.motion!r}: use 'reduce' or 'full'")
         if self.burn_in_period < 1:
             raise ConfigError("PAGECAST_BURN_IN_PERIOD must be at least 1 second")
-        if not 1 <= self.capture_fps <= 60:
-            raise ConfigError("PAGECAST_CAPTURE_FPS must be between 1 and 60")
+        if not FPS_RANGE[0] <= self.capture_fps <= FPS_RANGE[1]:
+            raise ConfigError(f"PAGECAST_CAPTURE_FPS must be between {FPS_RANGE[0]} and {FPS_RANGE[1]}")
         if not 0.5 <= self.device_scale_factor <= 4:
             raise ConfigError("PAGECAST_DEVICE_SCALE_FACTOR must be between 0.5 and 4")
         if not 1 <= self.jpeg_quality <= 100:
@@ -245,11 +243,6 @@ class Settings:
             parse_order(self.encoder)
         except ValueError as exc:
             raise ConfigError(f"PAGECAST_ENCODER={self.encoder!r}: {exc}") from None
-
-    def runtime_path(self) -> Path:
-        import tempfile
-
-        return Path(self.runtime_dir or Path(tempfile.gettempdir()) / "pagecast")
 
 
 def env_name(name: str) -> str:
@@ -290,8 +283,10 @@ def _coerce(f: dataclasses.Field, raw: str, where: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "bool":
+        if kind in ("bool", "bool | None"):
             low = raw.strip().lower()
+            if not low and kind == "bool | None":
+                return None
             if low in ("1", "true", "yes", "on"):
                 return True
             if low in ("0", "false", "no", "off"):
@@ -311,20 +306,9 @@ def settings_markdown() -> str:
         if f.default is not dataclasses.MISSING:
             default = f.default
             default = ",".join(default) if isinstance(default, tuple) else default
-            default = f"`{default}`" if default != "" else "(empty)"
+            default = f"`{default}`" if default not in ("", None) else "(empty)"
         else:
             default = "(detected)"
         rows.append(f"| `{env_name(f.name)}` | `{flag_name(f.name)}` | {default} | {f.metadata['help']} |")
     return "\n".join(rows) + "\n"
 
-
-def _update_docs(path: Path) -> None:
-    """Rewrite the generated table of docs/configuration.md (``python -m pagecast.settings``)."""
-    text = path.read_text()
-    begin = text.index("-->", text.index("settings-table:begin")) + 4
-    end = text.index("<!-- settings-table:end")
-    path.write_text(text[:begin] + settings_markdown() + text[end:])
-
-
-if __name__ == "__main__":
-    _update_docs(Path(__file__).resolve().parents[3] / "docs" / "configuration.md")

@@ -17,6 +17,12 @@ def find_binary(*names: str) -> str:
     return next((found for name in names if (found := shutil.which(name))), names[0])
 
 
+def find_chromium() -> str:
+    """Chromium's headless shell: Debian's binary itself (not its wrapper script, which forks
+    it), else one on the PATH."""
+    return find_binary("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell", "chromium")
+
+
 def find_players_dir() -> Path | None:
     """node_modules with the pinned players: next to the checkout, or in the working dir."""
     for base in (Path(__file__).resolve().parents[3], Path.cwd()):

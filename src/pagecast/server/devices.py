@@ -38,7 +38,7 @@ async def probe_host(host: str, source: str = "static", timeout: float = PROBE_T
             try:
                 response = await client.get(base + EUREKA_PATH)
                 response.raise_for_status()
-                return parse_eureka(host, response.json(), source)
+                return parse_eureka(host, response.json(), source, time.time())
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 errors.append(f"{base}: {_reason(exc)}")
     raise ConnectionError("; ".join(errors))

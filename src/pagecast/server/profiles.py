@@ -23,8 +23,9 @@ CHECK_INTERVAL = 2.0
 class Profiles:
     """The profiles now in force (``current``), and what is wrong with the file, if anything."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, interval: float = CHECK_INTERVAL):
         self.path = Path(path) if path else None
+        self.interval = interval
         self.current: dict[str, dict[str, Any]] = {}
         self.error: str | None = None
         self.loaded_at: float | None = None
@@ -37,7 +38,7 @@ class Profiles:
         if self.path is None:
             return
         while True:
-            await trio.sleep(CHECK_INTERVAL)
+            await trio.sleep(self.interval)
             if await trio.to_thread.run_sync(self._stamp) != self._seen:
                 await self.reload()
 

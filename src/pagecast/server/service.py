@@ -24,6 +24,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from .. import __version__
 from ..core.address import pick_address, reachability
 from ..core.settings import Settings
+from ..session.chromium import runtime_base
 from ..session.encoder_probe import EncoderChoice
 from ..session.supervisor import Supervisor
 from .announce import addresses_for, announce
@@ -63,7 +64,7 @@ def base_url_for(settings: Settings, port: int) -> str:
 
 def prepare_runtime_dir(settings: Settings) -> Settings:
     """A private runtime dir per service process; leftovers of dead processes are removed."""
-    base = settings.runtime_path()
+    base = runtime_base(settings)
     base.mkdir(parents=True, exist_ok=True)
     for entry in base.iterdir():
         if entry.name.isdigit() and not psutil.pid_exists(int(entry.name)):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import trio
@@ -13,6 +15,7 @@ from ..core.geometry import window_geometry
 from ..core.page import PageSpec
 from ..core.request import redact_urls_in
 from ..core.settings import Settings
+from ..lowlevel.binaries import find_chromium
 from ..lowlevel.proc import Child, LineTail
 
 chromium_log = logging.getLogger("pagecast.session.render.chromium")
@@ -57,12 +60,27 @@ def last_lines(tail: LineTail, n: int = 6) -> str:
     return redact_urls_in(" | ".join(lines)) if lines else "(no output)"
 
 
+def chromium_binary(settings: Settings) -> str:
+    """PAGECAST_CHROMIUM, or the headless shell this machine has."""
+    return settings.chromium or find_chromium()
+
+
+def sandboxed(settings: Settings) -> bool:
+    """PAGECAST_CHROMIUM_SANDBOX, or on unless we run as root (Chromium refuses it as root)."""
+    return settings.chromium_sandbox if settings.chromium_sandbox is not None else os.geteuid() != 0
+
+
+def runtime_base(settings: Settings) -> Path:
+    """Where sessions' Chromium profiles go: PAGECAST_RUNTIME_DIR, or ``pagecast`` in the temp dir."""
+    return Path(settings.runtime_dir or Path(tempfile.gettempdir()) / "pagecast")
+
+
 def chromium_argv(settings: Settings, spec: PageSpec, profile: Path) -> list[str]:
     _, _, scale = window_geometry(spec.width, spec.height, spec.device_scale_factor)
-    argv = [settings.chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    argv = [chromium_binary(settings), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
     if scale != 1:
         argv.append(f"--force-device-scale-factor={scale!r}")
-    if not settings.chromium_sandbox:
+    if not sandboxed(settings):
         argv.append("--no-sandbox")
     argv.append("about:blank")
     return argv
@@ -80,11 +98,11 @@ async def devtools_url(child: Child, tail: LineTail, settings: Settings) -> str:
                 with trio.move_on_after(2):
                     await child.wait()
                 raise RenderError(
-                    f"Chromium ({settings.chromium}) exited before it was ready ({child!r}); "
+                    f"Chromium ({chromium_binary(settings)}) exited before it was ready ({child!r}); "
                     f"its last output: {last_lines(tail)} — check PAGECAST_CHROMIUM and PAGECAST_CHROMIUM_SANDBOX"
                 )
             for line in tail.feed(data):
                 chromium_log.debug("%s", redact_urls_in(line))
                 if "DevTools listening on " in line:
                     return line.split("DevTools listening on ", 1)[1].strip()
-    raise RenderError(f"Chromium ({settings.chromium}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {last_lines(tail)}")
+    raise RenderError(f"Chromium ({chromium_binary(settings)}) did not start within {STARTUP_TIMEOUT:g} s; its last output: {last_lines(tail)}")
