@@ -695,6 +695,7 @@ async def screens(rig: Rig, opts: Options) -> Row:
         sid = session["id"]
         recoveries: dict[str, list[float]] = {}
         endings: list[str] = []
+        windows: list[tuple[float, float]] = []  # from each fault to its recovery
         count = _RenderCount(pc.child.pid)
         async with contextlib.AsyncExitStack() as stack:
             watches = [await stack.enter_async_context(_watched(pc, tv, sid)) for tv in healthy]
@@ -707,8 +708,10 @@ async def screens(rig: Rig, opts: Options) -> Row:
                     await trio.sleep(opts.random.uniform(*((1.0, 2.0) if opts.quick else (2.0, 5.0))))
                     opts.progress(f"screens: {name} on {hurt.name} ({i + 1}/{rounds})")
                     row.runs += 1
+                    t_fault = time.monotonic()
                     try:
                         took, note = await hurt_it(pc, sid, hurt)
+                        windows.append((t_fault, time.monotonic()))
                         recoveries.setdefault(name, []).append(took)
                         row.recoveries.append(took)
                         if i == 0:
@@ -735,6 +738,8 @@ async def screens(rig: Rig, opts: Options) -> Row:
                          + f", of the page's picture in pagecast {max(w.picture_gaps.longest() for w in watches):.2f} s"
                          + "; stalls of their players " + ", ".join(str(w.stalls.count()) for w in watches)
                          + "; in /status (casts, reconnects, stalls) " + ", ".join(f"{s.get('casts')}/{s.get('reconnects')}/{s.get('stalls')}" for s in theirs))
+        row.notes.append(f"the 2 other TVs' longest freeze while the third was hurt {max(w.freeze(within=windows) for w in watches):.2f} s, "
+                         f"otherwise {max(w.freeze(outside=windows) for w in watches):.2f} s")
         row.notes.append(f"one render: {count.samples} samples of the service's processes, {len(count.off)} not 1 Chromium + 1 FFmpeg {count.off[:5]}; "
                          f"restarts {final.get('restarts')}")
         row.notes.extend(f"{hurt.name}: {e}" for e in endings)
