@@ -139,6 +139,15 @@ def test_a_screen_counts_by_its_tvs_name_and_every_screen_of_a_session_is_summed
     assert copy.screen_stalls["Hall"] == 3 and t.screen_stalls["Hall"] == 0
 
 
+def test_every_screen_a_tv_ended_is_a_device_stop_even_when_its_session_went_on():
+    t = Tally()
+    t.add(SessionFigures(device_stop="standby", screens=(
+        ScreenFigures.of({"device": "Hall", "stopped_by_device": "stopped on the TV"}), ScreenFigures.of({"device": "Den"}),
+        ScreenFigures.of({"device": "Kitchen", "stopped_by_device": "the TV went to standby"}))))
+    t.add(SessionFigures(device_stop="other_app"))  # known without its screens: its own
+    assert t.device_stops == {"stopped": 1, "standby": 1, "other_app": 1}
+
+
 def _tv_players() -> set[int]:
     """The virtual TVs' FFmpeg players (they run in this process; they read the stream over http)."""
     found = set()
@@ -217,6 +226,7 @@ async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_s
         left = await metrics()
         assert left["pagecast_screens"] == 1 and left["pagecast_screen_playing{device=Kitchen TV}"] == 0
         assert left["pagecast_screen_playing{device=Hall TV}"] == 1 and left["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1
+        assert left["pagecast_device_stops_total{reason=stopped}"] == 1 and left["pagecast_cast_sessions"] == 1
 
         await api.post("/stop", json={"id": sid})
         with trio.fail_after(15):
@@ -231,4 +241,5 @@ async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_s
             if key.startswith(("pagecast_screen_stalls_total", "pagecast_screen_reconnects_total", "pagecast_screen_casts_total")):
                 assert later[key] >= value, key  # counters never go back
         assert later["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1 and later["pagecast_screen_casts_total{device=Hall TV}"] == 1
+        assert later["pagecast_device_stops_total{reason=stopped}"] == 1 and later["pagecast_cast_sessions"] == 0
         await api.post("/stop", json={"id": second["id"]})

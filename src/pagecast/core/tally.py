@@ -36,11 +36,13 @@ class ScreenFigures:
     stalls: int = 0
     reconnects: int = 0
     casts: int = 0
+    device_stop: str | None = None  # a device_stop_kind: the TV ended this screen
 
     @classmethod
     def of(cls, watcher: Mapping[str, Any]) -> ScreenFigures:
         """From a Cast watcher's status (``/status``'s ``screens``)."""
-        return cls(str(watcher.get("device") or ""), int(watcher.get("stalls") or 0), int(watcher.get("reconnects") or 0), int(watcher.get("casts") or 0))
+        return cls(str(watcher.get("device") or ""), int(watcher.get("stalls") or 0), int(watcher.get("reconnects") or 0),
+                   int(watcher.get("casts") or 0), device_stop_kind(watcher.get("stopped_by_device")))
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class SessionFigures:
     startup_seconds: float | None = None
     playing_seconds: float | None = None
     cast_reconnects: int = 0
-    device_stop: str | None = None  # a device_stop_kind
+    device_stop: str | None = None  # a device_stop_kind: the last a TV ended
     outcome: str | None = None
     screens: tuple[ScreenFigures, ...] = ()  # every screen it had, ended ones too
 
@@ -93,8 +95,10 @@ class Tally:
             self.playing[_bucket(f.playing_seconds, PLAYING_BUCKETS)] += 1
             self.playing_sum += f.playing_seconds
         self.cast_reconnects += f.cast_reconnects
-        if f.device_stop:
-            self.device_stops[f.device_stop] += 1
+        # Each screen a TV ended counts (one session may lose several TVs); a session known
+        # without its screens counts its own.
+        stops = [screen.device_stop for screen in f.screens if screen.device_stop] if f.screens else [f.device_stop]
+        self.device_stops.update(kind for kind in stops if kind)
         for screen in f.screens:
             self.screen_stalls[screen.device] += screen.stalls
             self.screen_reconnects[screen.device] += screen.reconnects

@@ -82,7 +82,7 @@ class Metrics:
                 viewers += pub.get("viewers", 0)
                 if s.state is State.LIVE and pub.get("edge_age_seconds") is not None:
                     edge_ages.append(pub["edge_age_seconds"])
-                casting += s.watcher is not None
+                casting += bool(s.active_screens())
                 pids = s.child_pids()
                 for kind in children:
                     if pids.get(kind):
@@ -211,7 +211,7 @@ class Metrics:
         c = CounterMetricFamily("pagecast_cast_reconnects", "Connections to TVs lost and made again")
         c.add_metric([], t.cast_reconnects)
         yield c
-        c = CounterMetricFamily("pagecast_device_stops", "Sessions the TV ended, by kind of reason", labels=["reason"])
+        c = CounterMetricFamily("pagecast_device_stops", "Screens a TV ended (a session ends with its last), by kind of reason", labels=["reason"])
         for reason in ("stopped", "standby", "other_app", "finished", "other"):
             c.add_metric([reason], t.device_stops.get(reason, 0))
         yield c
