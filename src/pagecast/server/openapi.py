@@ -11,9 +11,7 @@ from typing import Any
 
 from ..core.answers import DevicesAnswer, ErrorAnswer, HealthAnswer, StatusAnswer, StoppedAnswer, nested, schema_of
 from ..core.errors import BodyTooLarge, Conflict, InvalidRequest, NotFound, ShuttingDown, TooManySessions, UnsupportedMediaType
-from ..core.lifecycle import State
 from ..core.request import STOP_FIELDS, body_schema, screen_schema, start_schema
-from ..core.settings import PRESETS
 from .errors import STATUS
 
 JSON = "application/json"

@@ -13,10 +13,8 @@ session ends, and cleanup follows from structure.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
-from collections import Counter, deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,38 +22,36 @@ from urllib.parse import urlsplit
 
 import trio
 
+from ..core.answers import FramesAnswer, SessionAnswer
 from ..core.device import Device
 from ..core.encoders import LIBX264
-from ..core.errors import CastError, Conflict, DeviceEnded, EncodeError, Refused, RenderError
-from ..core.ffmpeg import Dense, EncoderStats, EncodeSpec
+from ..core.errors import CastError, Conflict, DeviceEnded, Refused
+from ..core.ffmpeg import Dense, EncodeSpec
 from ..core.lifecycle import State, move
 from ..core.page import Frame
-from ..core.tally import ScreenFigures, SessionFigures, device_stop_kind
 from ..core.playlist import hold_back_for
-from ..core.policy import MB, Recycling, RestartBudget
 from ..core.request import CastOptions, StartRequest, redact_url
 from ..core.screen import Handover, Stream
 from ..core.settings import Settings
-from ..core.answers import FramesAnswer, SessionAnswer
-from ..core.timestamps import iso_ms_or_none
-from ..core.views import ChromiumFacts, encoder_answer, encoder_child, renderer_child, session_answer
-from ..core.supervision import Fallback, GiveUp, Restart, Retry, after_encode_failure, after_render_failure, ending, resume_at
-from ..lowlevel.groups import flatten, one_error
+from ..core.supervision import ending
+from ..core.tally import ScreenFigures, SessionFigures, device_stop_kind
+from ..core.views import encoder_answer, encoder_child, renderer_child, session_answer
+from ..lowlevel.groups import flatten
 from .cast import CastWatcher
 from .encode import run_encoder
 from .encoder_probe import EncoderChoice
-from .handoff import FrameSwitch
-from .screens import Screen
-from .thumbnail import Thumbnails
+from .encoding import Encoding
+from .history import History
 from .publish import Publisher
 from .render import Browser, PageSpec, run_renderer
+from .renderers import Renderers
+from .screens import Screen
+from .thumbnail import Thumbnails
 
 log = logging.getLogger(__name__)
 
 FMP4_MIN_FPS = 5
 FMP4_KEYFRAME_INTERVAL = 0.5
-#: Restarts, recycles and fallbacks kept for /status's ``restart_log``.
-RESTART_LOG = 10
 
 
 @dataclass(frozen=True)
@@ -108,28 +104,20 @@ class Session:
         self.started_at = time.time()
         self.live_at: float | None = None
         self.ended_at: float | None = None
-        self.restarts = {"renderer": 0, "encoder": 0}
-        self.restart_kinds: Counter[tuple[str, str]] = Counter()  # (child, kind): for /metrics
-        self.last_restart: dict[str, Any] | None = None
-        self.recycles = 0  # Chromiums replaced make-before-break (age, memory): not restarts
-        self.recycle_failures = 0
-        self.last_recycle: dict[str, Any] | None = None
-        self.restart_log: deque[dict[str, Any]] = deque(maxlen=RESTART_LOG)
-        self._chromium: _Chromium | None = None  # the one whose frames go to the encoder
-        self._switch: FrameSwitch | None = None  # while it runs: the newest picture in the stream
+        self.history = History(self.id)
         self.thumbnails = Thumbnails(settings.ffmpeg, rotate=request.quality.rotate)
-        self._renderer_state = "starting"  # running, restarting (after a failure), recycling
-        self._encoder_state = "starting"  # running, restarting
-        self.encoders = encoders if encoders is not None else EncoderChoice.unprobed(LIBX264)
-        self.encoder_backend: str | None = None  # known once the startup probe is done
-        self.encoder_fallback: dict[str, Any] | None = None  # a hardware encoder replaced by software
         self.publisher = parts.publisher(
             segment_duration=self.segment_duration,
             window=settings.playlist_window,
             hold_back=hold_back_for(settings.hold_back, self.segment_duration),
         )
         self.render_stats: dict[str, Any] = {}
-        self.encoder_stats = EncoderStats()
+        self.renderers = Renderers(self.id, settings, parts, self.history, self.render_stats)
+        self.encoding = Encoding(
+            self.id, settings, parts, encoders if encoders is not None else EncoderChoice.unprobed(LIBX264),
+            self.publisher, self.history, request.mode,
+        )
+        self.encoder_stats = self.encoding.stats
         self.cancel_scope = trio.CancelScope()
         self._encoder_control: trio.MemorySendChannel | None = None  # a clone of the frames channel, for Dense
         self._start_monotonic = trio.current_time()
@@ -147,7 +135,7 @@ class Session:
             frames_encoded=self.encoder_stats.frames_out,
             frames_repeated=self.encoder_stats.repeats,
             frames_dropped=self.render_stats.get("frames_dropped", 0),
-            restarts=tuple((child, kind, n) for (child, kind), n in sorted(self.restart_kinds.items())),
+            restarts=tuple((child, kind, n) for (child, kind), n in sorted(self.history.kinds.items())),
             startup_seconds=self.startup_seconds,
             playing_seconds=w.seconds_to_playing if w is not None else None,
             cast_reconnects=sum(s.watcher.reconnects for s in self.screens),
@@ -158,12 +146,24 @@ class Session:
 
     def child_pids(self) -> dict[str, int | None]:
         """The running Chromium's and FFmpeg's pids (their process trees' roots), for /metrics."""
-        chromium = self._chromium
-        return {"chromium": chromium.browser.pid if chromium is not None else None, "ffmpeg": self.encoder_stats.pid}
+        facts = self.renderers.facts()
+        return {"chromium": facts.pid if facts is not None else None, "ffmpeg": self.encoder_stats.pid}
 
     def picture(self) -> Frame | None:
         """The newest picture in the stream; None before the first and once the session ended."""
-        return self._switch.last_frame if self._switch is not None and not self.state.ended else None
+        return self.renderers.picture() if not self.state.ended else None
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        return self.history.restarts
+
+    @property
+    def recycles(self) -> int:
+        return self.history.recycles
+
+    @property
+    def recycle_failures(self) -> int:
+        return self.history.recycle_failures
 
     # -- state ---------------------------------------------------------------------------
 
@@ -320,10 +320,7 @@ class Session:
         """The session as /status shows it (``core.views``: this only gathers the facts)."""
         now = trio.current_time()
         ended = self._state.ended
-        chromium = self._chromium
-        browser = chromium.browser if chromium is not None else None
-        facts = None if browser is None else ChromiumFacts(browser.pid, browser.launched, browser.launched_wall, browser.last_frame_at, chromium.memory)
-        stats = self.encoder_stats
+        stats, history = self.encoder_stats, self.history
         screens = {id(s): s.status() for s in self.screens}
         shown = self._shown()
         return session_answer(
@@ -334,16 +331,16 @@ class Session:
                 captured=self.render_stats.get("frames_captured", 0), dropped=self.render_stats.get("frames_dropped", 0),
                 encoded=stats.frames_out, repeated=stats.repeats,
             ),
-            restarts=self.restarts, last_restart=self.last_restart, restart_log=list(self.restart_log),
+            restarts=history.restarts, last_restart=history.last_restart, restart_log=list(history.log),
             renderer=renderer_child(
-                ended=ended, state=self._renderer_state, chromium=facts, now=now, restarts=self.restarts["renderer"],
-                recycles=self.recycles, recycle_failures=self.recycle_failures, last_recycle=self.last_recycle,
+                ended=ended, state=self.renderers.state, chromium=self.renderers.facts(), now=now, restarts=history.restarts["renderer"],
+                recycles=history.recycles, recycle_failures=history.recycle_failures, last_recycle=history.last_recycle,
             ),
             encoder=encoder_child(
-                ended=ended, state=self._encoder_state, pid=stats.pid, backend=self.encoder_backend,
-                restarts=self.restarts["encoder"], output_at=stats.output_at, now=now,
+                ended=ended, state=self.encoding.state, pid=stats.pid, backend=self.encoding.backend,
+                restarts=history.restarts["encoder"], output_at=stats.output_at, now=now,
             ),
-            encoder_info=encoder_answer(self.encoder_backend, self.encoder_fallback),
+            encoder_info=encoder_answer(self.encoding.backend, self.encoding.fallback),
             pipeline_latency_ms=stats.latency_ms(), publisher=self.publisher.stats,
             screens=list(screens.values()), shown=screens[id(shown)] if shown is not None else None,
             stream_url=self.stream_url, watch_url=watch_url,
@@ -388,8 +385,8 @@ class Session:
                     started = True
                     frames_send, frames_recv = trio.open_memory_channel(2)
                     self._encoder_control = frames_send.clone()
-                    nursery.start_soon(self._encode, frames_recv)
-                    await nursery.start(self._render, page, frames_send)
+                    nursery.start_soon(self.encoding.run, self._encode_spec(), frames_recv)
+                    await nursery.start(self.renderers.run, page, frames_send)
                     if req.mode == "fmp4":
                         await self.publisher.wait_keyframe()
                     else:
@@ -413,7 +410,8 @@ class Session:
                 self._encoder_control.close()
             self.publisher.end()
             self.publisher.release()  # the TV is given back by now; the record stays, the video goes
-            self._chromium = self._encoder_control = self._switch = None  # and its last picture with them
+            self._encoder_control = None
+            self.renderers.release()  # and its last picture with it
             self.ended_at = time.time()
             self._move(State.STOPPED)
             log.info("session %s %s%s", self.id, self._state, f": {self.error or self.stop_reason}" if (self.error or self.stop_reason) else "")
@@ -445,127 +443,9 @@ class Session:
     async def _until_live(self) -> None:
         await self._until(lambda: self._state is not State.STARTING)
 
-    async def _render(self, page: PageSpec, frames_send, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Run Chromium. Its failures before the page was first shown are the session's (a wrong
-        URL, missing credentials); once it was, a crash or hang gets a new Chromium and the page
-        reloaded (break, then make), within the renderer's budget, while the encoder repeats the
-        last frame: the stream and the TV see no gap. One that grew old or big is replaced
-        make-before-break (``_chromiums``), outside that budget."""
-        budget = RestartBudget(self.settings.renderer_restarts, self.settings.renderer_restart_window, backoff=0.5)
-        failures: tuple[float, ...] = ()
-        first = _FirstStart(task_status)
-        retried = False
-        async with frames_send:
-            switch = self._switch = FrameSwitch(frames_send)
-            with one_error(RenderError, KeyboardInterrupt):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(switch.run)
-                    while True:
-                        try:
-                            await self._chromiums(page, switch, first)
-                        except RenderError as exc:
-                            decision = after_render_failure(
-                                str(exc), exc.kind, shown=first.done, retried=retried, budget=budget, failures=failures, now=trio.current_time(),
-                            )
-                            match decision:
-                                case Retry(note):
-                                    retried = True
-                                    log.warning("session %s: %s", self.id, note)
-                                case Restart(wait, history):
-                                    self._renderer_state = "restarting"
-                                    self._restarted("renderer", str(exc), exc.kind)
-                                    failures = history
-                                    await trio.sleep(wait)
-                                case GiveUp(message):
-                                    raise RenderError(message, kind=exc.kind) from None
-
-    async def _chromiums(self, page: PageSpec, switch: FrameSwitch, first: _FirstStart) -> None:
-        """One Chromium after another, for as long as none fails: every check interval the one
-        streaming is measured, and when ``core.policy.Recycling`` says it is due, a new one
-        loads the page while it keeps streaming; only once the new one has its first frame
-        does it take over (``FrameSwitch.take_over``) and the old one stop. A new one that
-        fails to load is given up, the old one streaming on; it is tried again later. Raises
-        the RenderError of the one streaming when it fails."""
-        settings = self.settings
-        recycling = Recycling(max_memory=settings.renderer_max_memory_mb * MB, max_age=settings.renderer_max_age)
-        failed, failed_at = 0, -math.inf
-        with one_error(RenderError, KeyboardInterrupt):
-            async with trio.open_nursery() as nursery:
-                current = self._chromium = _Chromium(switch, self.render_stats, self.parts)
-                switch.take_over(current.outlet)  # nothing else draws: its frames go on from the first
-                await nursery.start(current.run, page, settings)
-                if not first.done:
-                    first.started()
-                self._renderer_state = "running"
-                while True:
-                    current.memory = await current.browser.memory()
-                    now = trio.current_time()
-                    reason = recycling.due(current.age(now), current.memory, failures=failed, since_failure=now - failed_at)
-                    if reason is None:
-                        await trio.sleep(settings.renderer_check_interval)
-                        continue
-                    self._renderer_state = "recycling"
-                    new = _Chromium(switch, self.render_stats, self.parts)
-                    began = trio.current_time()
-                    try:
-                        await nursery.start(new.run, page, settings)
-                    except RenderError as exc:
-                        failed, failed_at = failed + 1, trio.current_time()
-                        self._recycle_failed(reason, exc, retry_in=recycling.retry.delay(failed - 1))
-                        continue
-                    finally:
-                        self._renderer_state = "running"
-                    switch.take_over(new.outlet)
-                    self._recycled(reason, current, new, trio.current_time() - began)
-                    current.retire()
-                    current = self._chromium = new
-                    failed = 0
-
-    def _note(self, child: str, kind: str, reason: str) -> None:
-        self.restart_log.append({"child": child, "kind": kind, "reason": reason, "at": iso_ms_or_none(time.time())})
-
-    def _recycled(self, reason: str, old: _Chromium, new: _Chromium, took: float) -> None:
-        self.recycles += 1
-        self.last_recycle = {"reason": reason, "at": iso_ms_or_none(time.time())}
-        self._note("renderer", "recycle", reason)
-        memory = round(old.memory / MB) if old.memory is not None else None
-        log.info(
-            "session %s: Chromium replaced (%d), make-before-break: %s; pid %s → %s, the new one ready in %.1f s",
-            self.id, self.recycles, reason, old.browser.pid, new.browser.pid, took,
-            extra={"fields": {
-                "event": "recycle", "session": self.id, "child": "renderer", "reason": reason, "recycles": self.recycles,
-                "old_pid": old.browser.pid, "new_pid": new.browser.pid, "old_memory_mb": memory, "ready_seconds": round(took, 2),
-            }},
-        )
-
-    def _recycle_failed(self, reason: str, exc: RenderError, retry_in: float) -> None:
-        self.recycle_failures += 1
-        self._note("renderer", "recycle_failed", f"{reason}; the new Chromium failed: {exc}")
-        log.warning(
-            "session %s: could not replace Chromium (%s): the new one failed: %s; the old one streams on, next try in %g s",
-            self.id, reason, exc, retry_in,
-            extra={"fields": {
-                "event": "recycle_failed", "session": self.id, "child": "renderer", "reason": reason, "error": str(exc),
-                "recycle_failures": self.recycle_failures, "retry_in": retry_in,
-            }},
-        )
-
-    def _restarted(self, child: str, reason: str, kind: str = "crash") -> None:
-        self.restarts[child] += 1
-        self.restart_kinds[(child, kind)] += 1
-        self.last_restart = {"child": child, "kind": kind, "reason": reason, "at": iso_ms_or_none(time.time())}
-        self._note(child, kind, reason)
-        log.warning(
-            "session %s: %s restarting (%d): %s", self.id, child, self.restarts[child], reason,
-            extra={"fields": {"event": "restart", "session": self.id, "child": child, "kind": kind, "reason": reason, "restarts": self.restarts[child]}},
-        )
-
-    async def _encode(self, frames_recv) -> None:
-        """Run FFmpeg; restart it inside the session when it dies or hangs, within its budget. A
-        hardware encoder that dies is replaced by libx264 at once, outside that budget: the
-        publisher continues the same stream with a discontinuity, so the TV needs no re-cast."""
+    def _encode_spec(self) -> EncodeSpec:
         q = self.request.quality
-        spec = EncodeSpec(
+        return EncodeSpec(
             width=q.output[0], height=q.output[1], rotate=q.rotate, fps=q.fps, bitrate_kbps=q.bitrate_kbps,
             segment_duration=self.segment_duration, x264_preset=self.settings.x264_preset,
             # FFmpeg muxes audio only as far as the video goes: a progressive viewer of an idle
@@ -574,83 +454,6 @@ class Session:
             flush_frames=self.request.mode == "fmp4",
             hw_device=self.settings.vaapi_device,
         )
-        backend = self.encoder_backend = await self.encoders.backend()
-        budget = RestartBudget(self.settings.encoder_restarts, self.settings.encoder_restart_window, backoff=0.5)
-        failures: tuple[float, ...] = ()
-        async with frames_recv:
-            while True:
-                self.publisher.begin_generation()
-                self._encoder_state = "running"
-                try:
-                    await self.parts.encode(
-                        spec, self.settings.ffmpeg, frames_recv, self.publisher, stats=self.encoder_stats, backend=backend,
-                        hang_timeout=self.settings.encoder_hang_timeout,
-                        resume_at=resume_at(self.request.mode, self.encoder_stats.started_at, self.publisher.generation_end()),
-                    )
-                except EncodeError as exc:
-                    decision = after_encode_failure(_last_words(str(exc)), backend=backend, budget=budget, failures=failures, now=trio.current_time())
-                    match decision:
-                        case Fallback(software, note):
-                            log.warning("session %s: the %s encoder failed; continuing with %s in the same stream: %s", self.id, backend, software, _last_words(str(exc)))
-                            self.encoder_fallback = {"from": backend, "reason": _last_words(str(exc))}
-                            self.encoders.record_fallback(self.id, backend, _last_words(str(exc)))
-                            self._note("encoder", "fallback", note)
-                            backend = self.encoder_backend = software
-                        case Restart(wait, history):
-                            self._encoder_state = "restarting"
-                            self._restarted("encoder", str(exc), exc.kind)
-                            failures = history
-                            await trio.sleep(wait)
-                        case GiveUp(message):
-                            raise EncodeError(message, kind=exc.kind) from None
-
-
-class _Chromium:
-    """One Chromium of a session: its renderer's task (``run``, in a cancel scope), its
-    ``Browser`` and its outlet to the encoder. Retired (replaced make-before-break), its
-    outlet takes nothing more and it is stopped; what it raises while stopping is nobody's."""
-
-    def __init__(self, switch: FrameSwitch, stats: dict, parts: Parts):
-        self.parts = parts
-        self.browser = parts.browser(stats)
-        self.outlet = switch.outlet(stats)
-        self.memory: int | None = None  # bytes, as last measured
-        self._scope = trio.CancelScope()
-
-    async def run(self, page: PageSpec, settings: Settings, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        with self._scope:
-            try:
-                await self.parts.render(page, settings, self.outlet, task_status=task_status, browser=self.browser)
-            except RenderError:
-                if not self._scope.cancel_called:
-                    raise
-
-    def age(self, now: float) -> float:
-        return now - self.browser.launched if self.browser.launched is not None else 0.0
-
-    def retire(self) -> None:
-        self.outlet.retire()
-        self._scope.cancel()
-
-
-class _FirstStart:
-    """The renderer's first ``task_status``: a restarted renderer reports to nobody."""
-
-    def __init__(self, task_status):
-        self._task_status = task_status
-        self.done = False
-
-    def started(self, value=None) -> None:
-        self.done = True
-        self._task_status.started(value)
-
-
-def _last_words(message: str, keep: int = 600) -> str:
-    """An EncodeError's first line and FFmpeg's last lines, within ``keep`` characters."""
-    if len(message) <= keep:
-        return message
-    head = message.split(":", 1)[0]
-    return f"{head}: … {message[-(keep - len(head) - 4):]}"
 
 
 def _title(url: str) -> str:
