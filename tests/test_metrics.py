@@ -170,7 +170,7 @@ async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_s
     from pagecast.virtual_tv import open_virtual_tv
 
     monkeypatch.setattr(supervisor, "ENDED_HISTORY", 0)  # an ended session is forgotten at the next start
-    async with open_virtual_tv(host="127.0.0.61", name="Hall TV", player="ffmpeg") as hall, \
+    async with open_virtual_tv(host="127.0.0.61", name="Hall TV", player="ffmpeg"), \
             open_virtual_tv(host="127.0.0.62", name="Kitchen TV", player="ffmpeg") as kitchen, \
             running_service(nursery, tmp_path, cast_hosts=("127.0.0.61", "127.0.0.62"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
                             cast_connect_timeout=2.0, cast_give_up=30.0, cast_backoff_max=1.0, quality="720p") as svc, \
