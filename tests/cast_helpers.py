@@ -4,38 +4,28 @@ casting the test dashboard to a virtual TV and checking that a session ended cle
 from __future__ import annotations
 
 import psutil
-import trio
+
+from helpers import session, wait_for
+from pagecast.lowlevel.proc import command, descendants, is_ffmpeg
+
+__all__ = ["YOUTUBE", "cast", "ended_cleanly", "session", "session_children", "tv_player", "wait_session"]
 
 YOUTUBE = "233637DE"
 
 
+def _says(p: psutil.Process, what: str) -> bool:
+    return any(what in a for a in command(p))
+
+
 def session_children() -> list[psutil.Process]:
-    """The service's Chromium and FFmpeg (the virtual TV's own player runs here too, and is not
-    counted: it reads an http:// URL, the session's FFmpeg reads /dev/fd pipes)."""
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            cmd = " ".join(p.cmdline())
-            if "chromium-headless-shell" in cmd or ("ffmpeg" in p.name() and "/dev/fd/" in cmd):
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
-
-
-async def session(api, sid: str) -> dict:
-    return (await api.get(f"/sessions/{sid}")).json()
+    """The service's Chromium and FFmpeg (the virtual TV's own players run here too, and are not
+    counted: its FFmpeg reads an http:// URL, the session's FFmpeg reads /dev/fd pipes; its
+    Chromium is a full one, the session's is the headless shell)."""
+    return descendants(kind=lambda p: _says(p, "chromium-headless-shell") or (is_ffmpeg(p) and _says(p, "/dev/fd/")))
 
 
 async def wait_session(api, sid: str, predicate, timeout: float = 20.0) -> dict:
-    with trio.fail_after(timeout):
-        while True:
-            data = await session(api, sid)
-            if predicate(data):
-                return data
-            await trio.sleep(0.05)
+    return await wait_for(lambda: session(api, sid), predicate, timeout=timeout)
 
 
 async def cast(api, pages, device="Living Room TV", **extra) -> dict:
@@ -50,16 +40,11 @@ async def cast(api, pages, device="Living Room TV", **extra) -> dict:
 async def ended_cleanly(api, sid: str, within: float = 3.0) -> dict:
     """The session ends within 2 s (plus polling), and every process it started is gone 1 s later."""
     data = await wait_session(api, sid, lambda d: d["state"] in ("stopped", "failed"), timeout=within)
-    with trio.fail_after(1.5):
-        while session_children():
-            await trio.sleep(0.05)
+    await wait_for(session_children, lambda procs: not procs, timeout=1.5)
     return data
 
 
 def tv_player() -> psutil.Process:
     """The virtual TV's FFmpeg player: it reads the stream over http://, the session's FFmpeg reads pipes."""
-    [player] = [
-        p for p in psutil.Process().children(recursive=True)
-        if "ffmpeg" in p.name() and "http://" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    [player] = descendants(kind=lambda p: is_ffmpeg(p) and _says(p, "http://"))
     return player

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from pagecast.lowlevel.proc import command, descendants  # noqa: E402
 
 # Trio's idle worker threads, and the request threads of the session-wide test page server.
 IGNORED_THREAD_PREFIXES = ("Trio thread", "trio-", "asyncio_")
 
 
 def _children() -> dict[int, str]:
-    out = {}
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                out[p.pid] = " ".join(p.cmdline()[:3]) or p.name()
-        except psutil.Error:
-            pass
-    return out
+    return {p.pid: " ".join(command(p)[:3]) for p in descendants()}
 
 
 def _threads() -> set[str]:
@@ -51,8 +46,8 @@ def no_leaks(request):
         time.sleep(0.05)
     for pid in leaked:
         try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
     assert not leaked, f"test left child processes running: {leaked}"
     leaked_threads = _threads() - before_threads
@@ -78,18 +73,25 @@ def media(tmp_path_factory):
         yield url
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**overrides): the settings of the test's `service`")
+
+
 @pytest.fixture
-async def service(nursery, tmp_path):
-    """A real pagecast service on 127.0.0.1 (random port), stopped at the end of the test."""
+async def service(nursery, tmp_path, request):
+    """A real pagecast service on 127.0.0.1 (random port), with the settings the test's
+    ``@pytest.mark.settings(...)`` gives, stopped at the end of the test."""
     from helpers import running_service
 
-    async with running_service(nursery, tmp_path) as svc:
+    marker = request.node.get_closest_marker("settings")
+    async with running_service(nursery, tmp_path, **(marker.kwargs if marker else {})) as svc:
         yield svc
 
 
 @pytest.fixture
 async def client(service):
-    import httpx
+    """An HTTP client of the ``service``'s API."""
+    from helpers import client_of
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}", timeout=30) as c:
+    async with client_of(service) as c:
         yield c

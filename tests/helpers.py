@@ -1,15 +1,23 @@
-"""Test infrastructure: a local page server and a pagecast service running in-process."""
+"""Test infrastructure: a local page server, a pagecast service running in-process, waiting
+on its answers and finding the processes it runs."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
+import inspect
 import re
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import psutil
+import trio
+
+from pagecast.lowlevel.proc import descendants, is_chromium, is_ffmpeg
 
 PAGES = Path(__file__).parent / "pages"
 
@@ -177,10 +185,8 @@ async def running_service(nursery, tmp_path: Path, **overrides):
     waited for) at the end of the block."""
     from functools import partial
 
-    import trio
-
-    from pagecast.server.service import Service
     from pagecast.core.settings import Settings
+    from pagecast.server.service import Service
 
     settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False,
                                        "announce": False, "state_dir": str(tmp_path / "state"), **overrides})
@@ -194,6 +200,48 @@ async def running_service(nursery, tmp_path: Path, **overrides):
         svc.shutdown()
         with trio.fail_after(20):
             await svc.stopped.wait()
+
+
+def client_of(svc, **options):
+    """An HTTP client of ``svc``'s API, to use as ``async with``."""
+    import httpx
+
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", **{"timeout": 30, **options})
+
+
+# ----------------------------------------------------------------------------- waiting
+
+async def wait_for(ask: Callable[[], Any | Awaitable[Any]], predicate: Callable[[Any], Any] = bool, *, timeout: float = 20.0, every: float = 0.05) -> Any:
+    """The first answer of ``ask()`` (awaited if it must be) that ``predicate`` accepts, asking
+    every ``every`` s; fails the test after ``timeout`` s."""
+    with trio.fail_after(timeout):
+        while True:
+            answer = ask()
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if predicate(answer):
+                return answer
+            await trio.sleep(every)
+
+
+async def session(client, sid: str) -> dict:
+    """A session's /sessions/<id> answer."""
+    return (await client.get(f"/sessions/{sid}")).json()
+
+
+async def wait_state(client, sid: str, *states: str, timeout: float = 20.0) -> dict:
+    """A session's answer once it is in one of ``states``."""
+    return await wait_for(lambda: session(client, sid), lambda d: d["state"] in states, timeout=timeout)
+
+
+def media_processes() -> list[psutil.Process]:
+    """Every Chromium and FFmpeg process under the test."""
+    return descendants(kind=lambda p: is_chromium(p) or is_ffmpeg(p))
+
+
+async def no_media_processes(timeout: float = 5.0) -> None:
+    """Wait until every Chromium and FFmpeg under the test has gone."""
+    await wait_for(media_processes, lambda procs: not procs, timeout=timeout)
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

@@ -5,31 +5,11 @@ from __future__ import annotations
 
 import subprocess
 
-import psutil
 import pytest
 import trio
 
-from helpers import jpeg_size
-
-
-def _processes(name: str) -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if name in p.name() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
-
-
-async def wait_state(client, session_id: str, *states: str, timeout: float = 20.0) -> dict:
-    with trio.fail_after(timeout):
-        while True:
-            data = (await client.get(f"/sessions/{session_id}")).json()
-            if data["state"] in states:
-                return data
-            await trio.sleep(0.1)
+from helpers import client_of, jpeg_size, media_processes, no_media_processes, running_service, session, wait_for, wait_state
+from pagecast.lowlevel.proc import descendants, is_chromium, is_ffmpeg
 
 
 @pytest.mark.parametrize(
@@ -54,7 +34,7 @@ async def test_bad_start_requests_get_a_4xx_and_start_nothing(client, content, h
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert (await client.get("/status")).json()["sessions"] == []
-    assert not _processes("chrom") and not _processes("ffmpeg")
+    assert not media_processes()
 
 
 async def test_unknown_session_and_routes_get_404_with_a_message(client):
@@ -95,15 +75,13 @@ async def test_session_goes_live_serves_hls_and_stops_leaving_nothing(client, pa
     assert bad.status_code == 416
     init = await client.get(f"/streams/{started['id']}/init-0.mp4")
     assert init.content[4:8] == b"ftyp"
-    assert _processes("chrom") and _processes("ffmpeg")
+    assert descendants(kind=is_chromium) and descendants(kind=is_ffmpeg)
 
     stopped = await client.post("/stop", json={"id": started["id"]})
     assert stopped.json()["stopped"] == [started["id"]]
     final = await wait_state(client, started["id"], "stopped")
     assert final["stop_reason"] == "stopped by API" and final["frames"]["encoded"] >= 1
-    with trio.fail_after(5):
-        while _processes("chrom") or _processes("ffmpeg"):
-            await trio.sleep(0.05)
+    await no_media_processes()
 
 
 async def test_a_sessions_thumbnail_is_its_newest_picture_small_and_made_at_most_once_a_second(client, pages):
@@ -183,9 +161,7 @@ async def test_page_that_fails_to_load_fails_the_session_with_a_reason(client, p
     started = (await client.post("/start", json={"url": f"{pages}{path}", "quality": "720p"})).json()
     final = await wait_state(client, started["id"], "failed", "live", timeout=25)
     assert final["state"] == "failed" and message in final["error"], final
-    with trio.fail_after(5):
-        while _processes("chrom") or _processes("ffmpeg"):
-            await trio.sleep(0.05)
+    await no_media_processes()
 
 
 async def test_unresolvable_host_fails_with_a_dns_error(client):
@@ -206,7 +182,7 @@ async def test_a_device_that_is_unknown_or_unreachable_gets_a_clear_error_and_st
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert (await client.get("/status")).json()["sessions"] == []
-    assert not _processes("chrom") and not _processes("ffmpeg")
+    assert not media_processes()
 
 
 async def test_devices_lists_nothing_when_no_device_is_configured_or_found(client):
@@ -215,28 +191,23 @@ async def test_devices_lists_nothing_when_no_device_is_configured_or_found(clien
 
 
 async def test_start_cancelled_half_way_leaves_nothing(client, pages):
+    """A stop while Chromium is still loading the page (it never answers) ends the start:
+    the session is stopped, not failed, and leaves nothing."""
     started = (await client.post("/start", json={"url": f"{pages}/hang", "quality": "720p"})).json()
-    await trio.sleep(1.0)
-    assert (await client.post("/stop", json={"id": started["id"]})).status_code == 200
+    loading = await wait_for(lambda: session(client, started["id"]), lambda d: d["children"]["renderer"]["pid"] is not None)
+    assert loading["state"] == "starting", loading
+    assert (await client.post("/stop", json={"id": started["id"]})).json() == {"stopped": [started["id"]]}
     final = await wait_state(client, started["id"], "stopped", "failed")
     assert final["state"] == "stopped"
-    with trio.fail_after(5):
-        while _processes("chrom") or _processes("ffmpeg"):
-            await trio.sleep(0.05)
+    await no_media_processes()
 
 
 async def test_a_stop_for_a_device_nobody_knows_is_a_404_naming_the_known_ones_and_a_known_idle_tv_stops_nothing(nursery, tmp_path):
-    import httpx
-
-    from helpers import running_service
     from pagecast.virtual_tv import open_virtual_tv
 
     async with open_virtual_tv(host="127.0.44.2", name="Living Room TV", player="ffmpeg"), \
-            running_service(nursery, tmp_path, cast_hosts=("127.0.44.2",)) as svc, \
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as api:
-        with trio.fail_after(10):
-            while not svc.directory.list():
-                await trio.sleep(0.05)
+            running_service(nursery, tmp_path, cast_hosts=("127.0.44.2",)) as svc, client_of(svc) as api:
+        await wait_for(svc.directory.list, timeout=10)
         typo = await api.post("/stop", json={"device": "Livingroom TV"})
         assert typo.status_code == 404
         assert "no Cast device 'Livingroom TV'; known devices: 'Living Room TV' (127.0.44.2)" in typo.json()["error"]

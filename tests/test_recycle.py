@@ -3,12 +3,13 @@ while the old one streams, takes over once it has a picture, and the stream neve
 
 from __future__ import annotations
 
-import httpx
 import psutil
+import pytest
 import trio
 import trio.testing
 
-from helpers import running_service
+from helpers import session, wait_for
+from pagecast.lowlevel.proc import alive, descendants
 from pagecast.core.page import Frame
 from pagecast.session.handoff import FrameSwitch
 
@@ -68,81 +69,63 @@ async def test_a_frame_the_encoder_has_not_taken_yet_gives_way_to_a_newer_one_an
     assert stats["frames_dropped"] == 1  # a retired Chromium's frame is not a dropped one
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
-def _gone(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-async def test_an_old_chromium_is_replaced_make_before_break_and_the_picture_never_freezes(nursery, tmp_path, pages):
+@pytest.mark.settings(renderer_max_age=2.0, renderer_check_interval=0.2)
+async def test_an_old_chromium_is_replaced_make_before_break_and_the_picture_never_freezes(client, pages):
     """With a tiny max age, Chromium is replaced every couple of seconds: the session stays
     live, each replacement is a new browser whose predecessor's whole process tree goes away,
     the encoder gets new frames of the (every-second) changing page throughout from one FFmpeg
     (no restart, no discontinuity), and none of it counts as a restart."""
-    async with running_service(nursery, tmp_path, renderer_max_age=2.0, renderer_check_interval=0.2) as svc:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
-            sid = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()["id"]
-            status = (await client.get(f"/sessions/{sid}")).json()
-            first_pid = status["children"]["renderer"]["pid"]
-            first_tree = _tree(first_pid)
-            encoder_pid = status["children"]["encoder"]["pid"]
-            pids = [first_pid]
-            last_new, last_change, worst = None, trio.current_time(), 0.0
-            t0 = trio.current_time()
-            with trio.fail_after(15):
-                while trio.current_time() - t0 < 7.0:
-                    status = (await client.get(f"/sessions/{sid}")).json()
-                    assert status["state"] == "live", status["error"]
-                    renderer = status["children"]["renderer"]
-                    if renderer["pid"] is not None and renderer["pid"] != pids[-1]:
-                        pids.append(renderer["pid"])
-                    new_frames = status["frames"]["encoded"] - status["frames"]["repeated"]
-                    now = trio.current_time()
-                    if new_frames != last_new:
-                        worst = max(worst, now - last_change)
-                        last_new, last_change = new_frames, now
-                    await trio.sleep(0.1)
-                worst = max(worst, trio.current_time() - last_change)
-            playlist = (await client.get(f"/streams/{sid}/index.m3u8")).text
-            renderer, encoder = status["children"]["renderer"], status["children"]["encoder"]
-            assert renderer["recycles"] >= 2 and len(pids) >= 3, (renderer, pids)
-            assert renderer["state"] in ("running", "recycling") and renderer["recycle_failures"] == 0
-            assert "PAGECAST_RENDERER_MAX_AGE" in renderer["last_recycle"]["reason"]
-            assert [e["kind"] for e in status["restart_log"]] == ["recycle"] * min(10, renderer["recycles"])
-            assert status["restarts"] == {"renderer": 0, "encoder": 0} and status["last_restart"] is None
-            # One FFmpeg throughout, fed a new picture at least every change of the page (1 s).
-            assert encoder["pid"] == encoder_pid and encoder["state"] == "running" and encoder["last_output_s"] < 1.5
-            assert "#EXT-X-DISCONTINUITY" not in playlist
-            assert worst < 1.8, f"no new frame reached the encoder for {worst:.2f} s"
-            with trio.fail_after(5):
-                while not all(_gone(p) for p in first_tree):
-                    await trio.sleep(0.1)
-            await client.post("/stop", json={"id": sid})
+    sid = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p"})).json()["id"]
+    status = await session(client, sid)
+    first_pid = status["children"]["renderer"]["pid"]
+    first_tree = [psutil.Process(first_pid), *descendants(first_pid)]
+    encoder_pid = status["children"]["encoder"]["pid"]
+    pids = [first_pid]
+    last_new, last_change, worst = None, trio.current_time(), 0.0
+    t0 = trio.current_time()
+    with trio.fail_after(15):
+        while trio.current_time() - t0 < 7.0:
+            status = await session(client, sid)
+            assert status["state"] == "live", status["error"]
+            renderer = status["children"]["renderer"]
+            if renderer["pid"] is not None and renderer["pid"] != pids[-1]:
+                pids.append(renderer["pid"])
+            new_frames = status["frames"]["encoded"] - status["frames"]["repeated"]
+            now = trio.current_time()
+            if new_frames != last_new:
+                worst = max(worst, now - last_change)
+                last_new, last_change = new_frames, now
+            await trio.sleep(0.1)
+        worst = max(worst, trio.current_time() - last_change)
+    playlist = (await client.get(f"/streams/{sid}/index.m3u8")).text
+    renderer, encoder = status["children"]["renderer"], status["children"]["encoder"]
+    assert renderer["recycles"] >= 2 and len(pids) >= 3, (renderer, pids)
+    assert renderer["state"] in ("running", "recycling") and renderer["recycle_failures"] == 0
+    assert "PAGECAST_RENDERER_MAX_AGE" in renderer["last_recycle"]["reason"]
+    assert [e["kind"] for e in status["restart_log"]] == ["recycle"] * min(10, renderer["recycles"])
+    assert status["restarts"] == {"renderer": 0, "encoder": 0} and status["last_restart"] is None
+    # One FFmpeg throughout, fed a new picture at least every change of the page (1 s).
+    assert encoder["pid"] == encoder_pid and encoder["state"] == "running" and encoder["last_output_s"] < 1.5
+    assert "#EXT-X-DISCONTINUITY" not in playlist
+    assert worst < 1.8, f"no new frame reached the encoder for {worst:.2f} s"
+    await wait_for(lambda: alive(first_tree), lambda left: not left, timeout=5)
+    await client.post("/stop", json={"id": sid})
 
 
-async def test_a_replacement_that_cannot_load_is_given_up_and_the_old_chromium_streams_on(nursery, tmp_path, pages, request):
+@pytest.mark.settings(renderer_max_age=1.0, renderer_check_interval=0.2)
+async def test_a_replacement_that_cannot_load_is_given_up_and_the_old_chromium_streams_on(client, pages, request):
     """The page answers only once (``/once/…``): the new Chromium gets HTTP 500, so the one
     streaming stays, the failure is counted and logged, and it is not a restart."""
-    async with running_service(nursery, tmp_path, renderer_max_age=1.0, renderer_check_interval=0.2) as svc:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
-            url = f"{pages}/once/{request.node.name}-{trio.current_time()}"
-            sid = (await client.post("/start?wait=1", json={"url": url, "quality": "720p"})).json()["id"]
-            pid = (await client.get(f"/sessions/{sid}")).json()["children"]["renderer"]["pid"]
-            with trio.fail_after(10):
-                while (status := (await client.get(f"/sessions/{sid}")).json())["children"]["renderer"]["recycle_failures"] < 1:
-                    await trio.sleep(0.1)
-            # The 30 s wait before the next try is tests/test_session.py's (a fake clock).
-            renderer = status["children"]["renderer"]
-            assert status["state"] == "live" and renderer["state"] == "running" and renderer["pid"] == pid
-            assert renderer["recycles"] == 0 and renderer["recycle_failures"] == 1
-            assert status["restarts"] == {"renderer": 0, "encoder": 0}
-            [entry] = status["restart_log"]
-            assert entry["kind"] == "recycle_failed" and "500" in entry["reason"], entry
-            assert renderer["last_frame_s"] < 1.5  # still drawing the page
-            await client.post("/stop", json={"id": sid})
+    url = f"{pages}/once/{request.node.name}-{trio.current_time()}"
+    sid = (await client.post("/start?wait=1", json={"url": url, "quality": "720p"})).json()["id"]
+    pid = (await session(client, sid))["children"]["renderer"]["pid"]
+    status = await wait_for(lambda: session(client, sid), lambda d: d["children"]["renderer"]["recycle_failures"] >= 1, timeout=10)
+    # The 30 s wait before the next try is tests/test_session.py's (a fake clock).
+    renderer = status["children"]["renderer"]
+    assert status["state"] == "live" and renderer["state"] == "running" and renderer["pid"] == pid
+    assert renderer["recycles"] == 0 and renderer["recycle_failures"] == 1
+    assert status["restarts"] == {"renderer": 0, "encoder": 0}
+    [entry] = status["restart_log"]
+    assert entry["kind"] == "recycle_failed" and "500" in entry["reason"], entry
+    assert renderer["last_frame_s"] < 1.5  # still drawing the page
+    await client.post("/stop", json={"id": sid})

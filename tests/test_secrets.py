@@ -3,14 +3,14 @@ whatever way the session fails; only the renderer's navigation sees the raw URL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-import httpx
 import psutil
 import pytest
-import trio
 
-from helpers import running_service
+from helpers import session, wait_for
+from pagecast.lowlevel.proc import descendants, is_renderer
 
 MARKER = "Zq9sEcReT"
 
@@ -21,12 +21,8 @@ def secret_url(base: str, path: str) -> str:
     return f"http://viewer:{MARKER}pw@{host}{path}?token={MARKER}tok&view=kitchen#{MARKER}frag"
 
 
-@pytest.fixture
-async def quick(nursery, tmp_path):
-    """A service whose pages time out after 2 s."""
-    async with running_service(nursery, tmp_path, load_timeout=2.0) as svc:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
-            yield client
+#: A service whose pages time out after 2 s.
+pytestmark = pytest.mark.settings(load_timeout=2.0)
 
 
 def failed(status: dict) -> str | None:
@@ -45,21 +41,10 @@ async def fail_and_collect(client, url: str, caplog, then=None, outcome=failed) 
     sid = answer.json()["id"]
     if then is not None:
         await then()
-    with trio.fail_after(20):
-        while not outcome(status := (await client.get(f"/sessions/{sid}")).json()):
-            await trio.sleep(0.1)
+    status = await wait_for(lambda: session(client, sid), outcome)
     seen = "\n".join([answer.text, (await client.get("/status")).text, (await client.get(f"/sessions/{sid}")).text, caplog.text])
     await client.post("/stop", json={})
     return seen, outcome(status)
-
-
-def _kill_the_pages_renderer() -> None:
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "--type=renderer" in " ".join(p.cmdline()):
-                p.kill()
-        except psutil.Error:
-            pass
 
 
 @pytest.mark.parametrize("how, path, says", [
@@ -68,20 +53,22 @@ def _kill_the_pages_renderer() -> None:
     ("a page that never loads", "/hang", "did not finish loading within 2 s"),
     ("a renderer crash", "/dashboard.html", "crashed"),
 ])
-async def test_no_answer_status_or_log_line_shows_a_urls_secrets_when_a_session_fails(quick, pages, caplog, how, path, says):
+async def test_no_answer_status_or_log_line_shows_a_urls_secrets_when_a_session_fails(client, pages, caplog, how, path, says):
     then, outcome = None, failed
     if how == "a renderer crash":  # healed by a new Chromium: the reason is in last_restart and the log
         async def then():
-            _kill_the_pages_renderer()
+            for renderer in descendants(kind=is_renderer):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    renderer.kill()
         outcome = restarted
-    seen, reason = await fail_and_collect(quick, secret_url(pages, path), caplog, then, outcome)
+    seen, reason = await fail_and_collect(client, secret_url(pages, path), caplog, then, outcome)
     assert says in reason, reason
     assert MARKER not in seen, f"{how}: the secret shows in {[line for line in seen.splitlines() if MARKER in line][:3]}"
     assert f"{path}?token=***&view=***#***" in seen  # what is left still says which page
 
 
-async def test_a_host_that_does_not_resolve_fails_without_showing_the_urls_secrets(quick, caplog):
-    seen, reason = await fail_and_collect(quick, secret_url("http://no-such-host.invalid", "/dash"), caplog)
+async def test_a_host_that_does_not_resolve_fails_without_showing_the_urls_secrets(client, caplog):
+    seen, reason = await fail_and_collect(client, secret_url("http://no-such-host.invalid", "/dash"), caplog)
     assert "could not load" in reason and "no-such-host.invalid/dash" in reason
     assert MARKER not in seen
 
@@ -91,12 +78,12 @@ async def test_a_host_that_does_not_resolve_fails_without_showing_the_urls_secre
     {"ha_refresh_token": f"{MARKER}refresh"},
     {"ha_refresh_token": f"{MARKER}refresh", "ha_client_id": "http://ha.local/"},
 ])
-async def test_no_answer_status_or_log_line_shows_a_home_assistant_token(quick, pages, caplog, auth):
+async def test_no_answer_status_or_log_line_shows_a_home_assistant_token(client, pages, caplog, auth):
     caplog.set_level(logging.DEBUG)
-    answer = await quick.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p", "auth": auth})
+    answer = await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "quality": "720p", "auth": auth})
     sid = answer.json()["id"]
     assert answer.json()["state"] == "live", answer.text
-    seen = "\n".join([answer.text, (await quick.get("/status")).text, (await quick.get(f"/sessions/{sid}")).text, (await quick.get("/metrics")).text])
-    stopped = await quick.post("/stop", json={"id": sid})
+    seen = "\n".join([answer.text, (await client.get("/status")).text, (await client.get(f"/sessions/{sid}")).text, (await client.get("/metrics")).text])
+    stopped = await client.post("/stop", json={"id": sid})
     seen += stopped.text + caplog.text
     assert MARKER not in seen, [line for line in seen.splitlines() if MARKER in line][:3]

@@ -10,27 +10,10 @@ import sys
 import time
 
 import httpx
-import psutil
 import pytest
-import trio
 
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
+from helpers import wait_for
+from pagecast.lowlevel.proc import alive, descendants, is_chromium, is_ffmpeg
 
 
 @pytest.fixture
@@ -57,10 +40,11 @@ def serve(tmp_path):
     try:
         yield proc, base
     finally:
+        left = descendants(proc.pid)
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        for p in _alive(_tree(proc.pid)):
+        for p in alive(left):
             p.kill()
 
 
@@ -74,31 +58,27 @@ async def _start_live(base: str, pages: str) -> dict:
 async def test_sigterm_stops_every_session_and_exits_zero_within_10_s(serve, pages):
     proc, base = serve
     await _start_live(base, pages)
-    children = _tree(proc.pid)
-    assert any("ffmpeg" in p.name() for p in children) and any("chrom" in p.name() for p in children)
+    children = descendants(proc.pid)
+    assert descendants(proc.pid, is_ffmpeg) and descendants(proc.pid, is_chromium)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    with trio.fail_after(10):
-        while proc.poll() is None:
-            await trio.sleep(0.05)
+    await wait_for(proc.poll, lambda rc: rc is not None, timeout=10)
     elapsed = time.monotonic() - t0
     output = proc.stdout.read()
     assert proc.returncode == 0, output
     assert elapsed < 10
-    assert not _alive(children), [p.name() for p in _alive(children)]
+    assert not alive(children), alive(children)
     assert "received SIGTERM" in output
 
 
 async def test_sigkill_of_the_service_leaves_no_ffmpeg_or_chromium(serve, pages):
     proc, base = serve
     await _start_live(base, pages)
-    children = _tree(proc.pid)
-    assert len(children) >= 2
+    children = descendants(proc.pid)
+    assert descendants(proc.pid, is_ffmpeg) and descendants(proc.pid, is_chromium)
     proc.kill()
     proc.wait()
-    with trio.fail_after(5):
-        while _alive(children):
-            await trio.sleep(0.05)
+    await wait_for(lambda: alive(children), lambda left: not left, timeout=5)
 
 
 def test_runtime_dirs_left_by_a_dead_service_are_removed_at_start(tmp_path):
