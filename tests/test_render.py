@@ -27,6 +27,7 @@ from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
 from helpers import jpeg_size
+from pagecast.lowlevel.proc import descendants, is_renderer
 
 pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")
 
@@ -431,16 +432,6 @@ async def test_chromium_keeps_its_temp_files_in_the_session_profile(site, settin
         nursery.cancel_scope.cancel()
 
 
-def _renderer_processes(runtime) -> list[psutil.Process]:
-    def cmdline(p: psutil.Process) -> str:
-        try:
-            return " ".join(p.cmdline())
-        except psutil.Error:  # a child that has just exited (a zombie until Chromium reaps it)
-            return ""
-
-    return [child for browser in _browser_processes(runtime) for child in browser.children(recursive=True) if "--type=renderer" in cmdline(child)]
-
-
 def _browser_processes(runtime) -> list[psutil.Process]:
     return [
         p for p in psutil.process_iter(["cmdline"])
@@ -458,7 +449,7 @@ async def test_crash_after_start_raises_render_error(site, settings, tmp_path, v
             async with trio.open_nursery() as nursery:
                 await nursery.start(run_renderer, spec, settings, send)
                 if victim == "renderer":
-                    procs = _renderer_processes(tmp_path / "runtime")
+                    procs = descendants(kind=is_renderer)
                 else:
                     procs = _browser_processes(tmp_path / "runtime")
                 assert procs

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import trio
 
 from ..lowlevel.httpserve import serve_http
-from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from ..lowlevel.proc import Child, LineTail, StopPolicy, descendants, is_renderer, open_child, pump_lines
 from .context import Unavailable
 
 STATIC = Path(__file__).parents[1] / "static"
@@ -212,13 +211,6 @@ def _free_display() -> int:
     raise Unavailable("no free X display number between :99 and :299")
 
 
-def _has_renderer(pid: int) -> bool:
-    try:
-        return any("--type=renderer" in " ".join(c.cmdline()) for c in psutil.Process(pid).children(recursive=True))
-    except psutil.Error:
-        return False
-
-
 async def _open_with_script(chromium: Child, devtools: list[str], page_url: str, script: str, tail: LineTail) -> None:
     """Open ``page_url`` in the reference's window with ``script`` run before the page's own."""
     from ..lowlevel.cdp import open_cdp
@@ -288,9 +280,9 @@ async def open_reference(page_url: str, workdir: Path, *, before_load: str | Non
         if before_load:
             await _open_with_script(chromium, devtools, page_url, before_load, ctail)
         with trio.move_on_after(20):
-            while not _has_renderer(chromium.pid) and chromium.poll() is None:
+            while not descendants(chromium.pid, is_renderer) and chromium.poll() is None:
                 await trio.sleep(0.1)
-        if chromium.poll() is not None or not _has_renderer(chromium.pid):
+        if chromium.poll() is not None or not descendants(chromium.pid, is_renderer):
             raise Unavailable(f"Chromium did not open the page on Xvfb ({chromium!r}): {ctail.text()[-500:]}")
         reference = Reference(roots=[xvfb.pid, chromium.pid])
 
