@@ -9,7 +9,7 @@ import pytest
 
 from pagecast.bench import parse_sections
 from pagecast.bench.measure import CpuAccount, component, percentile, table
-from pagecast.bench.pipelines import STATIC
+from pagecast.bench.pipelines import STATIC, still_page
 
 
 def test_cpu_account_counts_only_what_was_used_inside_the_window():
@@ -54,7 +54,7 @@ def test_percentile_interpolates():
 
 
 def test_sections_and_components():
-    assert parse_sections("") == ["cpu", "ha", "scale", "startup", "latency", "contexts", "cast", "encoders"]
+    assert parse_sections("") == ["cpu", "idle", "ha", "fanout", "scale", "startup", "latency", "contexts", "cast", "encoders"]
     assert parse_sections("cpu, contexts") == ["cpu", "contexts"]
     with pytest.raises(ValueError, match="unknown section"):
         parse_sections("cpu,gpu")
@@ -104,3 +104,44 @@ def test_each_change_counts_from_its_first_frame_and_a_change_never_shown_is_mis
     assert result["changes"] == 2 + 1  # t+1 and t+2 shown, t+3 missed; t+4.5 is past the recording's end
     assert result["missed"] == 1
     assert result["delays_ms"] == [pytest.approx(100.0, abs=1e-3), pytest.approx(100.0, abs=1e-3)]
+
+
+def test_the_still_page_is_page_a_without_its_once_a_second_change():
+    page_a = (STATIC / "bench-dashboard.html").read_text()
+    still = still_page().decode()
+    assert "setTimeout(function loop()" in page_a and "setTimeout" not in still
+    assert "tick();" in still  # drawn once
+    assert len(page_a.splitlines()) - len(still.splitlines()) == 1
+
+
+def test_idle_means_average_each_part_over_the_rounds():
+    from pagecast.bench.idle import mean_of
+
+    runs = [{"cpu_pct": 4.0, "by_component": {"chromium": 1.0, "ffmpeg": 2.0}, "fps_captured": 0.0, "fps_encoded": 2.0, "other_pct": 10.0},
+            {"cpu_pct": 6.0, "by_component": {"chromium": 2.0, "ffmpeg": 3.0, "pagecast": 1.0}, "fps_captured": 0.0, "fps_encoded": 2.0, "other_pct": 30.0}]
+    mean = mean_of(runs)
+    assert mean["cpu_pct"] == pytest.approx(5.0)
+    assert mean["by_component"] == {"chromium": pytest.approx(1.5), "ffmpeg": pytest.approx(2.5), "pagecast": pytest.approx(0.5)}
+    assert mean["fps_encoded"] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "stalls, playing, share, ok",
+    [(0, 10, 0.80, True), (0, 10, 0.85, True), (0, 10, 0.86, False), (1, 10, 0.5, False), (0, 9, 0.5, False)],
+)
+def test_a_scale_step_passes_with_no_stall_every_tv_playing_and_the_machine_at_most_85_percent_busy(stalls, playing, share, ok):
+    from pagecast.bench.scale import passed
+
+    assert passed({"stalls": stalls, "playing": playing, "tvs": 10, "run_share": share}) is ok
+
+
+def test_fan_out_summary_holds_three_tvs_to_ten_percent_over_one_and_no_stall():
+    from pagecast.bench.fanout import summary_rows
+
+    def results(one, three, stalls=0):
+        return {"fanout": {"1": [{"stalls": [0]}], "3": [{"stalls": [stalls, 0, 0]}], "1_mean": one, "3_mean": three, "ratio": three / one}}
+
+    assert summary_rows(results(20.0, 21.0))[0][3] is True
+    assert summary_rows(results(20.0, 23.0))[0][3] is False
+    assert summary_rows(results(20.0, 21.0, stalls=1))[0][3] is False
+    assert summary_rows({}) == []

@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         "bench", help="measure CPU, startup, latency, memory, casting and encoders; prints figures", formatter_class=ShowDefaults,
         description="Measure pagecast against its targets: CPU per stream, startup, glass-to-glass latency, memory, one Chromium per "
         "session or shared, casting to a virtual TV, and each encoder that works here, each next to a reference pipeline measured "
-        "in the same run (docs/benchmark.md). Takes minutes; ha and scale install and run a real Home Assistant.",
+        "in the same run (docs/benchmark.md), what an unchanging page costs, one render on several TVs, and how many dashboards "
+        "a box carries. Takes minutes; ha, fanout and scale install and run a real Home Assistant.",
     )
     bench.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
-    bench.add_argument("--only", default="", help="comma-separated sections: cpu,ha,scale,startup,latency,contexts,cast,encoders (default: every one)")
+    bench.add_argument("--only", default="", help="comma-separated sections: cpu,idle,ha,fanout,scale,startup,latency,contexts,cast,encoders (default: every one)")
     bench.add_argument("--json", dest="json_out", default="", help="also write the figures to this JSON file")
     chaos = sub.add_parser(
         "chaos", help="attack a real pagecast serve and virtual TVs with faults; prints a table, exits 1 if a criterion fails", formatter_class=ShowDefaults,

@@ -3,9 +3,10 @@ in the same run.
 
 Machines are noisy (the reference itself has varied by 10 % between runs on one machine), so
 every CPU figure is also a ratio to a reference pipeline (Xvfb + Chromium kiosk + ``ffmpeg -f
-x11grab``) run on the same page minutes earlier, and the CPU that the rest of the machine used
-meanwhile is printed next to it. Sections (``--only``): cpu, ha, scale,
-startup, latency, contexts, cast, encoders; ha and scale run a real Home Assistant
+x11grab``) run on the same page minutes earlier, or to another case of the same section, and
+the CPU that the rest of the machine used meanwhile is printed next to it. Sections
+(``--only``): cpu, idle, ha, fanout, scale, startup, latency, contexts, cast, encoders; ha,
+fanout and scale run a real Home Assistant
 (homeassistant.py: installed once into a cache outside the repository). docs/benchmark.md says what each figure means and how it is taken.
 
 Everything the benchmark starts (``pagecast serve``, the reference's Xvfb/Chromium/FFmpeg,
@@ -32,7 +33,7 @@ from typing import Any
 
 import trio
 
-from . import cast, contexts, cpu, encoders, ha, latency, scale, startup
+from . import cast, contexts, cpu, encoders, fanout, ha, idle, latency, scale, startup
 from .context import TARGETS, WARMUP, Context, describe
 from .homeassistant import open_home_assistant
 from .machine import machine_info
@@ -40,11 +41,13 @@ from .measure import fmt, ms_to_s, table
 from .pipelines import open_pagecast, serve_pages
 
 SECTIONS = {
-    "cpu": cpu.run, "ha": ha.run, "scale": scale.run, "startup": startup.run, "latency": latency.run,
-    "contexts": contexts.run, "cast": cast.run, "encoders": encoders.run,
+    "cpu": cpu.run, "idle": idle.run, "ha": ha.run, "fanout": fanout.run, "scale": scale.run, "startup": startup.run,
+    "latency": latency.run, "contexts": contexts.run, "cast": cast.run, "encoders": encoders.run,
 }
 #: Sections that need the run's Home Assistant (started once, for the first of them).
-NEEDS_HOME_ASSISTANT = ("ha", "scale")
+NEEDS_HOME_ASSISTANT = ("ha", "fanout", "scale")
+#: Sections that start their own pagecast serve (with flags of their own), or none.
+OWN_PAGECAST = ("contexts", "cast", "fanout", "scale")
 
 
 def _summary_line(label: str, value: str, target: str, ok: bool | None) -> list[str]:
@@ -88,11 +91,12 @@ def summary(results: dict[str, Any]) -> list[list[str]]:
     if srv and srv.get("p50_ms") is not None:
         rows.append(_summary_line("Page change → fragment leaves server (fmp4)", f"p50 {srv['p50_ms']:.0f} ms, p95 {srv['p95_ms']:.0f} ms",
                                   f"≤ {TARGETS['server_ms']:g} ms", srv["p50_ms"] <= TARGETS["server_ms"]))
-    for label, value, target, ok in ha.summary_rows(results):
-        rows.append(_summary_line(label, value, target, ok))
-    scale = results.get("scale", {})
-    if "4" in scale:
-        r = scale["4"]
+    for module in (idle, ha, fanout, scale):
+        for label, value, target, ok in module.summary_rows(results):
+            rows.append(_summary_line(label, value, target, ok))
+    scaled = results.get("scale", {})
+    if "4" in scaled:
+        r = scaled["4"]
         rows.append(_summary_line("4 HA dashboards at once: per stream", f"{fmt(r['cpu_pct'] / 4)} % CPU, {fmt((r['pss_mb'] or 0) / 4, 0)} MB PSS", "—", None))
     c = results.get("cast", {})
     for player, runs in c.get("playing", {}).items():
@@ -159,7 +163,7 @@ async def _sections(ctx: Context, errors: dict[str, str], warnings: list[str], f
                 # Before the section's pagecast: what lives longer is entered first.
                 ctx.home_assistant = await ctx.stack.enter_async_context(open_home_assistant(ctx.workdir, ctx.progress))
             async with contextlib.AsyncExitStack() as stack:
-                if name not in ("contexts", "cast"):
+                if name not in OWN_PAGECAST:
                     # A pagecast per section: a failure (or an outside kill) stays in its section.
                     ctx.progress(f"{name}: starting pagecast serve")
                     ctx.pagecast = await stack.enter_async_context(open_pagecast(ctx.workdir))

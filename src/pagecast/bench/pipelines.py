@@ -68,9 +68,31 @@ async def owned(
 # The page server: bench pages from static/, on 127.0.0.1, port 0
 
 
+#: A page that never changes after it has loaded: page A without its once-a-second tick.
+STILL_PAGE = "bench-still.html"
+
+
+def still_page() -> bytes:
+    """Page A drawn once: its loop that changes the values every second is left out."""
+    text = (STATIC / "bench-dashboard.html").read_text()
+    kept = [line for line in text.splitlines() if not line.startswith("setTimeout(function loop()")]
+    return "\n".join(kept).encode()
+
+
 class _PageHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != f"/{STILL_PAGE}":
+            return super().do_GET()
+        body = still_page()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
