@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from .context import WARMUP, Context
+from .context import WARMUP, Context, describe
 from .fanout import cast_flags, open_tvs, tv_stalls, wait_playing
 from .ha import ha_body, home_assistant
 from .measure import fmt, machine_busy, measure, table
@@ -40,7 +40,7 @@ async def run(ctx: Context) -> None:
     ha = home_assistant(ctx)
     async with open_tvs(RAMP_TVS, "bench scale TV") as tvs:
         ctx.progress("scale: starting pagecast serve")
-        async with open_pagecast(ctx.workdir, cast_flags(RAMP_TVS)) as pc:
+        async with open_pagecast(ctx.workdir, [*cast_flags(RAMP_TVS), "--max-sessions", str(MAX_RENDERS + 1)]) as pc:
             ctx.pagecast = pc
             await with_players(ctx, pc)
             await ramp(ctx, pc, ha, tvs)
@@ -142,7 +142,7 @@ async def _window(ctx: Context, pc: Pagecast, sessions: list[str], tvs: list[Any
 
 
 def passed(r: dict[str, Any]) -> bool:
-    return r["stalls"] == 0 and r["playing"] == r["tvs"] and r["run_share"] <= BUSY_LIMIT
+    return "error" not in r and r["stalls"] == 0 and r["playing"] == r["tvs"] and r["run_share"] <= BUSY_LIMIT
 
 
 async def ramp(ctx: Context, pc: Pagecast, ha: Any, tvs: list[Any]) -> None:
@@ -156,9 +156,14 @@ async def ramp(ctx: Context, pc: Pagecast, ha: Any, tvs: list[Any]) -> None:
             ctx.progress(f"scale: ramp, {n} distinct HA dashboard renders, one virtual TV each ({WARMUP + 3:g} s warm-up + {ctx.seconds:g} s)")
             started = len(sessions)
             sessions.extend([""] * (n - started))
-            async with trio.open_nursery() as nursery:
-                for i in range(started, n):
-                    nursery.start_soon(_cast_one, pc, ha, tvs[i], i, sessions)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for i in range(started, n):
+                        nursery.start_soon(_cast_one, pc, ha, tvs[i], i, sessions)
+            except Exception as exc:  # noqa: BLE001 - a load that cannot start is where the ramp ends
+                steps.append({"renders": n, "tvs": n, "error": describe(exc)})
+                del sessions[started:]
+                break
             shown = list(tvs[:n])
             step = await _window(ctx, pc, sessions, shown)
             steps.append(step)
@@ -169,7 +174,8 @@ async def ramp(ctx: Context, pc: Pagecast, ha: Any, tvs: list[Any]) -> None:
         wide: dict[str, Any] | None = None
         if best:
             for sid in sessions[best:]:
-                await pc.stop(sid)
+                if sid:
+                    await pc.stop(sid)
             del sessions[best:]
             ctx.progress(f"scale: {best} renders, {SCREENS_PER_RENDER} TVs each ({best * SCREENS_PER_RENDER} TVs)")
             extra = SCREENS_PER_RENDER - 1
@@ -190,11 +196,17 @@ async def ramp(ctx: Context, pc: Pagecast, ha: Any, tvs: list[Any]) -> None:
             f" {RAMP_STEP} added a step; {WARMUP + 3:g} s warm-up, {ctx.seconds:g} s window")
     rows = []
     for r in [*steps, *([wide] if wide else [])]:
+        if "error" in r:
+            rows.append([str(r["renders"]), str(r["tvs"]), *["—"] * 9, "no"])
+            continue
         rows.append([str(r["renders"]), str(r["tvs"]), fmt(r["cpu_pct"]), fmt(r["cpu_pct"] / r["renders"]), fmt(r["run_pct"]),
                      f"{100 * r['run_share']:.0f} %", fmt(r["machine_pct"], 0), fmt(r["pss_mb"], 0), fmt(r["fps_captured_per_render"]),
                      f"{r['playing']} of {r['tvs']}", str(r["stalls"]), "yes" if passed(r) else "no"])
     ctx.out(table(["renders", "TVs", "pagecast CPU %", "per render", "this run CPU %", "of the machine", "machine CPU %", "PSS MB",
                    "fps captured/render", "TVs playing", "stalls", "passed"], rows))
+    for r in steps:
+        if "error" in r:
+            ctx.out(f"  {r['renders']} renders could not start: {r['error'][:300]}")
     ctx.out(f"  largest load that passed: {best} distinct renders on one TV each" + (
         f"; at that load, {SCREENS_PER_RENDER} screens a render: {wide['tvs']} TVs, {wide['stalls']} stalls,"
         f" this run {100 * wide['run_share']:.0f} % of the machine" if wide else "")
