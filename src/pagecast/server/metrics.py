@@ -87,8 +87,9 @@ class Metrics:
                 for kind in children:
                     if pids.get(kind):
                         children[kind].append(pids[kind])
-                if s.encoder_backend:
-                    encoders[s.encoder_backend] = encoders.get(s.encoder_backend, 0) + 1
+                backend = s.encoding.backend
+                if backend:
+                    encoders[backend] = encoders.get(backend, 0) + 1
         tally = self.supervisor.retired.plus([s.figures() for s in sessions])
         return _Snapshot(tally, self.supervisor.started, states, viewers, casting, max(edge_ages, default=None), children, encoders,
                          self.supervisor.encoders.health(), screens, playing)
