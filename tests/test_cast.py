@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from cast_helpers import YOUTUBE, cast, ended_cleanly, session, session_children, wait_session
-from helpers import running_service
+from helpers import running_service, wait_for
 
 from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
@@ -269,14 +269,19 @@ async def test_a_session_stopped_before_its_stream_was_live_still_gives_the_tv_b
 
 
 async def test_a_start_stopped_while_it_connects_gets_a_409_not_a_500(api, pages, tv):
-    tv.slow_network(0.5)  # every reply of the TV takes half a second: the /start is still connecting
+    # Every reply of the TV takes half a second (connecting takes a few, within the 2 s the
+    # service waits for one): a /stop sent once the screen says "connecting" comes first.
+    tv.slow_network(0.5)
 
-    async def stop_soon():
-        await trio.sleep(0.3)
+    async def stop_while_connecting():
+        def screens(answer) -> list[str]:
+            return [screen["state"] for s in answer.json()["sessions"] for screen in s["screens"]]
+
+        await wait_for(lambda: api.get("/status"), lambda answer: screens(answer) == ["connecting"], timeout=2)
         await api.post("/stop", json={})
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stop_soon)
+        nursery.start_soon(stop_while_connecting)
         response = await api.post("/start", json={"url": f"{pages}/dashboard.html", "device": "Living Room TV"})
     assert response.status_code == 409 and "stopped before it started" in response.json()["error"], response.text
     assert not session_children()
