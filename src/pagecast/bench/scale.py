@@ -28,7 +28,7 @@ OPTIONS = {"kiosk": True, "share": False}  # a render of its own each, though th
 #: processes (pagecast, Home Assistant, the virtual TVs and their players, the bench) take more
 #: than BUSY_LIMIT of the machine, or a TV stalls.
 RAMP_STEP = 2
-RAMP_START = 4
+RAMP_START = 2
 MAX_RENDERS = 16
 BUSY_LIMIT = 0.85
 SCREENS_PER_RENDER = 3
