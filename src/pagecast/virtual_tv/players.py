@@ -7,8 +7,9 @@ and raises :class:`PlayerError` when it fails; cancelling it stops the player an
 processes (both kinds run as owned children: :func:`pagecast.proc.open_child`).
 
 * ``ffmpeg``: FFmpeg reads the URL in real time (``-re``), decodes, discards; its
-  ``-progress`` output says how far it got. Light enough for tests; knows nothing of CORS or
-  of what a Cast device's own player accepts.
+  ``-progress`` output says how far it got. It joins a live HLS stream its HOLD-BACK behind
+  the live edge, as a receiver's engine does (:mod:`.hls`). Light enough for tests; knows
+  nothing of CORS or of what a Cast device's own player accepts.
 * ``shaka``: Shaka Player, the engine of Cast web receivers, in a headless Chromium, on a
   receiver page the device serves itself; read over DevTools.
 """
@@ -26,6 +27,7 @@ import trio
 from ..lowlevel.browser import open_player_browser
 from ..lowlevel.cdp import CdpException
 from ..lowlevel.proc import Child, LineTail, StopPolicy, open_child, pump_lines
+from .hls import live_join
 from .status import (
     HLS_MANIFEST_PLAYLIST,
     HLS_NETWORK_MASTER_PLAYLIST,
@@ -106,15 +108,16 @@ class FfmpegPlayback(Playback):
         self._restart: trio.CancelScope | None = None
         self.started = False
 
-    def argv(self, offset: float) -> list[str]:
+    def argv(self, offset: float, segments_back: int | None = None) -> list[str]:
         seek = ["-ss", f"{offset:.3f}"] if offset > 0 else []
+        join = ["-live_start_index", str(-segments_back)] if segments_back else []
         return [
             self._ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning",
             "-rw_timeout", str(READ_TIMEOUT_S * 1_000_000),
             # FFmpeg would read 5 s of media (at -re pace: 5 s of wall time) to probe streams
             # whose codec parameters the fMP4 init segment already names.
             "-analyzeduration", "500000", "-probesize", "500000",
-            "-re", "-threads", "1", *seek, "-i", self._url,
+            "-re", "-threads", "1", *seek, *join, "-i", self._url,
             "-map", "0:v:0?", "-map", "0:a:0?", "-f", "null", "-",
             "-progress", "pipe:1", "-stats_period", "0.5",
         ]
@@ -142,8 +145,9 @@ class FfmpegPlayback(Playback):
 
     async def _run_once(self, report: Report) -> None:
         offset = self._offset
+        back = await live_join(self._url, give_up=READ_TIMEOUT_S) if self._hls and offset == 0 else None
         tail = LineTail(keep=20)
-        async with open_child(self.argv(offset), name="tv-ffmpeg", stdout=True, stderr=True, polite=_wake_and_term, policy=StopPolicy(1.0, 2.0)) as child:
+        async with open_child(self.argv(offset, back), name="tv-ffmpeg", stdout=True, stderr=True, polite=_wake_and_term, policy=StopPolicy(1.0, 2.0)) as child:
             self._child, self._opened = child, False
             try:
                 assert child.stdout is not None and child.stderr is not None
