@@ -23,6 +23,7 @@ from ..core.request import StartRequest
 from ..core.settings import Settings
 from ..core.tally import Tally
 from .actor import REAL_PARTS, Parts, Session
+from .screens import Screen
 from .encoder_probe import EncoderChoice
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,15 @@ class Supervisor:
             s.stop(reason)
         return targets
 
-    def remove_screen(self, session: Session, device: str, reason: str = "removed by API") -> None:
-        """Take the TV ``device`` names off ``session``; NotFound if it shows none of it."""
+    def remove_screen(self, session: Session, device: str, reason: str = "removed by API") -> Screen:
+        """Take the TV ``device`` names off ``session`` (its ``done`` is set once it has left and
+        the TV was given back); NotFound if it shows none of it."""
         screen = next((x for x in session.active_screens() if names(x.device, device)), None)
         if screen is None:
             on = ", ".join(repr(x.device.name) for x in session.active_screens()) or "none"
             raise NotFound(f"session {session.id} shows nothing on {device!r}; its screens: {on}")
         session.remove_screen(screen.uuid, reason)
+        return screen
 
     async def add_screen(self, session: Session, request: StartRequest) -> None:
         """A TV (or several) joins ``session``, each taken over from whatever shows on it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import trio
 from quart import Blueprint, Response
 
 from ... import __version__
@@ -39,8 +40,11 @@ def routes(ctx: Context) -> Blueprint:
 
     @bp.delete("/sessions/<session_id>/screens/<path:device>")
     async def remove_screen(session_id: str, device: str):
+        """Answers once the screen has left and its TV was given back (within the give-back's bound)."""
         session = ctx.session(session_id)
-        supervisor.remove_screen(session, device)
+        screen = supervisor.remove_screen(session, device)
+        with trio.move_on_after(ctx.settings.cast_restore_timeout + 1):
+            await screen.done.wait()
         return ok(ctx.describe(session))
 
     @bp.get("/sessions/<session_id>/thumbnail.jpg")
