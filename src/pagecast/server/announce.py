@@ -13,10 +13,10 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import psutil
-import trio
+
+from ..lowlevel.mdns import registered
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def addresses_for(host: str, public_host: str | None) -> list[str]:
 async def announce(instance_id: str, version: str, port: int, addresses: list[str], bound_host: str) -> AsyncIterator[None]:
     """Announced for the block's life. A service bound to one address announces on that
     interface only; one bound to all on every interface."""
-    from zeroconf import InterfaceChoice, ServiceInfo, Zeroconf
+    from zeroconf import InterfaceChoice, ServiceInfo
 
     info = ServiceInfo(
         SERVICE_TYPE,
@@ -69,18 +69,6 @@ async def announce(instance_id: str, version: str, port: int, addresses: list[st
         server=f"pagecast-{instance_id[:8]}.local.",
     )
     interfaces = InterfaceChoice.All if bound_host in ("", "0.0.0.0", "::") else [bound_host]
-    zc = await trio.to_thread.run_sync(partial(Zeroconf, interfaces=interfaces))
-    try:
-        await trio.to_thread.run_sync(partial(zc.register_service, info, allow_name_change=True))
+    async with registered(info, interfaces, allow_name_change=True):
         log.info("announced as %s on %s (mDNS)", info.name, ", ".join(addresses))
         yield
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_close, zc, info)
-
-
-def _close(zc, info) -> None:
-    try:
-        zc.unregister_service(info)
-    finally:
-        zc.close()

@@ -10,9 +10,8 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
-import trio
+from ..lowlevel.mdns import registered
 
 SERVICE_TYPE = "_googlecast._tcp.local."
 #: Cast device capability bits in the TXT ``ca`` field: video out, audio out, … (4101 is what
@@ -41,7 +40,7 @@ def txt_record(device_id: uuid.UUID, name: str, model: str, status_text: str = "
 
 @asynccontextmanager
 async def announce(host: str, device_id: uuid.UUID, name: str, model: str, port: int = 8009) -> AsyncIterator[None]:
-    from zeroconf import ServiceInfo, Zeroconf
+    from zeroconf import ServiceInfo
 
     info = ServiceInfo(
         SERVICE_TYPE,
@@ -51,17 +50,5 @@ async def announce(host: str, device_id: uuid.UUID, name: str, model: str, port:
         properties=txt_record(device_id, name, model),
         server=f"{device_id.hex}.local.",
     )
-    zc = await trio.to_thread.run_sync(partial(Zeroconf, interfaces=["127.0.0.1"]))
-    try:
-        await trio.to_thread.run_sync(zc.register_service, info)
+    async with registered(info, ["127.0.0.1"]):
         yield
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_close, zc, info)
-
-
-def _close(zc, info) -> None:
-    try:
-        zc.unregister_service(info)
-    finally:
-        zc.close()
