@@ -19,21 +19,26 @@ from .api import PagecastAuthError, PagecastClient, PagecastError, normalize_url
 from .const import CONF_API_TOKEN, CONF_INSTANCE_ID, CONF_URL, DOMAIN
 
 _TOKEN = {vol.Optional(CONF_API_TOKEN): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))}
+_URL_AND_TOKEN = vol.Schema({vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)), **_TOKEN})
 
 
 class NotPagecastEnough(PagecastError):
     """pagecast answered, but too old to say its instance id."""
 
 
-async def _check(flow: ConfigFlow, url: str, token: str | None) -> str:
-    """pagecast's instance id at ``url`` once /health answers and /status takes the token."""
+async def _check(flow: ConfigFlow, url: str, token: str | None) -> tuple[str | None, dict[str, str]]:
+    """pagecast's instance id at ``url`` once /health answers and /status takes the token;
+    else no id, and the errors the form shows."""
     client = PagecastClient(async_get_clientsession(flow.hass), url, token)
-    health = await client.health()
-    instance_id = health.get(CONF_INSTANCE_ID)
-    if not isinstance(instance_id, str) or not instance_id:
-        raise NotPagecastEnough(f"{client.url}/health has no instance_id")
-    await client.status()
-    return instance_id
+    try:
+        health = await client.health()
+        instance_id = health.get(CONF_INSTANCE_ID)
+        if not isinstance(instance_id, str) or not instance_id:
+            raise NotPagecastEnough(f"{client.url}/health has no instance_id")
+        await client.status()
+    except PagecastError as exc:
+        return None, _errors_of(exc)
+    return instance_id, {}
 
 
 def _errors_of(exc: PagecastError) -> dict[str, str]:
@@ -68,16 +73,12 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             url, token = user_input[CONF_URL], user_input.get(CONF_API_TOKEN) or None
-            try:
-                instance_id = await _check(self, url, token)
-            except PagecastError as exc:
-                errors = _errors_of(exc)
-            else:
+            instance_id, errors = await _check(self, url, token)
+            if instance_id is not None:
                 await self.async_set_unique_id(instance_id)
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=f"pagecast ({normalize_url(url).split('://', 1)[1]})", data=self._entry_data(url, token))
-        schema = vol.Schema({vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)), **_TOKEN})
-        return self.async_show_form(step_id="user", data_schema=self.add_suggested_values_to_schema(schema, user_input or {}), errors=errors)
+        return self.async_show_form(step_id="user", data_schema=self.add_suggested_values_to_schema(_URL_AND_TOKEN, user_input or {}), errors=errors)
 
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         instance_id = discovery_info.properties.get("id")
@@ -104,11 +105,8 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             token = user_input.get(CONF_API_TOKEN) or None
-            try:
-                instance_id = await _check(self, self._url, token)
-            except PagecastError as exc:
-                errors = _errors_of(exc)
-            else:
+            instance_id, errors = await _check(self, self._url, token)
+            if instance_id is not None:
                 if instance_id != self.unique_id:
                     return self.async_abort(reason="wrong_instance")
                 return self.async_create_entry(title=f"pagecast ({self._url.split('://', 1)[1]})", data=self._entry_data(self._url, token))
@@ -128,11 +126,8 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             token = user_input.get(CONF_API_TOKEN) or None
-            try:
-                instance_id = await _check(self, entry.data[CONF_URL], token)
-            except PagecastError as exc:
-                errors = _errors_of(exc)
-            else:
+            instance_id, errors = await _check(self, entry.data[CONF_URL], token)
+            if instance_id is not None:
                 await self.async_set_unique_id(instance_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_instance")
                 data = {k: v for k, v in entry.data.items() if k != CONF_API_TOKEN}
@@ -144,15 +139,11 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             url, token = user_input[CONF_URL], user_input.get(CONF_API_TOKEN) or None
-            try:
-                instance_id = await _check(self, url, token)
-            except PagecastError as exc:
-                errors = _errors_of(exc)
-            else:
+            instance_id, errors = await _check(self, url, token)
+            if instance_id is not None:
                 await self.async_set_unique_id(instance_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_instance")
                 kept = {k: v for k, v in entry.data.items() if k not in (CONF_URL, CONF_API_TOKEN)}
                 return self.async_update_reload_and_abort(entry, data={**kept, **self._entry_data(url, token)})
-        schema = vol.Schema({vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)), **_TOKEN})
         suggested = user_input or {CONF_URL: entry.data[CONF_URL], CONF_API_TOKEN: entry.data.get(CONF_API_TOKEN, "")}
-        return self.async_show_form(step_id="reconfigure", data_schema=self.add_suggested_values_to_schema(schema, suggested), errors=errors)
+        return self.async_show_form(step_id="reconfigure", data_schema=self.add_suggested_values_to_schema(_URL_AND_TOKEN, suggested), errors=errors)
