@@ -71,6 +71,24 @@ BODY_ERRORS = {
 }
 
 
+def _session_answers(accepted: str, failed: str) -> dict[str, Any]:
+    """What a POST that puts a session on TVs answers: the session at once, or with ?wait=1
+    once its TVs play (422 when it failed meanwhile); or why its body was refused."""
+    return {"202": _json(_ref("Session"), accepted), "422": _json(_ref("Session"), f"With ?wait=1: {failed}"), **BODY_ERRORS}
+
+
+def _ranged(media: str, whole: str, missing: str, outside: str) -> dict[str, Any]:
+    """What a file served whole or in one byte range answers."""
+    return {
+        "200": _raw(media, whole), "206": _raw(media, "The asked range."),
+        "404": _error(missing), "416": {"description": f"The range is outside {outside}."},
+    }
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
 def _op(summary: str, responses: dict[str, Any], control: bool = False, **more: Any) -> dict[str, Any]:
     op = {"summary": summary, "operationId": more.pop("operation_id"), "responses": responses, **more}
     if control:
@@ -91,9 +109,7 @@ def document(version: str, token: bool) -> dict[str, Any]:
         "/start": {"post": control(_op(
             "Render a page and cast it (or only stream it, with device null)",
             {
-                "202": _json(_ref("Session"), "Started; it goes live (and on the TV) in a moment."),
-                "422": _json(_ref("Session"), "With ?wait=1: the session failed while starting; its error says why."),
-                **BODY_ERRORS,
+                **_session_answers("Started; it goes live (and on the TV) in a moment.", "the session failed while starting; its error says why."),
                 _status(NotFound): _error("No such profile or device."),
                 _status(Conflict): _error("The TV is busy (if_idle), unreachable, or the name is ambiguous."),
                 _status(TooManySessions): _error("PAGECAST_MAX_SESSIONS sessions are running."),
@@ -102,7 +118,7 @@ def document(version: str, token: bool) -> dict[str, Any]:
             },
             operation_id="start",
             parameters=[WAIT],
-            requestBody={"required": True, "content": {JSON: {"schema": start_schema()}}},
+            requestBody=_body(start_schema()),
         ))},
         "/stop": {"post": control(_op(
             "Stop a session, the session on a TV, or all",
@@ -112,19 +128,17 @@ def document(version: str, token: bool) -> dict[str, Any]:
                 _status(NotFound): _error("No session with that id, or no Cast device by that name, uuid or address (the answer lists the known ones)."),
             },
             operation_id="stop",
-            requestBody={"required": False, "content": {JSON: {"schema": body_schema(STOP_FIELDS)}}},
+            requestBody=_body(body_schema(STOP_FIELDS), required=False),
         ))},
         "/sessions/{session_id}/screens": {"post": control(_op(
             "Add a TV (or several) to a running session",
             {
-                "202": _json(_ref("Session"), "The TVs joined; they play in a moment."),
-                "422": _json(_ref("Session"), "With ?wait=1: the session failed meanwhile."),
-                **BODY_ERRORS,
+                **_session_answers("The TVs joined; they play in a moment.", "the session failed meanwhile."),
                 _status(NotFound): _error("No such session, or no Cast device by that name, uuid or address."),
                 _status(Conflict): _error("The TV is busy (if_idle) or unreachable, or the session is ending."),
             },
             operation_id="add_screens", parameters=[SESSION_ID, WAIT],
-            requestBody={"required": True, "content": {JSON: {"schema": screen_schema()}}},
+            requestBody=_body(screen_schema()),
         ))},
         "/sessions/{session_id}/screens/{device}": {"delete": control(_op(
             "Take a TV off a session (the TV is given back; the session ends if it was its last)",
@@ -163,18 +177,12 @@ def document(version: str, token: bool) -> dict[str, Any]:
         )},
         "/streams/{session_id}/init-{generation}.mp4": {"get": _op(
             "An fMP4 init segment",
-            {
-                "200": _raw("video/mp4", "The init segment."), "206": _raw("video/mp4", "The asked range."),
-                "404": _error("No such session or init segment."), "416": {"description": "The range is outside the segment."},
-            },
+            _ranged("video/mp4", "The init segment.", "No such session or init segment.", "the segment"),
             operation_id="init_segment", parameters=[SESSION_ID, {"name": "generation", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}, RANGE],
         )},
         "/streams/{session_id}/seg-{sequence}.m4s": {"get": _op(
             "An fMP4 media segment",
-            {
-                "200": _raw("video/iso.segment", "The segment."), "206": _raw("video/iso.segment", "The asked range."),
-                "404": _error("No such session, or the segment is gone from the window."), "416": {"description": "The range is outside the segment."},
-            },
+            _ranged("video/iso.segment", "The segment.", "No such session, or the segment is gone from the window.", "the segment"),
             operation_id="media_segment", parameters=[SESSION_ID, {"name": "sequence", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}, RANGE],
         )},
         "/streams/{session_id}/live.mp4": {"get": _op(
@@ -188,10 +196,7 @@ def document(version: str, token: bool) -> dict[str, Any]:
         )},
         "/players/{name}": {"get": _op(
             "The browser players the watch page uses (hls.js, Shaka)",
-            {
-                "200": _raw("text/javascript", "The player."), "206": _raw("text/javascript", "The asked range."),
-                "404": _error("No such player, or the players are not installed."), "416": {"description": "The range is outside the file."},
-            },
+            _ranged("text/javascript", "The player.", "No such player, or the players are not installed.", "the file"),
             operation_id="player", parameters=[{"name": "name", "in": "path", "required": True, "schema": STRING}, RANGE],
         )},
         "/demo/dashboard": {"get": _op("The demo dashboard page", {"200": _raw("text/html", "The page.")}, operation_id="demo_dashboard")},
