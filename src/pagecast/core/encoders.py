@@ -155,6 +155,19 @@ class ProbeResult:
 _DRIVER = re.compile(r"Trying to open \S*/(\w+)_drv_video\.so")
 
 
+#: A backend's failures known by their words in FFmpeg's stderr (lowercased): any of these
+#: words, and what they mean; the first that matches.
+_SAYS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    QSV: ((("mfx",), "Intel Media SDK/oneVPL could not open a session (QSV needs an Intel GPU with the iHD driver)"),),
+    NVENC: (
+        (("libcuda", "cuinit", "could not dynamically load cuda"), "no NVIDIA device/driver (libcuda.so.1 missing)"),
+        (("no capable devices", "no nvenc capable"), "this NVIDIA GPU has no NVENC"),
+        (("openencodesessionex failed", "out of memory"), "NVENC refused a session (driver too old, or the card's session limit reached)"),
+    ),
+    V4L2M2M: ((("could not find a valid device", "can't configure encoder"), "no V4L2 memory-to-memory H.264 encoder (/dev/video*)"),),
+}
+
+
 def explain(backend: str, stderr: str, problem: str | None = None) -> str:
     """A failed test encode's reason, from the device check and FFmpeg's stderr."""
     if problem:
@@ -182,17 +195,9 @@ def explain(backend: str, stderr: str, problem: str | None = None) -> str:
             return "no VA-API driver could open the device"
         if "does not support" in low and "rc mode" in low:
             return "the VA driver has no rate-control mode for these options"
-        if backend == QSV and ("mfx session" in low or "mfx" in low):
-            return "Intel Media SDK/oneVPL could not open a session (QSV needs an Intel GPU with the iHD driver)"
-    if backend == NVENC:
-        if "libcuda" in low or "cuinit" in low or "could not dynamically load cuda" in low:
-            return "no NVIDIA device/driver (libcuda.so.1 missing)"
-        if "no capable devices" in low or "no nvenc capable" in low:
-            return "this NVIDIA GPU has no NVENC"
-        if "openencodesessionex failed" in low or "out of memory" in low:
-            return "NVENC refused a session (driver too old, or the card's session limit reached)"
-    if backend == V4L2M2M and ("could not find a valid device" in low or "can't configure encoder" in low):
-        return "no V4L2 memory-to-memory H.264 encoder (/dev/video*)"
+    for words, why in _SAYS.get(backend, ()):
+        if any(word in low for word in words):
+            return why
     return "test encode failed"
 
 
