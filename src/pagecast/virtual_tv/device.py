@@ -47,7 +47,6 @@ from .status import (
     MediaSession,
     Volume,
     negotiated_version,
-    parse_volume,
     receiver_status,
 )
 
@@ -430,11 +429,9 @@ class VirtualTV:
         elif kind == "STOP":
             self._on_stop_app(link, msg)
         elif kind == "SET_VOLUME":
-            wanted = parse_volume(msg.payload)
-            if wanted is None:
+            if not self._volume.apply(msg.payload):
                 link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_PARAMS"})
                 return
-            self._volume.update(*wanted)
             self.volume_changes.append({**self._volume.entry(), "app_id": self.app_id})
             del self.volume_changes[:-VOLUME_CHANGES_KEEP]
             self._broadcast_receiver(msg.request_id)
@@ -490,19 +487,10 @@ class VirtualTV:
 
 
 @asynccontextmanager
-async def open_virtual_tv(
-    host: str = "127.0.0.2",
-    name: str = "Virtual TV",
-    *,
-    player: str = "ffmpeg",
-    mdns: bool = False,
-    uuid: uuidlib.UUID | None = None,
-    ffmpeg: str | None = None,
-    chromium: str | None = None,
-    apps: dict[str, str] | None = None,
-) -> AsyncIterator[VirtualTV]:
-    """A running :class:`VirtualTV` for the block; stopped (players, connections, files) on exit."""
-    tv = VirtualTV(host, name, player=player, mdns=mdns, uuid=uuid, ffmpeg=ffmpeg, chromium=chromium, apps=apps)
+async def open_virtual_tv(host: str = "127.0.0.2", name: str = "Virtual TV", **options: Any) -> AsyncIterator[VirtualTV]:
+    """A running :class:`VirtualTV` for the block (``options``: its keyword arguments: player,
+    mdns, uuid…); stopped (players, connections, files) on exit."""
+    tv = VirtualTV(host, name, **options)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(tv.run)

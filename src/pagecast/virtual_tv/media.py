@@ -33,7 +33,6 @@ from .status import (
     MEDIA_UNKNOWN,
     MediaSession,
     normalized_media,
-    parse_volume,
 )
 
 log = logging.getLogger(__name__)
@@ -127,11 +126,9 @@ class MediaChannel:
             self.end("CANCELLED", request_id=msg.request_id)
             return
         if kind == "SET_VOLUME":
-            wanted = parse_volume(msg.payload)
-            if wanted is None:
+            if not session.volume.apply(msg.payload):
                 link.reply(msg, {"type": "INVALID_REQUEST", "reason": "INVALID_PARAMS"})
                 return
-            session.volume.update(*wanted)
         elif kind == "SEEK":
             target = _number(msg.payload.get("currentTime"))
             relative = _number(msg.payload.get("relativeTime"))

@@ -95,11 +95,18 @@ class Volume:
     def entry(self) -> dict[str, Any]:
         return {"level": round(self.level, 4), "muted": self.muted}
 
-    def update(self, level: float | None, muted: bool | None) -> None:
+    def apply(self, payload: dict[str, Any]) -> bool:
+        """A SET_VOLUME's level and/or muted; False, and nothing changed, when it is malformed
+        (the request is then refused with INVALID_PARAMS)."""
+        wanted = parse_volume(payload)
+        if wanted is None:
+            return False
+        level, muted = wanted
         if level is not None:
             self.level = min(max(level, 0.0), 1.0)
         if muted is not None:
             self.muted = muted
+        return True
 
 
 #: CastMessage protocol versions a CONNECT may offer (CASTV2_1_0 … CASTV2_1_3).
