@@ -8,11 +8,10 @@ import dataclasses
 import json
 import logging
 import re
-import threading
 import tomllib
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import yaml
 from pagecast import addon
 from pagecast.core.settings import Settings
 from pagecast.lowlevel.browser import open_player_browser
+from pagecast.lowlevel.httpserve import serve_http
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "addon" / "config.yaml").read_text())
@@ -73,7 +73,24 @@ def test_options_file_is_read_missing_means_defaults_and_a_non_object_is_refused
         addon.read_options(path)
 
 
-class StandInSupervisor:
+class StandIn:
+    """An HTTP stand-in on loopback for the with-block; ``url`` is where it answers (it stays
+    known after the block, when nothing listens there any more)."""
+
+    path = ""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str):
+        self._serving = serve_http(handler, name)
+
+    def __enter__(self):
+        self.url = self._serving.__enter__() + self.path
+        return self
+
+    def __exit__(self, *exc):
+        return self._serving.__exit__(*exc)
+
+
+class StandInSupervisor(StandIn):
     """A Supervisor on loopback that answers /addons/self/info and records /discovery posts."""
 
     def __init__(self, status: int = 200):
@@ -106,18 +123,7 @@ class StandInSupervisor:
                 else:
                     self.answer(status, {"result": "error", "message": "Apps must list services they provide via discovery in their config!"})
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="stand-in supervisor")
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler, "stand-in supervisor")
 
 
 def test_discovery_posts_host_port_and_instance_id_with_the_supervisor_token(caplog):
@@ -203,13 +209,14 @@ def test_the_status_page_and_watch_page_use_relative_urls_so_ingress_paths_work(
         assert not absolute, (page, absolute)
 
 
-class StandInIngress:
+class StandInIngress(StandIn):
     """Home Assistant's ingress on loopback: /api/hassio_ingress/<token>/<path> reaches pagecast
     as /<path> with X-Ingress-Path, as Core and the Supervisor pass it on; anything else is
     Home Assistant's own (404 here). Records every path asked for."""
 
     def __init__(self, upstream: str, token: str = "Xb3k9"):
         self.prefix = f"/api/hassio_ingress/{token}"
+        self.path = self.prefix + "/"
         self.paths: list[str] = []
         outer = self
 
@@ -249,19 +256,7 @@ class StandInIngress:
 
             do_GET = do_POST = forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}{self.prefix}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="stand-in ingress")
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler, "stand-in ingress")
 
 
 async def _until(tab, expression: str, seconds: float = 20):
