@@ -9,7 +9,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
@@ -70,15 +70,24 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
         return {CONF_URL: normalize_url(url), **({CONF_API_TOKEN: token} if token else {})}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return await self._url_step("user", user_input, {})
+
+    async def _url_step(self, step_id: str, user_input: dict[str, Any] | None, suggested: dict[str, Any]) -> ConfigFlowResult:
+        """The form asking for the URL and token: a new entry, or (reconfigure) the entry's new address."""
         errors: dict[str, str] = {}
         if user_input is not None:
             url, token = user_input[CONF_URL], user_input.get(CONF_API_TOKEN) or None
             instance_id, errors = await _check(self, url, token)
             if instance_id is not None:
                 await self.async_set_unique_id(instance_id)
-                self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=f"pagecast ({normalize_url(url).split('://', 1)[1]})", data=self._entry_data(url, token))
-        return self.async_show_form(step_id="user", data_schema=self.add_suggested_values_to_schema(_URL_AND_TOKEN, user_input or {}), errors=errors)
+                if self.source != SOURCE_RECONFIGURE:
+                    self._abort_if_unique_id_configured()
+                    return self.async_create_entry(title=f"pagecast ({normalize_url(url).split('://', 1)[1]})", data=self._entry_data(url, token))
+                self._abort_if_unique_id_mismatch(reason="wrong_instance")
+                entry = self._get_reconfigure_entry()
+                kept = {k: v for k, v in entry.data.items() if k not in (CONF_URL, CONF_API_TOKEN)}
+                return self.async_update_reload_and_abort(entry, data={**kept, **self._entry_data(url, token)})
+        return self.async_show_form(step_id=step_id, data_schema=self.add_suggested_values_to_schema(_URL_AND_TOKEN, user_input or suggested), errors=errors)
 
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         instance_id = discovery_info.properties.get("id")
@@ -136,14 +145,4 @@ class PagecastConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         entry = self._get_reconfigure_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            url, token = user_input[CONF_URL], user_input.get(CONF_API_TOKEN) or None
-            instance_id, errors = await _check(self, url, token)
-            if instance_id is not None:
-                await self.async_set_unique_id(instance_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_instance")
-                kept = {k: v for k, v in entry.data.items() if k not in (CONF_URL, CONF_API_TOKEN)}
-                return self.async_update_reload_and_abort(entry, data={**kept, **self._entry_data(url, token)})
-        suggested = user_input or {CONF_URL: entry.data[CONF_URL], CONF_API_TOKEN: entry.data.get(CONF_API_TOKEN, "")}
-        return self.async_show_form(step_id="reconfigure", data_schema=self.add_suggested_values_to_schema(_URL_AND_TOKEN, suggested), errors=errors)
+        return await self._url_step("reconfigure", user_input, {CONF_URL: entry.data[CONF_URL], CONF_API_TOKEN: entry.data.get(CONF_API_TOKEN, "")})
