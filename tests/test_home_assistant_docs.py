@@ -16,6 +16,7 @@ docs/configuration.md and the doorbell blueprint.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -333,23 +334,14 @@ def test_the_profiles_in_the_docs_look_right_on_a_tv():
 #: Run by Home Assistant's own Python: its config validation of automations (a blueprint's
 #: loaded from a config folder and filled in by Home Assistant itself; trigger and condition
 #: platforms looked up) and scripts, rest_command's schema, and the integration's own schemas
-#: for the pagecast actions each automation and script calls.
-HA_CHECK = r"""
+#: for the pagecast actions each automation and script calls. It walks the YAML with this
+#: module's own ``_walk``.
+HA_CHECK = inspect.getsource(_walk) + r"""
 import asyncio, json, os, shutil, sys, tempfile
 sys.path.insert(0, ".")
 from homeassistant import loader
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import frame
-
-
-def walk(node):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from walk(v)
 
 
 async def main(docs, blueprint, config_dir):
@@ -374,7 +366,7 @@ async def main(docs, blueprint, config_dir):
             errors.append(f"{where}: {kind}: {valid.validation_error}")
             return
         checked[kind] += 1
-        for step in walk(dict(valid) if kind in ("automation", "script") else {}):
+        for step in _walk(dict(valid) if kind in ("automation", "script") else {}):
             action = step.get("action")
             if isinstance(action, str) and action.startswith("pagecast."):
                 schema = getattr(services, action.split(".")[1].upper() + "_SCHEMA")
