@@ -156,9 +156,7 @@ class SegmentRing:
         """An encoder (re)starts: publish what the old one left, expect a new init next."""
         if self.ended:
             return
-        self._close_open(None)
-        self._splitter.reset()
-        self._gen_open = False
+        self._end_generation()
         self._on_change()
 
     def feed(self, data: bytes) -> int:
@@ -182,10 +180,8 @@ class SegmentRing:
         """The stream is over: publish the open segment, finish followers, wake waiters."""
         if self.ended:
             return
-        self._close_open(None)
-        self._splitter.reset()
+        self._end_generation()
         self.ended = True
-        self._gen_open = False
         self._on_change()
 
     def release(self) -> None:
@@ -238,6 +234,13 @@ class SegmentRing:
         while self._log and self._log[0].index < open_start and self._log[0].received_at < horizon:
             self._log.popleft()
         self._on_change()
+
+    def _end_generation(self) -> None:
+        """The encoder's output so far is all there is: its open segment is published, and
+        what comes next starts with an init."""
+        self._close_open(None)
+        self._splitter.reset()
+        self._gen_open = False
 
     def _close_open(self, next_start: float | None) -> None:
         """Publish the open segment (if any). ``next_start``: video start of the next one."""
