@@ -110,10 +110,10 @@ class F:
 
 @dataclass(frozen=True)
 class D:
-    """A Dense request arriving at ``ms``."""
+    """A Dense request (for ``seconds``) arriving at ``ms``."""
 
     ms: int
-    seconds: float = 2.0
+    seconds: float
 
 
 def drive(arrivals: list, until_ms: int, **spec) -> list[tuple[int, int, str]]:

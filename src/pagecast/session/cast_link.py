@@ -38,9 +38,8 @@ class ConnectionChanged:
 
 @dataclass(frozen=True)
 class ReceiverChanged:
-    """A RECEIVER_STATUS (pychromecast's CastStatus): the app, power, volume."""
-
-    status: Any
+    """A RECEIVER_STATUS came (the app, power, volume): the watcher reads the device's status
+    as it stands then (``Link.status``), since a status queued earlier may be out of date."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Link:
             pass
 
     def new_cast_status(self, status: Any) -> None:
-        self._post(ReceiverChanged(status))
+        self._post(ReceiverChanged())
 
     def new_media_status(self, status: Any) -> None:
         self._post(MediaChanged(Media.of(status)))
