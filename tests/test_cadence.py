@@ -103,16 +103,12 @@ def test_silence_reaches_the_audio_lead_past_each_frame_in_whole_aac_frames(pts,
 
 @dataclass(frozen=True)
 class F:
-    """A new frame arriving (and captured) at ``ms``."""
-
-    ms: int
+    ms: int  #: a new frame arrives (and is captured) then
 
 
 @dataclass(frozen=True)
 class D:
-    """A Dense request (for ``seconds``) arriving at ``ms``."""
-
-    ms: int
+    ms: int  #: a Dense request for ``seconds`` arrives then
     seconds: float
 
 
