@@ -27,6 +27,10 @@ from .watch import Watch
 #: How many ended sessions ``/status`` keeps (docs/api.md: "the last 50"); the harness reads the
 #: service only over HTTP, so it states the figure rather than importing it.
 ENDED_HISTORY = 50
+#: The service's playlist window (``PAGECAST_PLAYLIST_WINDOW``, 40 s by default). A session's
+#: segments stay in memory while listed and, once delisted, as long again (RFC 8216 6.2.2), so
+#: its memory grows for about twice the window after it starts, then is flat.
+PLAYLIST_WINDOW = 40.0
 
 
 @dataclass
@@ -483,7 +487,9 @@ async def soak(rig: Rig, opts: Options) -> Row:
         outcomes: list[tuple[Watch, Outcome]] = []
         async with contextlib.AsyncExitStack() as stack:
             watches = [await stack.enter_async_context(_watched(pc, tv, s["id"])) for tv, s in zip(rig.tvs, sessions)]
-            await trio.sleep(min(120.0, length / 6))  # warm-up: the service's memory settles
+            at_start = usage(pc.child.pid)
+            # warm-up: the service's memory settles, each session's segments filling its window
+            await trio.sleep(max(min(120.0, length / 6), 2 * PLAYLIST_WINDOW + 10))
             before = usage(pc.child.pid)
             tree_before = _tree_rss(pc)
             t_end = time.monotonic() + length
@@ -513,10 +519,19 @@ async def soak(rig: Rig, opts: Options) -> Row:
         during = max((w.freeze(within=windows[id(w)]) for w in watches if windows[id(w)]), default=0.0)
         row.notes.append(f"{row.runs} faults, {sum(1 for _, o in outcomes if o.recovery is not None)} healed; "
                          f"longest freeze during a fault {during:.2f} s; outside faults: {row.freeze:.2f} s, {row.stalls} stalls")
+        row.notes.append("longest freeze outside faults, of the TV's player / of the page's picture in pagecast: " + "; ".join(
+            f"{w.tv.name} {w.tv_gaps.longest(outside=windows[id(w)]):.2f} / {w.picture_gaps.longest(outside=windows[id(w)]):.2f} s" for w in watches))
+        stalled = [f"{w.tv.name} at {_clock(t)}" for w in watches for t in w.stalls.times if not any(a <= t <= b for a, b in windows[id(w)])]
+        if stalled:
+            row.notes.append("stalls outside faults: " + ", ".join(stalled))
         row.notes.append("restarts in /status: " + "; ".join(f"{w.tv.name}: {f.get('restarts')}" for w, f in zip(watches, finals)))
         recycles = [((f.get("children") or {}).get("renderer") or {}).get("recycles") for f in finals]
         row.notes.append(f"Chromium recycled make-before-break every {recycle_after:g} s: {recycles} times per session (not faults: their swaps count as 'outside')")
         _resources(row, pc, before)
+        after = usage(pc.child.pid)
+        if at_start and before and after:
+            row.notes.append(f"RSS of the service: {at_start.rss / 2**20:.0f} MiB with its sessions started, "
+                             f"{before.rss / 2**20:.0f} after the warm-up, {after.rss / 2**20:.0f} at the end")
         tree_after = _tree_rss(pc)
         row.notes.append(f"RSS of pagecast with its children: {tree_before / 2**20:.0f} → {tree_after / 2**20:.0f} MiB")
         await _stop(pc)
@@ -528,6 +543,11 @@ async def soak(rig: Rig, opts: Options) -> Row:
     row.check("fds flat (Δ ≤ 3)", row.fd_delta is not None and row.fd_delta <= 3)
     row.check("nothing left", row.left == 0)
     return row
+
+
+def _clock(monotonic: float) -> str:
+    """A time.monotonic() as the wall-clock time the service's log shows."""
+    return time.strftime("%H:%M:%S", time.localtime(time.time() - (time.monotonic() - monotonic)))
 
 
 def _tree_rss(pc: Pagecast) -> int:
