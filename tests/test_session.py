@@ -19,6 +19,7 @@ from pagecast.core.screen import Handover
 from pagecast.core.settings import Settings
 from pagecast.session.actor import Parts, Session
 from pagecast.session.encoder_probe import EncoderChoice
+from pagecast.session.render import Browser
 from pagecast.session.supervisor import Supervisor
 
 SETTINGS = Settings(renderer_check_interval=5.0, renderer_max_age=0.0, renderer_max_memory_mb=0)
@@ -28,14 +29,10 @@ TV = {name: Device(name, f"00000000-0000-0000-0000-00000000000{i}", "Virtual", "
 # -- fake parts ------------------------------------------------------------------------------
 
 
-class FakeBrowser:
-    def __init__(self, stats: dict):
-        self.stats = stats
-        self.pid: int | None = None
-        self.launched: float | None = None
-        self.launched_wall: float | None = None
-        self.last_frame_at: float | None = None
-        self.memory_bytes: int | None = None
+class FakeBrowser(Browser):
+    """A Chromium's handle with no Chromium: its memory is what a test says."""
+
+    memory_bytes: int | None = None
 
     async def memory(self) -> int | None:
         return self.memory_bytes

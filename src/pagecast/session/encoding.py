@@ -6,6 +6,8 @@ stream, so a TV needs no re-cast."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
@@ -13,29 +15,29 @@ from ..core.errors import EncodeError
 from ..core.ffmpeg import EncoderStats, EncodeSpec
 from ..core.policy import RestartBudget
 from ..core.settings import Settings
-from ..core.supervision import Fallback, GiveUp, Restart, after_encode_failure, resume_at
+from ..core.supervision import Fallback, after_encode_failure, resume_at
 from .encoder_probe import EncoderChoice
 from .history import History
 
 log = logging.getLogger("pagecast.session.actor")
 
 
+@dataclass(eq=False)
 class Encoding:
-    """``state``: starting, running, restarting; ``backend`` known once the startup probe is
-    done; ``fallback``: a hardware encoder replaced by software, and why."""
-
-    def __init__(self, session_id: str, settings: Settings, parts, encoders: EncoderChoice, publisher, history: History, mode: str):
-        self.session_id = session_id
-        self.settings = settings
-        self.parts = parts
-        self.encoders = encoders
-        self.publisher = publisher
-        self.history = history
-        self.mode = mode
-        self.stats = EncoderStats()
-        self.state = "starting"
-        self.backend: str | None = None
-        self.fallback: dict[str, str] | None = None
+    session_id: str
+    settings: Settings
+    parts: Any
+    encoders: EncoderChoice
+    publisher: Any
+    history: History
+    mode: str
+    stats: EncoderStats = field(default_factory=EncoderStats)
+    #: starting, running, restarting
+    state: str = "starting"
+    #: known once the startup probe is done
+    backend: str | None = None
+    #: a hardware encoder replaced by software, and why
+    fallback: dict[str, str] | None = None
 
     async def run(self, spec: EncodeSpec, frames_recv) -> None:
         backend = self.backend = await self.encoders.backend()
@@ -53,20 +55,16 @@ class Encoding:
                     )
                 except EncodeError as exc:
                     why = last_words(str(exc))
-                    match after_encode_failure(why, backend=backend, budget=budget, failures=failures, now=trio.current_time()):
-                        case Fallback(software, note):
-                            log.warning("session %s: the %s encoder failed; continuing with %s in the same stream: %s", self.session_id, backend, software, why)
-                            self.fallback = {"from": backend, "reason": why}
-                            self.encoders.record_fallback(self.session_id, backend, why)
-                            self.history.note("encoder", "fallback", note)
-                            backend = self.backend = software
-                        case Restart(wait, history):
-                            self.state = "restarting"
-                            self.history.restarted("encoder", str(exc), exc.kind)
-                            failures = history
-                            await trio.sleep(wait)
-                        case GiveUp(message):
-                            raise EncodeError(message, kind=exc.kind) from None
+                    decision = after_encode_failure(why, backend=backend, budget=budget, failures=failures, now=trio.current_time())
+                    if isinstance(decision, Fallback):
+                        log.warning("session %s: the %s encoder failed; continuing with %s in the same stream: %s", self.session_id, backend, decision.backend, why)
+                        self.fallback = {"from": backend, "reason": why}
+                        self.encoders.record_fallback(self.session_id, backend, why)
+                        self.history.note("encoder", "fallback", decision.note)
+                        backend = self.backend = decision.backend
+                        continue
+                    self.state = "restarting"
+                    failures = await self.history.carry_out("encoder", exc, decision)
 
 
 def last_words(message: str, keep: int = 600) -> str:

@@ -9,6 +9,10 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+import trio
+
+from ..core.errors import SessionFailure
+from ..core.supervision import GiveUp, Restart
 from ..core.timestamps import iso_ms
 
 log = logging.getLogger("pagecast.session.actor")
@@ -40,6 +44,16 @@ class History:
             "session %s: %s restarting (%d): %s", self.session_id, child, self.restarts[child], reason,
             extra={"fields": {"event": "restart", "session": self.session_id, "child": child, "kind": kind, "reason": reason, "restarts": self.restarts[child]}},
         )
+
+    async def carry_out(self, child: str, error: SessionFailure, decision: Restart | GiveUp) -> tuple[float, ...]:
+        """A child's failure, decided by ``core.supervision``: a restart is recorded and its
+        backoff waited (the failure times to keep are returned); giving up fails the session
+        with the same kind of error."""
+        if isinstance(decision, GiveUp):
+            raise type(error)(decision.message, kind=error.kind) from None
+        self.restarted(child, str(error), error.kind)
+        await trio.sleep(decision.wait)
+        return decision.history
 
     def recycled(self, reason: str, old_pid: int | None, new_pid: int | None, old_memory_mb: int | None, took: float) -> None:
         self.recycles += 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -14,7 +16,7 @@ from ..core.errors import RenderError
 from ..core.page import Frame, PageSpec
 from ..core.policy import MB, Recycling, RestartBudget
 from ..core.settings import Settings
-from ..core.supervision import GiveUp, Restart, Retry, after_render_failure
+from ..core.supervision import Retry, after_render_failure
 from ..core.views import ChromiumFacts
 from ..lowlevel.groups import one_error
 from .handoff import FrameSwitch
@@ -23,18 +25,19 @@ from .history import History
 log = logging.getLogger("pagecast.session.actor")
 
 
+@dataclass(eq=False)
 class Renderers:
-    """``state``: starting, running, restarting (after a failure), recycling."""
-
-    def __init__(self, session_id: str, settings: Settings, parts, history: History, stats: dict):
-        self.session_id = session_id
-        self.settings = settings
-        self.parts = parts
-        self.history = history
-        self.stats = stats
-        self.state = "starting"
-        self.current: _Chromium | None = None  # the one whose frames go to the encoder
-        self.switch: FrameSwitch | None = None  # while it runs: the newest picture in the stream
+    session_id: str
+    settings: Settings
+    parts: Any
+    history: History
+    stats: dict
+    #: starting, running, restarting (after a failure), recycling
+    state: str = "starting"
+    #: the Chromium whose frames go to the encoder
+    current: _Chromium | None = None
+    #: while it runs: the newest picture in the stream
+    switch: FrameSwitch | None = None
 
     def picture(self) -> Frame | None:
         return self.switch.last_frame if self.switch is not None else None
@@ -70,17 +73,12 @@ class Renderers:
                             decision = after_render_failure(
                                 str(exc), exc.kind, shown=first.done, retried=retried, budget=budget, failures=failures, now=trio.current_time(),
                             )
-                            match decision:
-                                case Retry(note):
-                                    retried = True
-                                    log.warning("session %s: %s", self.session_id, note)
-                                case Restart(wait, history):
-                                    self.state = "restarting"
-                                    self.history.restarted("renderer", str(exc), exc.kind)
-                                    failures = history
-                                    await trio.sleep(wait)
-                                case GiveUp(message):
-                                    raise RenderError(message, kind=exc.kind) from None
+                            if isinstance(decision, Retry):
+                                retried = True
+                                log.warning("session %s: %s", self.session_id, decision.note)
+                                continue
+                            self.state = "restarting"
+                            failures = await self.history.carry_out("renderer", exc, decision)
 
     async def _one_after_another(self, page: PageSpec, switch: FrameSwitch, first: _FirstStart) -> None:
         """Every check interval the Chromium streaming is measured; when it is due, a new one
