@@ -6,7 +6,8 @@ the real parts."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 import trio
@@ -112,21 +113,24 @@ class FakePublisher:
         pass
 
 
+@dataclass(eq=False)
 class FakeWatcher:
     """A TV: connects (or refuses), plays once the stream is live, then meets its fate:
     ``("remote", t)`` the TV's stop after t s, ``("refuse", t)`` a CastError, ``"busy"`` a
     Conflict at connect; None plays until cancelled, then gives the TV back."""
 
-    def __init__(self, device, options, fate, inherited):
-        self.device, self.options, self.fate, self.inherited = device, options, fate, inherited
-        self.playing = trio.Event()
-        self.state = "connecting"
-        self.reconnects = 0
-        self.seconds_to_playing = None
-        self.device_stop = None
-        self.screen = None
-        self.given_back = None
-        self.handed_over = False
+    device: Device
+    options: CastOptions
+    fate: Any
+    inherited: Handover | None
+    playing: trio.Event = field(default_factory=trio.Event)
+    state: str = "connecting"
+    reconnects: int = 0
+    seconds_to_playing: float | None = None
+    device_stop: str | None = None
+    screen: Any = None
+    given_back: str | None = None
+    handed_over: bool = False
 
     async def run(self, wait_stream, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if self.fate == "busy":

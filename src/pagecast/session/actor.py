@@ -112,10 +112,11 @@ class Session:
             hold_back=hold_back_for(settings.hold_back, self.segment_duration),
         )
         self.render_stats: dict[str, Any] = {}
-        self.renderers = Renderers(self.id, settings, parts, self.history, self.render_stats)
+        child = {"session_id": self.id, "settings": settings, "parts": parts, "history": self.history}
+        self.renderers = Renderers(**child, stats=self.render_stats)
         self.encoding = Encoding(
-            self.id, settings, parts, encoders if encoders is not None else EncoderChoice.unprobed(LIBX264),
-            self.publisher, self.history, request.mode,
+            **child, encoders=encoders if encoders is not None else EncoderChoice.unprobed(LIBX264),
+            publisher=self.publisher, mode=request.mode,
         )
         self.encoder_stats = self.encoding.stats
         self.cancel_scope = trio.CancelScope()

@@ -14,26 +14,21 @@ import trio
 from ..core.errors import EncodeError
 from ..core.ffmpeg import EncoderStats, EncodeSpec
 from ..core.policy import RestartBudget
-from ..core.settings import Settings
 from ..core.supervision import Fallback, after_encode_failure, resume_at
 from .encoder_probe import EncoderChoice
-from .history import History
+from .history import Child
 
 log = logging.getLogger("pagecast.session.actor")
 
 
-@dataclass(eq=False)
-class Encoding:
-    session_id: str
-    settings: Settings
-    parts: Any
+@dataclass(eq=False, kw_only=True)
+class Encoding(Child):
+    """``state``: starting, running, restarting."""
+
     encoders: EncoderChoice
     publisher: Any
-    history: History
     mode: str
     stats: EncoderStats = field(default_factory=EncoderStats)
-    #: starting, running, restarting
-    state: str = "starting"
     #: known once the startup probe is done
     backend: str | None = None
     #: a hardware encoder replaced by software, and why

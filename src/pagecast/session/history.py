@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -19,6 +20,18 @@ log = logging.getLogger("pagecast.session.actor")
 
 #: Restarts, recycles and fallbacks kept for /status's ``restart_log``.
 RESTART_LOG = 10
+
+
+@dataclass(eq=False, kw_only=True)
+class Child:
+    """What supervising one of a session's children takes: its session, settings and parts,
+    and the history it adds to; ``state`` is what /status shows of it."""
+
+    session_id: str
+    settings: Any
+    parts: Any
+    history: History
+    state: str = "starting"
 
 
 class History:

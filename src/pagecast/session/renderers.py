@@ -20,20 +20,16 @@ from ..core.supervision import Retry, after_render_failure
 from ..core.views import ChromiumFacts
 from ..lowlevel.groups import one_error
 from .handoff import FrameSwitch
-from .history import History
+from .history import Child
 
 log = logging.getLogger("pagecast.session.actor")
 
 
-@dataclass(eq=False)
-class Renderers:
-    session_id: str
-    settings: Settings
-    parts: Any
-    history: History
+@dataclass(eq=False, kw_only=True)
+class Renderers(Child):
+    """``state``: starting, running, restarting (after a failure), recycling."""
+
     stats: dict
-    #: starting, running, restarting (after a failure), recycling
-    state: str = "starting"
     #: the Chromium whose frames go to the encoder
     current: _Chromium | None = None
     #: while it runs: the newest picture in the stream
