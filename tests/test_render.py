@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -27,9 +28,10 @@ from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
 from helpers import jpeg_size
+from pagecast.lowlevel.binaries import find_chromium
 from pagecast.lowlevel.proc import descendants, is_renderer
 
-pytestmark = pytest.mark.skipif(not shutil.which(Settings().chromium), reason="Chromium headless shell not installed")
+pytestmark = pytest.mark.skipif(not shutil.which(find_chromium()), reason="Chromium headless shell not installed")
 
 SECRET_TOKEN = "llat-SECRET-7f3a9c"
 SECRET_COOKIE = "cookie-SECRET-51d2"
@@ -329,16 +331,23 @@ async def test_javascript_dialogs_are_dismissed_so_the_page_keeps_running(site, 
     assert frames
 
 
-async def test_ticks_follow_a_steady_schedule(site, settings):
-    spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=10)
-    send, recv = trio.open_memory_channel[Frame](1000)
+@contextlib.asynccontextmanager
+async def streaming(spec: PageSpec, settings: Settings, send):
+    """A renderer of ``spec`` sending into ``send`` for the block's life; yields its stats."""
     stats: dict = {}
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
+        yield stats
+        nursery.cancel_scope.cancel()
+
+
+async def test_ticks_follow_a_steady_schedule(site, settings):
+    spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=10)
+    send, recv = trio.open_memory_channel[Frame](1000)
+    async with streaming(spec, settings, send) as stats:
         ticks0 = stats["ticks"]
         await trio.sleep(2.0)
         ticks = stats["ticks"] - ticks0
-        nursery.cancel_scope.cancel()
     frames = []
     while True:
         try:
@@ -353,16 +362,13 @@ async def test_ticks_follow_a_steady_schedule(site, settings):
 async def test_slow_consumer_gets_the_latest_frame_and_capture_never_blocks(site, settings):
     spec = PageSpec(url=site.base + "/motion", width=640, height=360, fps=20)
     send, recv = trio.open_memory_channel[Frame](0)
-    stats: dict = {}
-    async with trio.open_nursery() as nursery:
-        await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
+    async with streaming(spec, settings, send) as stats:
         ticks0 = stats["ticks"]
         await trio.sleep(1.5)  # nobody reads
         assert stats["ticks"] - ticks0 >= 12  # 30 due; fewer only if the machine is overloaded
         assert stats["frames_dropped"] >= 5
         frame = await recv.receive()
         assert frame.index >= stats["frames_captured"] - 3  # recent, not the first frame
-        nursery.cancel_scope.cancel()
 
 
 # -- failures tell the user what to fix ------------------------------------------------------
