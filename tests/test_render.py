@@ -21,7 +21,7 @@ from pagecast.core.appearance import Appearance
 from pagecast.core.errors import RenderError
 from pagecast.core.geometry import window_geometry
 from pagecast.core.request import Auth
-from pagecast.core.schedule import IDLE_STEP
+from pagecast.core.schedule import DEEP_IDLE_AFTER, DEEP_IDLE_PERIOD, IDLE_STEP
 from pagecast.core.page import Frame, PageSpec
 from pagecast.session import render
 from pagecast.session.render import run_renderer
@@ -339,6 +339,18 @@ async def streaming(spec: PageSpec, settings: Settings, send):
         await nursery.start(partial(run_renderer, spec, settings, send, stats=stats))
         yield stats
         nursery.cancel_scope.cancel()
+
+
+async def test_a_page_still_for_a_while_is_ticked_about_three_times_a_second(site, settings):
+    spec = PageSpec(url=site.base + "/static", width=640, height=360, fps=30)
+    send, _recv = trio.open_memory_channel[Frame](1000)
+    with trio.fail_after(30):
+        async with streaming(spec, settings, send) as stats:
+            await trio.sleep(DEEP_IDLE_AFTER + 0.5)  # the page is still from its first frame on
+            ticks0 = stats["ticks"]
+            await trio.sleep(3.0)
+            ticks = stats["ticks"] - ticks0
+    assert 3.0 / DEEP_IDLE_PERIOD * 0.7 <= ticks <= 3.0 / DEEP_IDLE_PERIOD + 1, stats  # 10 due, not the 30 of the idle step
 
 
 async def test_ticks_follow_a_steady_schedule(site, settings):
