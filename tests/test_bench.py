@@ -9,7 +9,7 @@ import pytest
 
 from pagecast.bench import parse_sections
 from pagecast.bench.measure import CpuAccount, component, percentile, table
-from pagecast.bench.pipelines import STATIC, still_page
+from pagecast.bench.drive import STATIC, still_page
 
 
 def test_cpu_account_counts_only_what_was_used_inside_the_window():

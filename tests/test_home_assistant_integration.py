@@ -28,7 +28,7 @@ import trio
 from helpers import jpeg_size
 from pagecast.bench.changes import read_barcode
 from pagecast.bench.homeassistant import DASHBOARD_PATH, installed, open_home_assistant
-from pagecast.bench.pipelines import owned
+from pagecast.bench.drive import owned
 from pagecast.virtual_tv import open_virtual_tv
 
 pytestmark = [

@@ -16,7 +16,7 @@ small local HTTP server from ``static/``, so nothing is added to the service's A
 
 This module holds the run order and the summary; each section is a module of its own
 (cpu.py … encoders.py) taking the shared :class:`~.context.Context`; measure.py measures and
-prints, pipelines.py runs what is measured.
+prints, drive.py runs what is measured (and pagecast chaos drives a pagecast with it too).
 """
 
 from __future__ import annotations
@@ -33,16 +33,16 @@ from typing import Any
 
 import trio
 
-from . import cast, contexts, cpu, encoders, fanout, ha, idle, latency, scale, startup
+from . import browser_sharing, cast, cpu, encoders, fanout, ha_dashboard, idle, latency, scale, startup
 from .context import TARGETS, WARMUP, Context, describe
 from .homeassistant import open_home_assistant
 from .machine import machine_info
 from .measure import fmt, ms_to_s, table
-from .pipelines import open_pagecast, serve_pages
+from .drive import open_pagecast, serve_pages
 
 SECTIONS = {
-    "cpu": cpu.run, "idle": idle.run, "ha": ha.run, "fanout": fanout.run, "scale": scale.run, "startup": startup.run,
-    "latency": latency.run, "contexts": contexts.run, "cast": cast.run, "encoders": encoders.run,
+    "cpu": cpu.run, "idle": idle.run, "ha": ha_dashboard.run, "fanout": fanout.run, "scale": scale.run, "startup": startup.run,
+    "latency": latency.run, "contexts": browser_sharing.run, "cast": cast.run, "encoders": encoders.run,
 }
 #: Sections that need the run's Home Assistant (started once, for the first of them).
 NEEDS_HOME_ASSISTANT = ("ha", "fanout", "scale")
@@ -91,7 +91,7 @@ def summary(results: dict[str, Any]) -> list[list[str]]:
     if srv and srv.get("p50_ms") is not None:
         rows.append(_summary_line("Page change → fragment leaves server (fmp4)", f"p50 {srv['p50_ms']:.0f} ms, p95 {srv['p95_ms']:.0f} ms",
                                   f"≤ {TARGETS['server_ms']:g} ms", srv["p50_ms"] <= TARGETS["server_ms"]))
-    for module in (idle, ha, fanout, scale):
+    for module in (idle, ha_dashboard, fanout, scale):
         for label, value, target, ok in module.summary_rows(results):
             rows.append(_summary_line(label, value, target, ok))
     scaled = results.get("scale", {})

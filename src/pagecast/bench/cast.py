@@ -12,7 +12,7 @@ import trio
 
 from .context import PAGES, Context, describe
 from .measure import fmt, process_tree, ratio, table
-from .pipelines import Pagecast, open_pagecast
+from .drive import Pagecast, open_pagecast
 
 CAST_REPEATS = 3
 CAST_TVS = {"ffmpeg": "127.0.0.2", "shaka": "127.0.0.3"}

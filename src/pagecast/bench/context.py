@@ -11,7 +11,7 @@ import trio
 
 if TYPE_CHECKING:
     from .homeassistant import HomeAssistant
-    from .pipelines import Pagecast
+    from .drive import Pagecast
 
 PAGES = {
     "A": ("bench-dashboard.html", "A: dashboard, 16 tiles"),
@@ -24,10 +24,6 @@ TARGETS = {
     "startup_fmp4": 1.5, "startup_hls": 3.0,
     "latency_hls": 2.5, "latency_fmp4": 1.0, "server_ms": 250.0,
 }
-
-
-class Unavailable(Exception):
-    """A case that cannot run on this machine; the message says why (printed instead of a number)."""
 
 
 class Context:

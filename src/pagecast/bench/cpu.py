@@ -8,9 +8,10 @@ from typing import Any
 
 import trio
 
-from .context import PAGES, WARMUP, Context, Unavailable
+from .context import PAGES, WARMUP, Context
+from .drive import Unavailable
 from .measure import fmt, measure, ratio, table
-from .pipelines import open_reference
+from .drive import open_reference
 
 
 async def pagecast_window(ctx: Context, page: str, mode: str) -> dict[str, Any]:

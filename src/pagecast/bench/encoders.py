@@ -13,7 +13,7 @@ import trio
 from .context import FPS, PAGES, Context, describe
 from .cpu import pagecast_window, reference_window
 from .measure import fmt, ratio, table
-from .pipelines import open_pagecast
+from .drive import open_pagecast
 
 CLIP_SECONDS = 6.0  # page B (motion), captured once, encoded by each backend
 

@@ -12,9 +12,9 @@ from typing import Any
 import trio
 
 from .context import WARMUP, Context
-from .ha import ha_body, home_assistant
+from .ha_dashboard import ha_body, home_assistant
 from .measure import fmt, measure, ratio, table
-from .pipelines import Pagecast, open_pagecast
+from .drive import Pagecast, open_pagecast
 
 ROUNDS = 2
 TVS = ("127.0.0.21", "127.0.0.22", "127.0.0.23")

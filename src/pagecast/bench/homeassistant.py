@@ -29,8 +29,8 @@ from typing import Any
 import trio
 import trio_websocket
 
-from .context import Unavailable
-from .pipelines import _import_httpx, owned
+from .drive import Unavailable
+from .drive import _import_httpx, owned
 
 HA_VERSION = "2025.4.4"
 FRONTEND_VERSION = "20250411.0"

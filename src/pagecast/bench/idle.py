@@ -11,7 +11,7 @@ from typing import Any
 from .context import PAGES, WARMUP, Context
 from .cpu import pagecast_window
 from .measure import fmt, table
-from .pipelines import STILL_PAGE
+from .drive import STILL_PAGE
 
 ROUNDS = 2
 CASES = [("still", STILL_PAGE, "a page that never changes (page A drawn once)"), ("1/s", PAGES["A"][0], "page A: changes once a second")]

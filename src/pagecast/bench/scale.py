@@ -17,9 +17,9 @@ import trio
 
 from .context import WARMUP, Context, describe
 from .fanout import cast_flags, open_tvs, tv_stalls, wait_playing
-from .ha import ha_body, home_assistant
+from .ha_dashboard import ha_body, home_assistant
 from .measure import fmt, machine_busy, measure, table
-from .pipelines import Pagecast, open_pagecast
+from .drive import Pagecast, open_pagecast
 
 #: pagecast's target: 4 dashboards with no stall over a minute.
 LONG_WINDOW = 60.0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import psutil
 import trio
 
-from ..bench.pipelines import Pagecast
+from ..bench.drive import Pagecast
 from ..lowlevel.proc import alive, descendants, is_renderer
 from .rig import child_pid, signal_pids
 from .watch import Watch

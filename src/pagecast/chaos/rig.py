@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Sequence
 import psutil
 import trio
 
-from ..bench.pipelines import Pagecast, open_pagecast, serve_pages
+from ..bench.drive import Pagecast, open_pagecast, serve_pages
 from ..lowlevel.proc import alive, descendants, is_browser, is_ffmpeg
 
 #: The virtual TVs' addresses: away from those the test suite uses, so both can run at once.

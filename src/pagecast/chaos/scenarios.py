@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from ..bench.context import describe
-from ..bench.pipelines import Pagecast, owned
+from ..bench.drive import Pagecast, owned
 from .faults import FAULTS, SETTLE, Outcome, inject
 from .gaps import growth, percentile
 from .report import Row

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from ..bench.pipelines import Pagecast
+from ..bench.drive import Pagecast
 from .gaps import Gaps, Stalls
 
 TV_EVERY = 0.1

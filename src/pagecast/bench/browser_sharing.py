@@ -14,9 +14,10 @@ from typing import Any
 
 import trio
 
-from .context import FPS, PAGES, WARMUP, Context, Unavailable
+from .context import FPS, PAGES, WARMUP, Context
+from .drive import Unavailable
 from .measure import fmt, measure, ratio, table
-from .pipelines import owned
+from .drive import owned
 
 
 async def _shell_variant(ctx: Context, browsers: int, targets_per_browser: int, contexts: bool) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""What the bench runs and measures besides its sections' own children: ``pagecast serve`` with a
-client for its API, the reference pipeline (Xvfb + Chromium kiosk + ``ffmpeg -f x11grab``), and
-the server of the bench pages. Each is an owned child (or thread), stopped when its block ends,
+"""Running a pagecast and driving it, for the bench and for ``pagecast chaos``: ``pagecast serve``
+as an owned child with a client for its API, the reference pipeline (Xvfb + Chromium kiosk +
+``ffmpeg -f x11grab``), and the server of the bench pages. Each is an owned child (or thread), stopped when its block ends,
 on errors and on Ctrl-C too."""
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import trio
 
 from ..lowlevel.httpserve import serve_http
 from ..lowlevel.proc import Child, LineTail, StopPolicy, descendants, is_renderer, open_child, pump_lines
-from .context import Unavailable
 
 STATIC = Path(__file__).parents[1] / "static"
 REFERENCE_CHROMIUM = "/usr/lib/chromium/chromium"
 CHILD_POLICY = StopPolicy(polite_timeout=3.0, term_timeout=3.0)
+
+
+class Unavailable(Exception):
+    """A case that cannot run on this machine; the message says why (printed instead of a number)."""
 
 
 # ---------------------------------------------------------------------------------------

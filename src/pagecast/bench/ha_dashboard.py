@@ -12,7 +12,8 @@ import trio
 from ..core.credentials import storage_script
 from ..core.request import Auth
 from . import changes
-from .context import WARMUP, Context, Unavailable
+from .context import WARMUP, Context
+from .drive import Unavailable
 from .cpu import reference_window
 from .homeassistant import HA_VERSION, HomeAssistant, change_times
 from .measure import fmt, measure, percentile, ratio, table
