@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 import trio
 
-from ..core.device import CAST_PORT, Device, looks_like_address, parse_eureka, uuid_of
+from ..core.device import CAST_PORT, Device, looks_like_address, names, parse_eureka
 from ..core.errors import Conflict, NotFound
 from ..core.settings import Settings
 
@@ -212,16 +212,11 @@ class Directory:
         )
 
     def _match(self, spec: str) -> Device | None:
-        key = spec.strip()
-        uid = uuid_of(key)
-        if uid and uid in self.devices:
-            return self.devices[uid]
-        by_name = [d for d in self.devices.values() if d.name.casefold() == key.casefold()]
-        if len(by_name) > 1:
+        """The one device ``spec`` names (``core.device.names``: the rule /start, /stop and a
+        screen's path use too); two devices of that name are a Conflict."""
+        named = [d for d in self.devices.values() if names(d, spec)]
+        if len(named) > 1:
             raise Conflict(
-                f"{len(by_name)} devices are named {spec!r} ({', '.join(d.host for d in by_name)}); give a uuid or address instead",
+                f"{len(named)} devices are named {spec.strip()!r} ({', '.join(d.host for d in named)}); give a uuid or address instead",
             )
-        if by_name:
-            return by_name[0]
-        by_host = [d for d in self.devices.values() if d.host == key]
-        return by_host[0] if by_host else None
+        return named[0] if named else None
