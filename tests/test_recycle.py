@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from helpers import session, wait_for
+from helpers import drained, session, wait_for
 from pagecast.lowlevel.proc import alive, descendants
 from pagecast.core.page import Frame
 from pagecast.session.handoff import FrameSwitch
@@ -40,12 +40,7 @@ async def test_only_the_active_chromiums_frames_reach_the_encoder_and_never_out_
     await trio.testing.wait_all_tasks_blocked()
     new.send_nowait(Frame(b"new", 2.1, 2))
     await trio.testing.wait_all_tasks_blocked()
-    got = []
-    while True:
-        try:
-            got.append(recv.receive_nowait())
-        except trio.WouldBlock:
-            break
+    got = drained(recv)
     assert [(f.jpeg, f.index) for f in got] == [(b"old", 0), (b"old", 1), (b"new", 1), (b"new", 2)]
     times = [f.captured_at for f in got]
     assert times == sorted(times) and len(set(times)) == len(times), times

@@ -27,7 +27,7 @@ from pagecast.session import render
 from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
-from helpers import jpeg_size
+from helpers import drained, jpeg_size
 from pagecast.lowlevel.binaries import find_chromium
 from pagecast.lowlevel.proc import descendants, is_renderer
 
@@ -360,12 +360,7 @@ async def test_ticks_follow_a_steady_schedule(site, settings):
         ticks0 = stats["ticks"]
         await trio.sleep(2.0)
         ticks = stats["ticks"] - ticks0
-    frames = []
-    while True:
-        try:
-            frames.append(recv.receive_nowait())
-        except trio.WouldBlock:
-            break
+    frames = drained(recv)
     assert 16 <= ticks <= 21, stats  # 20 due: never a burst, rarely a skipped slot
     gaps = [b.captured_at - a.captured_at for a, b in zip(frames[1:], frames[2:])]
     assert len(gaps) >= 15 and all(abs(g / 0.1 - round(g / 0.1)) < 0.01 for g in gaps), gaps  # exactly on the 100 ms grid
