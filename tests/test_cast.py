@@ -107,7 +107,7 @@ async def plays_without_a_stall(api, sid: str, tvs: list, seconds: float = PLAY_
     now = await session(api, sid)
     for one in tvs:
         after = one.state()["stats"]
-        assert one.player_state == "PLAYING"
+        assert one.player_state == "PLAYING", (one.name, one.state()["stats"])
         assert after["stalls"] == 0, (one.name, after)
         assert after["seconds_played"] - before[one.name]["seconds_played"] >= seconds - 2, (one.name, before[one.name], after)
         screen = _screen(now, one.name)
