@@ -3,12 +3,14 @@ casting the test dashboard to a virtual TV and checking that a session ended cle
 
 from __future__ import annotations
 
+import contextlib
+
 import psutil
 
-from helpers import session, wait_for
+from helpers import client_of, running_service, session, wait_for
 from pagecast.lowlevel.proc import command, descendants, is_ffmpeg
 
-__all__ = ["YOUTUBE", "cast", "ended_cleanly", "session", "session_children", "tv_player", "wait_session"]
+__all__ = ["YOUTUBE", "cast", "casting_api", "ended_cleanly", "session", "session_children", "tv_player", "wait_session"]
 
 YOUTUBE = "233637DE"
 
@@ -48,3 +50,15 @@ def tv_player() -> psutil.Process:
     """The virtual TV's FFmpeg player: it reads the stream over http://, the session's FFmpeg reads pipes."""
     [player] = descendants(kind=lambda p: is_ffmpeg(p) and _says(p, "http://"))
     return player
+
+
+@contextlib.asynccontextmanager
+async def casting_api(nursery, tmp_path, hosts: tuple[str, ...]):
+    """A client of a service that knows the virtual TVs at ``hosts`` by static host, as a user
+    behind Docker would set it; quick to notice a lost TV and to give it up."""
+    async with running_service(
+        nursery, tmp_path, cast_hosts=hosts, cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+        cast_connect_timeout=2.0, cast_give_up=4.0, cast_backoff_max=1.0, quality="720p",
+    ) as svc:
+        async with client_of(svc, timeout=60) as client:
+            yield client

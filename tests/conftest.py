@@ -95,3 +95,21 @@ async def client(service):
 
     async with client_of(service) as c:
         yield c
+
+
+@pytest.fixture
+async def tv(request, nursery):
+    """A virtual "Living Room TV" (FFmpeg player) at the test module's ``TV_HOST``."""
+    from pagecast.virtual_tv import open_virtual_tv
+
+    async with open_virtual_tv(host=request.module.TV_HOST, name="Living Room TV", player="ffmpeg") as tv:
+        yield tv
+
+
+@pytest.fixture
+async def api(request, nursery, tmp_path):
+    """A client of a casting service that knows the test module's ``CAST_HOSTS``."""
+    from cast_helpers import casting_api
+
+    async with casting_api(nursery, tmp_path, request.module.CAST_HOSTS) as client:
+        yield client

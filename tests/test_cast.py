@@ -11,34 +11,15 @@ import pytest
 import trio
 
 from cast_helpers import YOUTUBE, cast, ended_cleanly, session, session_children, wait_session
-from helpers import running_service, wait_for
+from helpers import wait_for
 
 from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
 
 
-@pytest.fixture
-async def tv(nursery):
-    async with open_virtual_tv(host="127.0.0.2", name="Living Room TV", player="ffmpeg") as tv:
-        yield tv
-
-
-@pytest.fixture
-async def cast_service(nursery, tmp_path):
-    """A service that knows the virtual TVs by static host, as a user behind Docker would set it."""
-    async with running_service(
-        nursery, tmp_path, cast_hosts=("127.0.0.2", "127.0.0.3"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
-        cast_connect_timeout=2.0, cast_give_up=4.0, cast_backoff_max=1.0, quality="720p",
-    ) as svc:
-        yield svc
-
-
-@pytest.fixture
-async def api(cast_service):
-    import httpx
-
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cast_service.port}", timeout=60) as c:
-        yield c
+#: The Living Room TV (``tv``, FFmpeg player) and every TV the service knows (``api``): conftest.py.
+TV_HOST = "127.0.0.2"
+CAST_HOSTS = ("127.0.0.2", "127.0.0.3")
 
 
 @pytest.mark.parametrize("fault, reason", [
