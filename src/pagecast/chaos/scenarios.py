@@ -624,14 +624,7 @@ async def _hurt_brief_drop(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]
     await trio.sleep(BRIEF_DROP)
     tv.restore_network()
     t0 = time.monotonic()
-
-    def back(st: dict[str, Any]) -> bool:
-        screen = _on(st, tv)
-        if screen is None:
-            raise RuntimeError(f"the screen ended: {(_screen(st, tv) or {}).get('ended')}")
-        return screen["since"] == before.get("since") and screen["reconnects"] > before.get("reconnects", 0) and _plays(st, tv)
-
-    st = await _until(pc, sid, back, 30, "the same screen reconnected and plays")
+    st = await _same_screen_back(pc, sid, tv, before, "reconnects", 30, "the same screen reconnected and plays")
     return time.monotonic() - t0, f"same screen, reconnects {_on(st, tv)['reconnects']}"
 
 
@@ -651,15 +644,21 @@ async def _hurt_reboot(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
     before = _on(await pc.status(sid), tv) or {}
     await tv.restart(downtime=REBOOT_DOWNTIME)
     t0 = time.monotonic()
+    st = await _same_screen_back(pc, sid, tv, before, "casts", 45, "the keep_on screen cast the stream again")
+    return time.monotonic() - t0, f"same screen cast again (casts {_on(st, tv)['casts']})"
+
+
+async def _same_screen_back(pc: Pagecast, sid: str, tv: Any, before: dict[str, Any], counter: str, within: float, what: str) -> dict[str, Any]:
+    """Until the screen that was on before plays again, its ``counter`` (reconnects, casts)
+    grown; a screen that ended instead fails the fault."""
 
     def back(st: dict[str, Any]) -> bool:
         screen = _on(st, tv)
         if screen is None:
-            raise RuntimeError(f"the keep_on screen ended: {(_screen(st, tv) or {}).get('ended')}")
-        return screen["since"] == before.get("since") and screen["casts"] > before.get("casts", 0) and _plays(st, tv)
+            raise RuntimeError(f"the screen ended: {(_screen(st, tv) or {}).get('ended')}")
+        return screen["since"] == before.get("since") and screen[counter] > before.get(counter, 0) and _plays(st, tv)
 
-    st = await _until(pc, sid, back, 45, "the keep_on screen cast the stream again")
-    return time.monotonic() - t0, f"same screen cast again (casts {_on(st, tv)['casts']})"
+    return await _until(pc, sid, back, within, what)
 
 
 async def _hurt_removed(pc: Pagecast, sid: str, tv: Any) -> tuple[float, str]:
