@@ -60,9 +60,12 @@ COPY --from=players /players/node_modules ./node_modules
 # gives the container the host's number (ops/docker-compose.yml).
 RUN groupadd --system render 2>/dev/null || true \
     && useradd --system --create-home --home-dir /home/pagecast --uid 10001 \
-       --groups video,render pagecast
+       --groups video,render pagecast \
+    && install -d -o pagecast /home/pagecast/.local /home/pagecast/.local/state /home/pagecast/.local/state/pagecast
 
 USER pagecast
+# The instance id (PAGECAST_STATE_DIR's default) lives in /home/pagecast/.local/state/pagecast:
+# mount a volume there to keep it across containers (ops/docker-compose.yml does).
 # Chromium's own sandbox needs user namespaces, which Docker's default seccomp profile refuses;
 # the container is the sandbox here. (Set it true if your runtime allows it.)
 ENV PAGECAST_HOST=0.0.0.0 \
