@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,7 +28,7 @@ from pagecast.session import render
 from pagecast.session.render import run_renderer
 from pagecast.core.settings import Settings
 
-from helpers import drained, jpeg_size
+from helpers import drained, jpeg_size, wait_for
 from pagecast.lowlevel.binaries import find_chromium
 from pagecast.lowlevel.proc import descendants, is_renderer
 
@@ -433,6 +434,25 @@ async def test_cancelling_during_load_leaves_nothing_behind(site, settings, tmp_
         await run_renderer(spec, settings, send)
     assert scope.cancelled_caught
     # (the autouse fixture checks processes and the profile directory)
+
+
+async def test_a_chromium_that_stops_answering_while_loading_counts_as_hung_long_before_the_load_timeout(site, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "LOADING_FRAME_TIMEOUT", 1.0)
+    settings = replace(settings, renderer_hang_timeout=1.0)
+    spec = PageSpec(url=site.base + "/hang", width=640, height=360, load_timeout=30)
+    send, _recv = trio.open_memory_channel[Frame](10)
+    stats: dict = {}
+    with trio.fail_after(15), pytest.RaisesGroup(RenderError, flatten_subgroups=True, allow_unwrapped=True) as info:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(run_renderer, spec, settings, send, stats=stats))
+            await wait_for(lambda: stats.get("ticks", 0) >= 2, timeout=10)  # loading, and ticked
+            start = trio.current_time()
+            for p in _browser_processes(tmp_path / "runtime"):
+                p.send_signal(signal.SIGSTOP)
+    err = info.value if isinstance(info.value, RenderError) else info.value.exceptions[0]
+    assert err.kind == "hang" and "stopped drawing" in str(err), err
+    assert trio.current_time() - start < 10  # the load timeout is 30 s
+    # (the autouse fixture checks that the stopped Chromium was killed and reaped)
 
 
 async def test_chromium_keeps_its_temp_files_in_the_session_profile(site, settings, tmp_path):

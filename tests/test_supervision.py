@@ -16,6 +16,8 @@ BUDGET = RestartBudget(limit=2, window=60.0, backoff=0.5)
 @pytest.mark.parametrize("kind, shown, retried, failures, now, expected", [
     ("no_picture", False, False, (), 0.0, Retry("empty; trying a new Chromium once")),
     ("no_picture", False, True, (), 0.0, GiveUp("empty")),
+    ("hang", False, False, (), 0.0, Retry("empty; trying a new Chromium once")),  # hung while loading: a new one may not
+    ("hang", False, True, (), 0.0, GiveUp("empty")),
     ("login", True, False, (), 10.0, GiveUp("empty")),  # a dashboard signed out later: no Chromium fixes that
     ("crash", False, False, (), 0.0, GiveUp("empty")),  # a wrong URL is the session's failure
     ("crash", True, False, (), 10.0, Restart(0.0, (10.0,))),  # the first restart is at once

@@ -54,13 +54,14 @@ def after_render_failure(
 ) -> Decision:
     """A Chromium failed. Before the page was first shown, its failure is the session's (a wrong
     URL, missing credentials), except a Chromium whose read-backs all came back empty
-    (``no_picture``, seen rarely): one more Chromium is worth a try. Once shown, a crash or hang
-    is restarted within the renderer's budget. A login page (credentials refused or expired)
-    is never restarted: a new Chromium would land there again."""
+    (``no_picture``) or that stopped answering while loading (``hang``), both seen rarely on a
+    busy machine: one more Chromium is worth a try. Once shown, a crash or hang is restarted
+    within the renderer's budget. A login page (credentials refused or expired) is never
+    restarted: a new Chromium would land there again."""
     if kind == "login":
         return GiveUp(error)
     if not shown:
-        if kind == "no_picture" and not retried:
+        if kind in ("no_picture", "hang") and not retried:
             return Retry(f"{error}; trying a new Chromium once")
         return GiveUp(error)
     return _budget("renderer", error, budget, failures, now)

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: Empty read-backs in a row after which a screenshot is taken by a frame that draws.
 EMPTY_READBACKS_BEFORE_DRAWN_SHOT = 3
+#: Seconds one begin-frame may take while the page loads (scripts and layout of a big
+#: dashboard run then) before Chromium counts as hung; without it a hung new Chromium would
+#: keep a restarted session's picture still for the whole load timeout.
+LOADING_FRAME_TIMEOUT = 10.0
 
 # ---------------------------------------------------------------------------------------
 # The renderer
@@ -347,9 +351,11 @@ class _Renderer:
 
     async def _tick_while_loading(self, loaded: trio.Event) -> None:
         """Tick until loaded; a begin-frame in flight is let finish, never cancelled (a
-        cancelled one stays pending in Chromium, which then refuses the next ones)."""
+        cancelled one stays pending in Chromium, which then refuses the next ones), unless it
+        takes so long that Chromium is hung (CdpTimeout: this Chromium is killed)."""
+        timeout = max(LOADING_FRAME_TIMEOUT, self.settings.renderer_hang_timeout)
         while not loaded.is_set():
-            await self.tick(capture=None, timeout=None)
+            await self.tick(capture=None, timeout=timeout)
 
     async def first_frame(self) -> Frame:
         with trio.move_on_after(max(5.0, self.spec.load_timeout)) as scope:
