@@ -75,6 +75,11 @@ def media(tmp_path_factory):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "settings(**overrides): the settings of the test's `service`")
+    config.addinivalue_line("markers", "slow: takes 10 s or more; started first, so that no worker ends the suite alone with one")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import inspect
+import os
 import re
 import subprocess
 import time
@@ -20,6 +21,17 @@ import trio
 from pagecast.lowlevel.proc import descendants, is_chromium, is_ffmpeg
 
 PAGES = Path(__file__).parent / "pages"
+
+
+def lo(address: str) -> str:
+    """A test's fixed loopback address (a virtual TV's: Cast listens on port 8009), moved to
+    127.(100 + n).x.y on xdist worker ``gwn``: tests on different workers then never share
+    an address, so the suite can spread single tests, not whole files, over its workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return address
+    a, _, c, d = address.split(".")
+    return f"{a}.{100 + int(worker[2:])}.{c}.{d}"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import trio
 
-from helpers import client_of, jpeg_size, media_processes, no_media_processes, running_service, session, wait_for, wait_state
+from helpers import lo, client_of, jpeg_size, media_processes, no_media_processes, running_service, session, wait_for, wait_state
 from pagecast.lowlevel.proc import descendants, is_chromium, is_ffmpeg
 
 
@@ -205,12 +205,12 @@ async def test_start_cancelled_half_way_leaves_nothing(client, pages):
 async def test_a_stop_for_a_device_nobody_knows_is_a_404_naming_the_known_ones_and_a_known_idle_tv_stops_nothing(nursery, tmp_path):
     from pagecast.virtual_tv import open_virtual_tv
 
-    async with open_virtual_tv(host="127.0.44.2", name="Living Room TV", player="ffmpeg"), \
-            running_service(nursery, tmp_path, cast_hosts=("127.0.44.2",)) as svc, client_of(svc) as api:
+    async with open_virtual_tv(host=lo("127.0.44.2"), name="Living Room TV", player="ffmpeg"), \
+            running_service(nursery, tmp_path, cast_hosts=(lo("127.0.44.2"),)) as svc, client_of(svc) as api:
         await wait_for(svc.directory.list, timeout=10)
         typo = await api.post("/stop", json={"device": "Livingroom TV"})
         assert typo.status_code == 404
-        assert "no Cast device 'Livingroom TV'; known devices: 'Living Room TV' (127.0.44.2)" in typo.json()["error"]
+        assert f"no Cast device 'Livingroom TV'; known devices: 'Living Room TV' ({lo('127.0.44.2')})" in typo.json()["error"]
         start = await api.post("/start", json={"url": "http://127.0.0.1:9/", "device": "Livingroom TV"})
         assert (start.status_code, start.json()["error"]) == (404, typo.json()["error"])  # one message for one mistake
         idle = await api.post("/stop", json={"device": "living room tv"})

@@ -11,11 +11,11 @@ import pytest
 import trio
 
 from cast_helpers import YOUTUBE, cast, ended_cleanly, tv_player, wait_session
-from helpers import running_service
+from helpers import lo, running_service
 
 from pagecast.virtual_tv import open_virtual_tv
 
-HOST = "127.0.0.4"
+HOST = lo("127.0.0.4")
 
 
 @pytest.fixture

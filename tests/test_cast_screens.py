@@ -8,23 +8,25 @@ import pytest
 import trio
 
 from cast_helpers import cast, ended_cleanly, session, session_children, wait_session
+from helpers import lo
 
 from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
 
 
 #: The Living Room TV (``tv``, FFmpeg player) and every TV the service knows (``api``): conftest.py.
-TV_HOST = "127.0.0.6"
-CAST_HOSTS = ("127.0.0.6", "127.0.0.7", "127.0.0.8")
+TV_HOST = lo("127.0.0.6")
+CAST_HOSTS = (lo("127.0.0.6"), lo("127.0.0.7"), lo("127.0.0.8"))
 
 
+@pytest.mark.slow
 async def test_three_tvs_show_one_render_with_zero_stalls_and_one_stopped_on_its_remote_leaves_the_others_playing(api, pages, tv):
     """Shaka is the engine of Cast receivers; FFmpeg the light player. A second and a third
     /start of the same page join the first session's render; every TV plays it for
     PLAY_SECONDS without a stall; the remote of one ends only its screen; a /stop by device
     takes one TV off; the last one leaving ends the session, which gives its TV back."""
-    async with open_virtual_tv(host="127.0.0.7", name="Shaka TV", player="shaka") as shaka_tv, \
-            open_virtual_tv(host="127.0.0.8", name="Kitchen TV", player="ffmpeg") as kitchen_tv:
+    async with open_virtual_tv(host=lo("127.0.0.7"), name="Shaka TV", player="shaka") as shaka_tv, \
+            open_virtual_tv(host=lo("127.0.0.8"), name="Kitchen TV", player="ffmpeg") as kitchen_tv:
         a = await cast(api, pages, device="Living Room TV")
         b = await cast(api, pages, device="Shaka TV")
         c = await cast(api, pages, device="Kitchen TV")
@@ -56,7 +58,7 @@ async def test_three_tvs_show_one_render_with_zero_stalls_and_one_stopped_on_its
 
 
 async def test_share_false_gives_a_start_a_render_of_its_own(api, pages, tv):
-    async with open_virtual_tv(host="127.0.0.7", name="Shaka TV", player="ffmpeg"):
+    async with open_virtual_tv(host=lo("127.0.0.7"), name="Shaka TV", player="ffmpeg"):
         a = await cast(api, pages, device="Living Room TV")
         b = await cast(api, pages, device="Shaka TV", share=False)
         assert a["id"] != b["id"] and b["joined"] is False and len(_roots()) == 4
@@ -92,7 +94,7 @@ async def plays_without_a_stall(api, sid: str, tvs: list, seconds: float = PLAY_
 
 
 async def test_a_tv_that_refuses_the_load_is_that_screens_error_and_the_other_tv_plays_on(api, pages, tv):
-    async with open_virtual_tv(host="127.0.0.7", name="Shaka TV", player="ffmpeg") as other:
+    async with open_virtual_tv(host=lo("127.0.0.7"), name="Shaka TV", player="ffmpeg") as other:
         tv.refuse_load("MEDIA_SRC_NOT_SUPPORTED")
         response = await api.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": ["Living Room TV", "Shaka TV"]})
         data = response.json()

@@ -138,13 +138,13 @@ DEN, KITCHEN = "CLI Den TV", "CLI Kitchen TV"
 @pytest.fixture
 async def two_tvs(nursery, tmp_path):
     """A service that knows two virtual TVs (addresses no other test file uses), and the TVs."""
-    from helpers import running_service
+    from helpers import lo, running_service
 
     from pagecast.virtual_tv import open_virtual_tv
 
-    async with open_virtual_tv(host="127.0.0.71", name=DEN, player="ffmpeg") as den, \
-            open_virtual_tv(host="127.0.0.72", name=KITCHEN, player="ffmpeg") as kitchen, \
-            running_service(nursery, tmp_path, cast_hosts=("127.0.0.71", "127.0.0.72"), quality="720p") as svc:
+    async with open_virtual_tv(host=lo("127.0.0.71"), name=DEN, player="ffmpeg") as den, \
+            open_virtual_tv(host=lo("127.0.0.72"), name=KITCHEN, player="ffmpeg") as kitchen, \
+            running_service(nursery, tmp_path, cast_hosts=(lo("127.0.0.71"), lo("127.0.0.72")), quality="720p") as svc:
         yield svc, den, kitchen
 
 
@@ -153,6 +153,7 @@ def _row(table: str, sid: str) -> str:
     return line
 
 
+@pytest.mark.slow
 async def test_start_on_two_tvs_waits_for_both_and_screens_take_one_off_and_add_it_back(two_tvs, pages):
     svc, den, kitchen = two_tvs
     server = f"--server=http://127.0.0.1:{svc.port}"

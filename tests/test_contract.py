@@ -138,6 +138,7 @@ async def test_a_request_answered_before_its_body_is_read_closes_its_connection(
     await client.post("/stop", json={})
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(nursery, tmp_path, pages):
     """Every operation fuzzed against a live service: generated starts render a local test
     page, stream only and end after a few seconds; at most one runs at once (tests/contract_hooks.py). Zero 5xx, every status, content type,

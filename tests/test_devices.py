@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from helpers import lo
 from pagecast.core.screen import DMR_APP_ID, Media, Screen, Stream
 from pagecast.core.device import Device, looks_like_address, parse_eureka as _parse_eureka
 from pagecast.server.devices import Directory
@@ -95,14 +96,14 @@ def test_media_status_messages_are_read_like_pychromecast_reads_them():
 async def test_a_tv_announced_by_mdns_is_found_and_listed():
     from pagecast.virtual_tv import open_virtual_tv
 
-    async with open_virtual_tv("127.0.43.2", "Announced TV", mdns=True) as tv, trio.open_nursery() as nursery:
+    async with open_virtual_tv(lo("127.0.43.2"), "Announced TV", mdns=True) as tv, trio.open_nursery() as nursery:
         d = Directory(Settings.from_env({}, mdns=True))
         await nursery.start(d.run)
         with trio.fail_after(15):
             while str(tv.uuid) not in d.devices:
                 await trio.sleep(0.1)
         found = await d.resolve("announced tv")
-        assert (found.host, found.source, found.model) == ("127.0.43.2", "mdns", "pagecast virtual TV")
+        assert (found.host, found.source, found.model) == (lo("127.0.43.2"), "mdns", "pagecast virtual TV")
         nursery.cancel_scope.cancel()
 
 

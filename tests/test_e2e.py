@@ -43,6 +43,7 @@ async def _first_frames(tabs: dict) -> dict[str, dict]:
             await trio.sleep(0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 async def test_hls_in_hlsjs_and_shaka_and_fmp4_in_the_native_player_play_without_stalls(client, service, pages):
     """Both stream modes at once, each in its players, for PLAY_SECONDS: no stall, no error,

@@ -16,6 +16,8 @@ HA_PYTHON = REPO / ".venv-ha" / "bin" / "python"
 DEADLINE = 110
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("home-assistant")
 def test_home_assistant_integration_passes_its_tests_against_a_real_pagecast_and_tv():
     if not HA_PYTHON.exists():
         pytest.skip("no .venv-ha: run ops/install-ha (needs Python 3.13) to test the Home Assistant integration")

@@ -12,6 +12,8 @@ import trio
 from pagecast.bench.homeassistant import installed, open_home_assistant
 
 pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("home-assistant"),  # one Home Assistant at a time: each is heavy
     pytest.mark.ha,
     pytest.mark.skipif(not installed(), reason="Home Assistant is not installed here: `pagecast bench --only ha` installs it"),
     pytest.mark.timeout(240),

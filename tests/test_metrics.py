@@ -159,20 +159,21 @@ def _tv_players() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_screen_and_the_session(nursery, tmp_path, pages, monkeypatch):
     """Two virtual TVs show one session. Each TV's series is labelled by its name: the TV whose
     player stalls and whose network drops counts a stall and a reconnect, the other none;
     stopped on its remote it plays 0 and keeps its counts; the session ended and forgotten,
     every count stays."""
-    from helpers import running_service
+    from helpers import lo, running_service
 
     from pagecast.session import supervisor
     from pagecast.virtual_tv import open_virtual_tv
 
     monkeypatch.setattr(supervisor, "ENDED_HISTORY", 0)  # an ended session is forgotten at the next start
-    async with open_virtual_tv(host="127.0.0.61", name="Hall TV", player="ffmpeg"), \
-            open_virtual_tv(host="127.0.0.62", name="Kitchen TV", player="ffmpeg") as kitchen, \
-            running_service(nursery, tmp_path, cast_hosts=("127.0.0.61", "127.0.0.62"), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
+    async with open_virtual_tv(host=lo("127.0.0.61"), name="Hall TV", player="ffmpeg") as hall, \
+            open_virtual_tv(host=lo("127.0.0.62"), name="Kitchen TV", player="ffmpeg") as kitchen, \
+            running_service(nursery, tmp_path, cast_hosts=(lo("127.0.0.61"), lo("127.0.0.62")), cast_liveness_interval=0.5, cast_liveness_timeout=1.0,
                             cast_connect_timeout=2.0, cast_give_up=30.0, cast_backoff_max=1.0, quality="720p") as svc, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=60) as api:
 
@@ -218,7 +219,10 @@ async def test_each_tv_of_a_session_has_its_screen_series_and_they_outlive_the_s
         await until(lambda on: on["Kitchen TV"]["reconnects"] == 1 and on["Kitchen TV"]["state"] == "playing")
         hurt = await metrics()
         assert hurt["pagecast_screen_stalls_total{device=Kitchen TV}"] == 1 and hurt["pagecast_screen_reconnects_total{device=Kitchen TV}"] == 1
-        assert hurt["pagecast_screen_stalls_total{device=Hall TV}"] == 0 and hurt["pagecast_screen_reconnects_total{device=Hall TV}"] == 0
+        # The Hall TV's series are its own: what its player went through (on a busy machine a
+        # player may stall of itself), not the Kitchen TV's.
+        assert hurt["pagecast_screen_stalls_total{device=Hall TV}"] == hall.state()["stats"]["stalls"]
+        assert hurt["pagecast_screen_reconnects_total{device=Hall TV}"] == 0
         assert hurt["pagecast_screen_reconnects_total{device=Kitchen TV}"] <= hurt["pagecast_cast_reconnects_total"]
 
         kitchen.remote_stop()

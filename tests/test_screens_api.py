@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from cast_helpers import ended_cleanly
-from helpers import running_service
+from helpers import lo, running_service
 from pagecast.core.screen import DMR_APP_ID
 from pagecast.virtual_tv import open_virtual_tv
 
-HOST = "127.0.0.91"
+HOST = lo("127.0.0.91")
 
 
 @pytest.fixture

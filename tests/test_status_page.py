@@ -112,13 +112,13 @@ async def test_each_session_lists_its_tvs_a_device_form_adds_a_tv_and_take_off_r
     its button takes that TV alone off."""
     import httpx
 
-    from helpers import running_service
+    from helpers import lo, running_service
 
     from pagecast.virtual_tv import open_virtual_tv
 
-    async with open_virtual_tv(host="127.0.0.81", name=DEN, player="ffmpeg") as den, \
-            open_virtual_tv(host="127.0.0.82", name=HALL, player="ffmpeg") as hall, \
-            running_service(nursery, tmp_path, cast_hosts=("127.0.0.81", "127.0.0.82"), quality="720p") as svc, \
+    async with open_virtual_tv(host=lo("127.0.0.81"), name=DEN, player="ffmpeg") as den, \
+            open_virtual_tv(host=lo("127.0.0.82"), name=HALL, player="ffmpeg") as hall, \
+            running_service(nursery, tmp_path, cast_hosts=(lo("127.0.0.81"), lo("127.0.0.82")), quality="720p") as svc, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
         started = (await client.post("/start?wait=1", json={"url": f"{pages}/dashboard.html", "device": DEN})).json()
         assert started["state"] == "live" and den.player_state == "PLAYING", started

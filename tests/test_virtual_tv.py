@@ -3,6 +3,7 @@ CASTV2 client where the wire itself is the point (network faults)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import ssl
 import sys
@@ -22,7 +23,7 @@ from pychromecast.controllers.receiver import CastStatusListener
 from pychromecast.discovery import CastBrowser, SimpleCastListener
 from pychromecast.socket_client import ConnectionStatusListener
 
-from helpers import live_url
+from helpers import lo, live_url
 
 from pagecast.lowlevel.binaries import find_players_dir
 from pagecast.lowlevel.proc import LineTail, open_child, pump_lines
@@ -200,7 +201,7 @@ async def discovered(tv, **browser_options):
 
 
 async def test_pychromecast_finds_the_tv_by_host_with_its_name_uuid_and_model():
-    async with open_virtual_tv("127.0.42.2", "Living Room TV") as tv:
+    async with open_virtual_tv(lo("127.0.42.2"), "Living Room TV") as tv:
         info = await trio.to_thread.run_sync(dial.get_device_info, tv.host)
         assert (info.friendly_name, info.uuid, info.model_name, info.manufacturer) == ("Living Room TV", tv.uuid, "pagecast virtual TV", "pagecast")
         assert info.cast_type == "cast" and info.multizone_supported is False
@@ -214,7 +215,7 @@ async def test_pychromecast_finds_the_tv_by_host_with_its_name_uuid_and_model():
 
 
 async def test_eureka_info_answers_on_https_8443_and_http_8008_for_any_params():
-    async with open_virtual_tv("127.0.42.3", "Kitchen") as tv, httpx.AsyncClient(verify=False, timeout=5) as client:
+    async with open_virtual_tv(lo("127.0.42.3"), "Kitchen") as tv, httpx.AsyncClient(verify=False, timeout=5) as client:
         for url in (f"https://{tv.host}:8443/setup/eureka_info?params=device_info,name", f"http://{tv.host}:8008/setup/eureka_info?params=multizone"):
             info = (await client.get(url)).json()
             assert info["name"] == "Kitchen" and info["ssdp_udn"] == str(tv.uuid)
@@ -223,9 +224,9 @@ async def test_eureka_info_answers_on_https_8443_and_http_8008_for_any_params():
 
 
 async def test_a_second_tv_on_the_same_address_or_a_foreign_address_fails_with_a_clear_error():
-    async with open_virtual_tv("127.0.42.4"):
-        with pytest.raises(BindError, match=r"127\.0\.42\.4:8009.*already"):
-            async with open_virtual_tv("127.0.42.4"):
+    async with open_virtual_tv(lo("127.0.42.4")):
+        with pytest.raises(BindError, match=re.escape(lo("127.0.42.4")) + r":8009.*already"):
+            async with open_virtual_tv(lo("127.0.42.4")):
                 pass
     foreign = "203.0.113.77"
     assert all(a.address != foreign for addrs in psutil.net_if_addrs().values() for a in addrs)
@@ -237,7 +238,7 @@ async def test_a_second_tv_on_the_same_address_or_a_foreign_address_fails_with_a
 async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
     from zeroconf import Zeroconf
 
-    async with open_virtual_tv("127.0.42.23", "Announced TV", mdns=True) as tv:
+    async with open_virtual_tv(lo("127.0.42.23"), "Announced TV", mdns=True) as tv:
         device = await discovered(tv, zeroconf_instance=await trio.to_thread.run_sync(Zeroconf))
         assert (device.friendly_name, device.model_name, device.host, device.port) == ("Announced TV", "pagecast virtual TV", tv.host, 8009)
 
@@ -246,7 +247,7 @@ async def test_mdns_announces_the_tv_to_zeroconf_browsers_on_this_host():
 
 
 async def test_live_hls_plays_with_time_advancing_then_buffering_when_the_stream_stalls(media, request):
-    async with open_virtual_tv("127.0.42.5") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.5")) as tv, sender(tv) as (cast, watcher):
         url = live_url(media, request, stall_after=5)
         await play(cast, url, **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
@@ -262,7 +263,7 @@ async def test_live_hls_plays_with_time_advancing_then_buffering_when_the_stream
 
 
 async def test_progressive_fmp4_plays_to_the_end_and_finishes(media):
-    async with open_virtual_tv("127.0.42.6") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.6")) as tv, sender(tv) as (cast, watcher):
         await play(cast, f"{media}/clip.mp4", "video/mp4")
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await watcher.until(lambda: last_media(watcher).get("idle_reason") == "FINISHED", timeout=10, what="IDLE/FINISHED")
@@ -271,7 +272,7 @@ async def test_progressive_fmp4_plays_to_the_end_and_finishes(media):
 
 
 async def test_a_missing_stream_fails_the_load_and_ends_idle_with_error(media):
-    async with open_virtual_tv("127.0.42.7") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.7")) as tv, sender(tv) as (cast, watcher):
         await play(cast, f"{media}/missing.m3u8", **FMP4_HINTS)
         await watcher.until(lambda: watcher.load_failures, what="LOAD_FAILED")
         assert watcher.load_failures == [(1, 311)]  # HLS_NETWORK_MASTER_PLAYLIST
@@ -280,7 +281,7 @@ async def test_a_missing_stream_fails_the_load_and_ends_idle_with_error(media):
 
 
 async def test_a_new_load_interrupts_the_playing_media_and_the_same_session_plays_again(media, request):
-    async with open_virtual_tv("127.0.42.8") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.8")) as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         session = cast.status.session_id
@@ -292,7 +293,7 @@ async def test_a_new_load_interrupts_the_playing_media_and_the_same_session_play
 
 
 async def test_pause_play_and_stop_from_the_sender_drive_the_player(media, request):
-    async with open_virtual_tv("127.0.42.9") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.9")) as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await trio.to_thread.run_sync(cast.media_controller.pause)
@@ -313,7 +314,7 @@ async def test_pause_play_and_stop_from_the_sender_drive_the_player(media, reque
 
 
 async def test_remote_stop_ends_the_media_cancelled_and_keeps_the_app(media, request):
-    async with open_virtual_tv("127.0.42.10") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.10")) as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") in ("BUFFERING", "PLAYING"), what="the media loaded")
         tv.remote_stop()
@@ -322,7 +323,7 @@ async def test_remote_stop_ends_the_media_cancelled_and_keeps_the_app(media, req
 
 
 async def test_remote_quit_returns_to_the_idle_screen_and_closes_the_app_channel(media, request):
-    async with open_virtual_tv("127.0.42.11") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.11")) as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.start_app, DMR)
         transport = cast.status.transport_id
         tv.remote_quit()
@@ -332,7 +333,7 @@ async def test_remote_quit_returns_to_the_idle_screen_and_closes_the_app_channel
 
 
 async def test_quit_app_from_the_sender_returns_to_the_idle_screen():
-    async with open_virtual_tv("127.0.42.24") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.24")) as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.start_app, DMR)
         await trio.to_thread.run_sync(cast.quit_app)
         await watcher.until(lambda: cast.status.app_id == BACKDROP, what="the idle screen")
@@ -340,7 +341,7 @@ async def test_quit_app_from_the_sender_returns_to_the_idle_screen():
 
 
 async def test_another_app_taking_over_interrupts_our_media(media, request):
-    async with open_virtual_tv("127.0.42.12") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.12")) as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         ours = cast.status.session_id
@@ -352,7 +353,7 @@ async def test_another_app_taking_over_interrupts_our_media(media, request):
 
 
 async def test_standby_is_reported_and_a_launch_wakes_the_tv():
-    async with open_virtual_tv("127.0.42.13") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.13")) as tv, sender(tv) as (cast, watcher):
         tv.standby(True)
         await watcher.until(lambda: cast.status.is_stand_by is True and cast.status.is_active_input is False, what="standby")
         await trio.to_thread.run_sync(cast.start_app, DMR)
@@ -361,7 +362,7 @@ async def test_standby_is_reported_and_a_launch_wakes_the_tv():
 
 
 async def test_set_volume_and_mute_from_the_sender():
-    async with open_virtual_tv("127.0.42.14") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.14")) as tv, sender(tv) as (cast, watcher):
         await trio.to_thread.run_sync(cast.set_volume, 0.35)
         await trio.to_thread.run_sync(cast.set_volume_muted, True)
         await watcher.until(lambda: cast.status.volume_muted, what="muted")
@@ -369,7 +370,7 @@ async def test_set_volume_and_mute_from_the_sender():
 
 
 async def test_refused_loads_fail_with_load_failed_until_accepted_again(media, request):
-    async with open_virtual_tv("127.0.42.15") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.15")) as tv, sender(tv) as (cast, watcher):
         tv.refuse_load("APP_ERROR")
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: watcher.load_failures, what="LOAD_FAILED")
@@ -381,7 +382,7 @@ async def test_refused_loads_fail_with_load_failed_until_accepted_again(media, r
 
 
 async def test_receiver_requests_are_answered_as_cast_devices_answer_them():
-    async with open_virtual_tv("127.0.42.25") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv(lo("127.0.42.25")) as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_MEDIA, {"type": "GET_STATUS", "requestId": 1}, destination="nobody")
         await raw.send(NS_CONNECTION, {"type": "CONNECT", "protocolVersionList": [0, 1, 3, 9]})
         assert (await raw.receive()).payload == {"type": "CONNECTED", "protocolVersion": 3}
@@ -407,7 +408,7 @@ async def test_receiver_requests_are_answered_as_cast_devices_answer_them():
 
 
 async def test_a_load_reports_loading_until_the_player_has_the_stream(media, request):
-    async with open_virtual_tv("127.0.42.26") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv(lo("127.0.42.26")) as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": DMR, "requestId": 1})
         transport = (await raw.receive()).payload["status"]["applications"][0]["transportId"]
         await raw.send(NS_CONNECTION, {"type": "CONNECT"}, destination=transport)
@@ -423,7 +424,7 @@ async def test_a_load_reports_loading_until_the_player_has_the_stream(media, req
 
 
 async def test_a_load_without_autoplay_loads_and_stays_paused_until_play(media, request):
-    async with open_virtual_tv("127.0.42.27") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv(lo("127.0.42.27")) as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_RECEIVER, {"type": "LAUNCH", "appId": DMR, "requestId": 1})
         transport = (await raw.receive()).payload["status"]["applications"][0]["transportId"]
         await raw.send(NS_CONNECTION, {"type": "CONNECT"}, destination=transport)
@@ -442,7 +443,7 @@ async def test_a_load_without_autoplay_loads_and_stays_paused_until_play(media, 
 
 
 async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restored():
-    async with open_virtual_tv("127.0.42.16") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv(lo("127.0.42.16")) as tv, raw_sender(tv.host) as raw:
         await raw.send(NS_HEARTBEAT, {"type": "PING"})
         assert (await raw.receive()).payload == {"type": "PONG"}
         tv.drop_network("silent")
@@ -462,7 +463,7 @@ async def test_a_silent_network_holds_every_byte_and_new_handshakes_until_restor
 
 
 async def test_a_reset_network_aborts_connections_and_refuses_new_ones_until_restored():
-    async with open_virtual_tv("127.0.42.17") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.17")) as tv, sender(tv) as (cast, watcher):
         async with raw_sender(tv.host) as raw:
             tv.drop_network("reset")
             with pytest.raises((trio.BrokenResourceError, EOFError)):
@@ -477,7 +478,7 @@ async def test_a_reset_network_aborts_connections_and_refuses_new_ones_until_res
 
 
 async def test_a_slow_network_delays_every_reply():
-    async with open_virtual_tv("127.0.42.18") as tv, raw_sender(tv.host) as raw:
+    async with open_virtual_tv(lo("127.0.42.18")) as tv, raw_sender(tv.host) as raw:
         tv.slow_network(0.5)
         started = trio.current_time()
         await raw.send(NS_RECEIVER, {"type": "GET_STATUS", "requestId": 7})
@@ -487,7 +488,7 @@ async def test_a_slow_network_delays_every_reply():
 
 
 async def test_restart_drops_connections_and_comes_back_at_the_idle_screen_without_the_media(media, request):
-    async with open_virtual_tv("127.0.42.19") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.19")) as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", what="PLAYING")
         await tv.restart()
@@ -498,7 +499,7 @@ async def test_restart_drops_connections_and_comes_back_at_the_idle_screen_witho
 
 
 async def test_faults_screen_and_state_over_http():
-    async with open_virtual_tv("127.0.42.20", "Den") as tv, httpx.AsyncClient(base_url=f"http://{tv.host}:8008", timeout=5) as client:
+    async with open_virtual_tv(lo("127.0.42.20"), "Den") as tv, httpx.AsyncClient(base_url=f"http://{tv.host}:8008", timeout=5) as client:
         screen = await client.get("/")
         assert screen.status_code == 200 and "/state" in screen.text
         assert (await client.post("/fault/standby", json={"on": True})).json()["state"]["standby"] is True
@@ -518,15 +519,15 @@ async def test_cli_runs_until_sigterm_and_stops_cleanly():
     screen = trio.Event()
 
     def on_line(line: str) -> None:
-        if "screen: http://127.0.42.21:8008/" in line:
+        if f"screen: http://{lo('127.0.42.21')}:8008/" in line:
             screen.set()
 
-    argv = [sys.executable, "-m", "pagecast.virtual_tv", "--host", "127.0.42.21", "--name", "CLI TV"]
+    argv = [sys.executable, "-m", "pagecast.virtual_tv", "--host", lo("127.0.42.21"), "--name", "CLI TV"]
     async with open_child(argv, name="virtual-tv-cli", stdout=True) as child, trio.open_nursery() as nursery:
         nursery.start_soon(pump_lines, child.stdout, tail, on_line)
         with trio.fail_after(20):
             await screen.wait()
-        info = await trio.to_thread.run_sync(dial.get_device_info, "127.0.42.21")
+        info = await trio.to_thread.run_sync(dial.get_device_info, lo("127.0.42.21"))
         assert info.friendly_name == "CLI TV"
         child.signal_group(signal.SIGTERM)
         with trio.fail_after(10):
@@ -537,7 +538,7 @@ async def test_cli_runs_until_sigterm_and_stops_cleanly():
 async def test_shaka_player_plays_live_hls_in_headless_chromium(media, request):
     if find_players_dir() is None:
         pytest.skip("Shaka Player is not installed (ops/install)")
-    async with open_virtual_tv("127.0.42.22", player="shaka") as tv, sender(tv) as (cast, watcher):
+    async with open_virtual_tv(lo("127.0.42.22"), player="shaka") as tv, sender(tv) as (cast, watcher):
         await play(cast, live_url(media, request), **FMP4_HINTS)
         await watcher.until(lambda: last_media(watcher).get("state") == "PLAYING", timeout=30, what="PLAYING in Shaka")
         first = tv.state()["current_time"]
