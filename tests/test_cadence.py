@@ -147,9 +147,10 @@ def drive(arrivals: list, until_ms: int, **spec) -> list[tuple[int, int, str]]:
     "arrivals, until_ms, spec, written",
     [
         pytest.param(
-            [F(0)], 2500, {"flush_frames": False},
-            [(0, 0, "new"), (100, 1, "rep"), (1000, 10, "rep"), (1100, 11, "rep"), (2000, 20, "rep"), (2100, 21, "rep")],
-            id="an idle page costs a keyframe per segment and the tick that pushes it out",
+            [F(0)], 5500, {"flush_frames": False},
+            [(0, 0, "new"), (100, 1, "rep"), (1000, 10, "rep"), (1100, 11, "rep"), (2000, 20, "rep"), (2100, 21, "rep"),
+             (3000, 30, "rep"), (3100, 31, "rep"), (4000, 40, "rep"), (5000, 50, "rep")],
+            id="an idle page costs a keyframe per segment, the first ones each with the tick that pushes it out",
         ),
         pytest.param(
             [F(0), F(450)], 1200, {"flush_frames": False},

@@ -127,7 +127,7 @@ def test_playlist_is_live_hls_with_map_program_date_time_and_relative_uris(short
     assert tag(text, "EXT-X-MEDIA-SEQUENCE") == "0"
     assert "ENDLIST" not in text and "PLAYLIST-TYPE" not in text and "DISCONTINUITY" not in text
     assert lines.index('#EXT-X-MAP:URI="init-0.mp4"') < lines.index("seg-0.m4s")
-    assert segments(text) == [0, 1, 2, 3, 4]  # the 6th is still open
+    assert segments(text) == [0, 1, 2, 3, 4, 5]  # the 6th too: its video and audio reached the stream's end
     pdts = re.findall(r"^#EXT-X-PROGRAM-DATE-TIME:(.*)$", text, re.M)
     assert pdts[0] == "2023-11-14T22:13:20.350Z"  # wallclock when the first fragment arrived
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p) for p in pdts)
@@ -213,14 +213,14 @@ def test_segment_is_decodable_by_ffprobe(short):
 
 def test_end_publishes_open_segment_without_endlist(short):
     r = ring()
-    feed(r, short)
+    feed(r, short, short.frags[:-1])  # the 6th segment short of its end: still open
     assert segments(r.playlist()) == [0, 1, 2, 3, 4]
     r.end()
     text = r.playlist()
     assert segments(text) == [0, 1, 2, 3, 4, 5]
     assert "ENDLIST" not in text
-    assert extinfs(text)[-1] == pytest.approx(1.0, abs=0.05)  # from sample durations
-    assert len(probe_frames(r.init(0) + r.segment(5))) == 10
+    assert extinfs(text)[-1] == pytest.approx(0.9, abs=0.05)  # from sample durations (its last 0.1 s left out)
+    assert len(probe_frames(r.init(0) + r.segment(5))) == 9
     r.feed(short.frags[0].data)  # late output after end is ignored
     assert r.stats["segments_produced"] == 6
 
@@ -240,7 +240,7 @@ def test_fragments_before_first_keyframe_are_dropped(short):
     r = ring()
     feed(r, short, short.frags[3:])
     assert r.stats["fragments_dropped"] == short.keys[1] - 3
-    assert segments(r.playlist()) == [0, 1, 2, 3]
+    assert segments(r.playlist()) == [0, 1, 2, 3, 4]
     assert r.segment(0) == b"".join(f.data for f in short.frags[short.keys[1]: short.keys[2]])
 
 
@@ -251,6 +251,25 @@ def test_feeding_arbitrary_chunks_gives_identical_segments(short):
         chunked.feed(short.raw[i:i + 333])
     assert chunked.playlist() == whole.playlist()
     assert all(chunked.segment(n) == whole.segment(n) for n in range(5))
+
+
+def test_a_segment_is_listed_once_whole_not_when_the_next_keyframe_arrives(short):
+    r = ring()
+    feed(r, short, short.frags[: short.keys[4] - 1])
+    assert segments(r.playlist()) == [0, 1, 2]  # the 4th lacks its last 0.1 s
+    r.feed(short.frags[short.keys[4] - 1].data)
+    assert segments(r.playlist()) == [0, 1, 2, 3]  # whole: the encoder needs no frame after the keyframe to close it
+    assert r.segment(3) == b"".join(f.data for f in short.frags[short.keys[3]: short.keys[4]])
+
+
+def test_keyframes_off_the_boundaries_turn_early_listing_off_for_the_generation():
+    stream = Stream(ffmpeg_fmp4(8, 10, keyframes="0,1,2,3,4,5.5,6.5,7.5"))
+    r = ring()
+    feed(r, stream, stream.frags[: stream.keys[6]])
+    # 4–5 was listed at 5 (its 5–5.5 reaches only progressive viewers); 5.5 is no boundary, so [5.5, 6.5) waits for its next keyframe
+    assert len(segments(r.playlist())) == 5
+    r.feed(stream.frags[stream.keys[6]].data)
+    assert len(segments(r.playlist())) == 6
 
 
 def test_target_duration_covers_longest_segment_and_never_decreases():
@@ -275,7 +294,7 @@ def test_playlist_window_holds_at_least_40_seconds(long):
     assert sum(durations) >= 40.0
     assert sum(durations[1:]) < 40.0  # and not more than needed
     assert int(tag(text, "EXT-X-MEDIA-SEQUENCE")) == segments(text)[0] > 0
-    assert segments(text) == list(range(segments(text)[0], 49))
+    assert segments(text) == list(range(segments(text)[0], 50))  # the last one too: whole
 
 
 def test_playlist_window_holds_at_least_three_target_durations(short):
@@ -288,7 +307,7 @@ def test_playlist_window_holds_at_least_three_target_durations(short):
 def test_segment_stays_fetchable_after_leaving_playlist(short):
     clock = FakeClock()
     r = ring(window=2.0, clock=clock)  # 3 x target: 3 segments listed
-    feed(r, short, short.frags[: short.keys[4] + 1], clock=clock)
+    feed(r, short, short.frags[: short.keys[4]], clock=clock)  # the 4th segment listed once whole
     assert segments(r.playlist()) == [1, 2, 3]
     removed_at = clock.t
     playlist_duration = sum(extinfs(r.playlist()))
@@ -320,7 +339,7 @@ def test_max_bytes_drops_oldest_unlisted_segments_first(long):
     tiny = ring(window=10.0, max_bytes=1)
     feed(tiny, long)
     assert tiny.stats["segments_held"] == 1  # never drops the newest segment
-    assert segments(tiny.playlist()) == [48]
+    assert segments(tiny.playlist()) == [49]
 
 
 def test_encoder_restart_continues_media_sequence_with_discontinuity(short):
@@ -329,11 +348,11 @@ def test_encoder_restart_continues_media_sequence_with_discontinuity(short):
     r.begin_generation()
     feed(r, short)
     text = r.playlist()
-    assert segments(text) == list(range(11))
+    assert segments(text) == list(range(12))
     lines = text.splitlines()
     disc = lines.index("#EXT-X-DISCONTINUITY")
     assert lines[disc + 1] == '#EXT-X-MAP:URI="init-1.mp4"'
-    assert lines[disc + 4] == "seg-6.m4s"  # the old generation's open segment was published on restart
+    assert lines[disc + 4] == "seg-6.m4s"
     assert text.count("#EXT-X-DISCONTINUITY\n") == 1
     assert tag(text, "EXT-X-DISCONTINUITY-SEQUENCE") is None
     assert r.init(0) == r.init(1) == short.init.data
@@ -348,7 +367,7 @@ def test_restart_discards_partial_output_of_the_old_encoder(short):
     r.feed(short.frags[-1].data[:100])
     r.begin_generation()
     feed(r, short)
-    assert segments(r.playlist()) == list(range(11))
+    assert segments(r.playlist()) == list(range(12))
 
 
 def test_new_init_without_begin_generation_starts_a_new_generation(short):
@@ -405,7 +424,7 @@ def test_stats_and_latest_fragment_time(short):
     feed(r, short, clock=clock)
     stats = r.stats
     assert stats["fragments"] == len(short.frags)
-    assert stats["segments_produced"] == stats["segments_held"] == 5
+    assert stats["segments_produced"] == stats["segments_held"] == 6
     assert stats["generation"] == 0 and stats["viewers"] == 0 and stats["live"]
     assert stats["bytes_held"] == len(short.init.data) + sum(len(f.data) for f in short.frags)
     assert r.latest_fragment_time() == clock.t

@@ -7,9 +7,11 @@ timestamps (one tick per output frame interval, counted from the first frame). B
 frames the last one is repeated:
 
 * at every segment boundary, where FFmpeg forces a keyframe, so every segment starts with one;
-* one tick after a keyframe and, with ``flush_frames``, after each new frame: FFmpeg's MP4
-  muxer holds a sample until the next one gives its duration, and a segment is complete only
-  when the next one's keyframe is out;
+* with ``flush_frames``, one tick after each new frame: FFmpeg's MP4 muxer holds a sample
+  until the next one gives its duration;
+* one tick after each of the first keyframes: the publisher lists those segments only once
+  the next one's keyframe is out; later ones it lists once whole
+  (``playlist.LISTED_WHEN_WHOLE_FROM``), so an idle page costs one frame per segment;
 * at least every ``fps / min_fps`` ticks, with ``min_fps``;
 * at the full rate for a while after a ``Dense`` request.
 
@@ -25,6 +27,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .ffmpeg import AUDIO_FRAME_SAMPLES, AUDIO_RATE, EncodeSpec
+from .playlist import LISTED_WHEN_WHOLE_FROM
 
 AUDIO_LEAD = 0.1  # seconds of silence written ahead of the video
 
@@ -123,8 +126,10 @@ class Cadence:
 
     def repeat(self, pts: int) -> Step:
         """The last frame again at ``pts`` (from ``due``); one at a segment boundary is a
-        keyframe, held in the muxer until the next tick."""
-        return self._step(pts, repeat=True, pending=pts % self.segment_ticks == 0)
+        keyframe, pushed out of the muxer by the next tick while the publisher still waits
+        for keyframes to list segments."""
+        boundary, segment = pts % self.segment_ticks == 0, pts // self.segment_ticks
+        return self._step(pts, repeat=True, pending=boundary and segment <= LISTED_WHEN_WHOLE_FROM)
 
     def frame(self, captured_at: float) -> Step:
         """A new frame captured at ``captured_at``."""

@@ -82,6 +82,12 @@ def hold_back_for(setting: float, segment_duration: float) -> float:
     return setting if setting > 0 else 3.0 * max(1, math.ceil(segment_duration))
 
 
+#: The first segment of an encoder's output listed as soon as it is whole (its video at the
+#: next boundary): by then its keyframes have shown they fall on the boundaries. The ones
+#: before wait for the next keyframe's fragment, which the encoder pushes out (core.cadence).
+LISTED_WHEN_WHOLE_FROM = 3
+
+
 class SegmentRing:
     """Keeps the live stream in memory and serves it as LIVE HLS and as progressive fMP4.
 
@@ -129,6 +135,13 @@ class SegmentRing:
         self._last_published: tuple[int, int] | None = None  # (generation, discontinuity)
         self._target = max(1, math.ceil(segment_duration))
         self._open: list[HeldFragment] | None = None
+        self._open_published = False  # the open segment reached its boundary and is listed already
+        self._open_ahead: list[HeldFragment] = []  # audio that came before the open segment's keyframe: its first
+        self._ahead: list[HeldFragment] = []  # audio past a listed segment's end: the next segment's
+        self._reached = (-math.inf, -math.inf)  # the open segment's video and audio end, seconds
+        self._origin: float | None = None  # video start of the generation's second keyframe: where boundaries count from
+        self._on_grid = 0  # this generation's keyframes so far, all on the boundaries (else -1: never list early)
+        self._keyframes = 0  # this generation's
         self._open_bytes = 0
         self._segment_bytes = 0
         self._log: deque[HeldFragment] = deque()
@@ -195,6 +208,7 @@ class SegmentRing:
         self._inits.clear()
         self._log.clear()
         self._open, self._open_bytes, self._latest = None, 0, None
+        self._open_published, self._open_ahead, self._ahead = False, [], []
         self._listed_from = self._next_sequence
 
     def first_capture(self, wallclock: float) -> None:
@@ -207,6 +221,7 @@ class SegmentRing:
 
     def _start_generation(self, init: InitInfo) -> None:
         self._close_open(None)
+        self._origin, self._on_grid, self._keyframes, self._ahead = None, 0, 0, []
         self._generation += 1
         self._gen_open = True
         self._inits[self._generation] = init
@@ -217,11 +232,21 @@ class SegmentRing:
         self._fragments += 1
         if fragment.keyframe:
             self.has_keyframe = True
+            ahead, self._ahead = self._ahead, []
             self._close_open(fragment.video_start)
-            self._open = [held]
-            self._open_bytes = len(fragment.data)
+            self._count_on_grid(fragment.video_start or 0.0)
+            self._open, self._open_ahead, self._reached = [held], ahead, (-math.inf, -math.inf)
+            self._reach(fragment)
+            self._open_bytes = len(fragment.data) + sum(len(h.fragment.data) for h in ahead)
         elif self._open is not None:
-            self._open.append(held)
+            if not self._open_published:
+                self._open.append(held)
+                self._reach(fragment)
+            elif fragment.video_start is None:
+                self._ahead.append(held)  # the muxer writes the audio up to the next keyframe after the video that ends here
+            else:
+                self._on_grid = -1  # listed too early after all: from now on, at the next keyframe
+                self._open.append(held)
             self._open_bytes += len(fragment.data)
         else:
             self._fragments_dropped += 1  # nothing decodable to attach it to yet
@@ -233,7 +258,53 @@ class SegmentRing:
         horizon = held.received_at - self.follow_max_lag
         while self._log and self._log[0].index < open_start and self._log[0].received_at < horizon:
             self._log.popleft()
+        if not self._open_published and self._whole():
+            self._publish(self._open, None, self._open_ahead)
+            self._open_published, self._open_bytes = True, 0  # its bytes are the segment's now
         self._on_change()
+
+    def _count_on_grid(self, start: float) -> None:
+        """The generation's first keyframe is left out (its start can be off by the audio's
+        priming); the boundaries count from the second."""
+        self._keyframes += 1
+        if self._keyframes == 1:
+            return
+        if self._origin is None:
+            self._origin, self._on_grid = start, 1
+            return
+        steps = (start - self._origin) / self.segment_duration
+        if self._on_grid >= 0:
+            self._on_grid = self._on_grid + 1 if abs(steps - round(steps)) * self.segment_duration < 1e-3 else -1
+
+    def _whole(self) -> bool:
+        """The open segment is whole once its video reaches the next segment boundary and its
+        audio reaches where its video ends: the encoder forces a keyframe at every boundary
+        (the first frame at or after it) and the muxer writes samples in decode order, so all
+        that comes next belongs to the next segment. Listing it now, not when that keyframe's
+        fragment arrives (the muxer holds each sample until the next one gives its duration),
+        saves the encoder a frame a second on a page that does not change. From segment
+        ``LISTED_WHEN_WHOLE_FROM`` on, while every keyframe (after the first) fell on a
+        boundary, and never again in a generation where one did not or a segment was listed
+        too early."""
+        if self._open is None or self._origin is None or self._on_grid < LISTED_WHEN_WHOLE_FROM:
+            return False
+        video, audio = self._reached
+        start = self._open[0].fragment.video_start or 0.0
+        seg = self.segment_duration
+        boundary = self._origin + (math.floor((start - self._origin) / seg + 1e-6) + 1) * seg
+        has_audio = self._inits[self._generation].audio is not None
+        return video >= boundary - 1e-3 and (not has_audio or audio >= video - 1e-3)
+
+    def _reach(self, fragment: Fragment) -> None:
+        """Where the open segment's video and audio reach so far (seconds)."""
+        video, audio = self._reached
+        if fragment.video_end is not None:
+            video = max(video, fragment.video_end)
+        track = self._inits[self._generation].audio
+        for t in fragment.tracks:
+            if track is not None and t.track_id == track.track_id and t.decode_time is not None:
+                audio = max(audio, (t.decode_time + t.duration) / track.timescale)
+        self._reached = (video, audio)
 
     def _end_generation(self) -> None:
         """The encoder's output so far is all there is: its open segment is published, and
@@ -241,13 +312,19 @@ class SegmentRing:
         self._close_open(None)
         self._splitter.reset()
         self._gen_open = False
+        self._origin, self._on_grid, self._keyframes, self._ahead = None, 0, 0, []
 
     def _close_open(self, next_start: float | None) -> None:
-        """Publish the open segment (if any). ``next_start``: video start of the next one."""
+        """Publish the open segment (if any and not yet). ``next_start``: video start of the next one."""
         frags, self._open = self._open, None
+        ahead, self._open_ahead = self._open_ahead, []
+        published, self._open_published = self._open_published, False
         self._open_bytes = 0
-        if not frags:
-            return
+        if frags and not published:
+            self._publish(frags, next_start, ahead)
+
+    def _publish(self, frags: list[HeldFragment], next_start: float | None, ahead: list[HeldFragment]) -> None:
+        """List ``frags`` (from a keyframe fragment on), after the audio that came ``ahead`` of it."""
         first = frags[0].fragment
         start = first.video_start or 0.0
         ends = [h.fragment.video_end for h in frags if h.fragment.video_end is not None]
@@ -263,7 +340,7 @@ class SegmentRing:
             last_gen, last_disc = self._last_published
             discontinuity = last_disc + (generation != last_gen)
         self._last_published = (generation, discontinuity)
-        data = b"".join(h.fragment.data for h in frags)
+        data = b"".join(h.fragment.data for h in (*ahead, *frags))
         # PROGRAM-DATE-TIME follows the media clock, anchored once per generation: players
         # (Shaka) place segments by it, and arrival-time jitter would open gaps between them.
         # A new generation (an encoder restarted) goes on where the last one ended: a hole in
@@ -273,7 +350,7 @@ class SegmentRing:
             self._anchors[generation] = (first if self._pdt_end is None else self._pdt_end) - start
         anchor = self._anchors[generation]
         segment = Segment(
-            self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(frags)
+            self._next_sequence, generation, discontinuity, data, start, duration, anchor + start, len(ahead) + len(frags)
         )
         if not self._segments:
             self._listed_from = segment.sequence
