@@ -16,11 +16,26 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
+import pytest
 import trio
 
 from pagecast.lowlevel.proc import descendants, is_chromium, is_ffmpeg
 
 PAGES = Path(__file__).parent / "pages"
+
+
+def real_home_assistant() -> list[pytest.MarkDecorator]:
+    """The marks of a test against a real Home Assistant: skipped where none is installed, one
+    at a time (each Home Assistant is heavy), started first."""
+    from pagecast.bench.homeassistant import installed
+
+    return [
+        pytest.mark.slow,
+        pytest.mark.xdist_group("home-assistant"),
+        pytest.mark.ha,
+        pytest.mark.skipif(not installed(), reason="Home Assistant is not installed here: `pagecast bench --only ha` installs it"),
+        pytest.mark.timeout(240),
+    ]
 
 
 def lo(address: str) -> str:

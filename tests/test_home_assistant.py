@@ -9,15 +9,10 @@ import subprocess
 import pytest
 import trio
 
-from pagecast.bench.homeassistant import installed, open_home_assistant
+from helpers import real_home_assistant
+from pagecast.bench.homeassistant import open_home_assistant
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("home-assistant"),  # one Home Assistant at a time: each is heavy
-    pytest.mark.ha,
-    pytest.mark.skipif(not installed(), reason="Home Assistant is not installed here: `pagecast bench --only ha` installs it"),
-    pytest.mark.timeout(240),
-]
+pytestmark = real_home_assistant()
 
 W, H = 320, 180  # the picture is compared at this size
 

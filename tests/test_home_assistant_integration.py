@@ -25,19 +25,13 @@ import httpx
 import pytest
 import trio
 
-from helpers import lo, jpeg_size
+from helpers import jpeg_size, lo, real_home_assistant
 from pagecast.bench.changes import read_barcode
-from pagecast.bench.homeassistant import DASHBOARD_PATH, installed, open_home_assistant
+from pagecast.bench.homeassistant import DASHBOARD_PATH, open_home_assistant
 from pagecast.bench.drive import owned
 from pagecast.virtual_tv import open_virtual_tv
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("home-assistant"),  # one Home Assistant at a time: each is heavy
-    pytest.mark.ha,
-    pytest.mark.skipif(not installed(), reason="Home Assistant is not installed here: `pagecast bench --only ha` installs it"),
-    pytest.mark.timeout(240),
-]
+pytestmark = real_home_assistant()
 
 REPO = Path(__file__).resolve().parent.parent
 TV_HOST, TV_NAME = lo("127.0.61.2"), "Kitchen TV"
