@@ -203,24 +203,30 @@ def live_url(media: str, request, **params) -> str:
     return f"{media}/live/{request.node.name}-{time.monotonic_ns()}/index.m3u8" + (f"?{query}" if query else "")
 
 
+#: Per worker process, the first finished encoder probe of each (ffmpeg, encoder, device)
+#: setting: the machine does not change between tests, and a probe costs ~0.7 s a service.
+_PROBES: dict[tuple[str, str, str], Any] = {}
 
 
 @contextlib.asynccontextmanager
 async def running_service(nursery, tmp_path: Path, **overrides):
     """A real pagecast service on 127.0.0.1 (random port) with ``overrides`` as settings; its
-    encoder probe is done, so every FFmpeg that runs afterwards is a session's. Stopped (and
-    waited for) at the end of the block."""
+    encoder probe is done (the worker's first one of the same setting, reused), so every
+    FFmpeg that runs afterwards is a session's. Stopped (and waited for) at the end of the block."""
     from functools import partial
 
     from pagecast.core.settings import Settings
     from pagecast.server.service import Service
+    from pagecast.session.encoder_probe import EncoderChoice
 
     settings = Settings.from_env({}, **{"host": "127.0.0.1", "port": 0, "runtime_dir": str(tmp_path / "runtime"), "load_timeout": 10.0, "mdns": False,
                                        "announce": False, "state_dir": str(tmp_path / "state"), **overrides})
-    svc = Service(settings)
+    key = (settings.ffmpeg, settings.encoder, settings.vaapi_device)
+    svc = Service(settings, encoders=EncoderChoice.probed_like(_PROBES[key]) if key in _PROBES else None)
     await nursery.start(partial(svc.run, handle_signals=False))
     with trio.fail_after(10):
         await svc.encoders.done.wait()
+    _PROBES.setdefault(key, svc.encoders)
     try:
         yield svc
     finally:

@@ -205,6 +205,15 @@ class EncoderChoice:
         choice.done.set()
         return choice
 
+    @classmethod
+    def probed_like(cls, other: "EncoderChoice") -> "EncoderChoice":
+        """A choice made from ``other``'s finished probe of this machine, without probing again
+        (a test suite starts hundreds of services); its own fallbacks start at none."""
+        choice = cls(other.ffmpeg, other.setting, other.hw_device, timeout=other.timeout)
+        choice.results, choice.chosen, choice.note, choice.probe_seconds = dict(other.results), other.chosen, other.note, other.probe_seconds
+        choice.done.set()
+        return choice
+
     async def run(self) -> None:
         """Probe the candidates (libx264 always among them) and choose; run once at startup."""
         if self.done.is_set():
