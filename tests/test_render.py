@@ -171,7 +171,7 @@ def nothing_left_behind(tmp_path):
 async def render_for(spec: PageSpec, settings: Settings, seconds: float, *, buffer: int = 1000) -> tuple[list[Frame], dict, float]:
     """Start the renderer, collect frames for ``seconds`` after it started, then cancel it.
     A Chromium whose every read-back comes back empty (seen rarely on a busy machine, cause
-    unknown) gets one more try, as a session gives it (``kind="no_picture"``, session/actor.py)."""
+    unknown) gets one more try, as a session gives it (``kind="no_picture"``, core/supervision.py)."""
     try:
         return await _render_for(spec, settings, seconds, buffer=buffer)
     except* RenderError as group:

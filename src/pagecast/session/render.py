@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: Empty read-backs in a row after which a screenshot is taken by a frame that draws.
 EMPTY_READBACKS_BEFORE_DRAWN_SHOT = 3
+#: Seconds a loaded page may take to give its first picture. A Chromium whose read-backs all
+#: come back empty (seen rarely, after a crash on a busy machine) never will: a new one does,
+#: and the load timeout (30 s) is too long a still picture to wait for that.
+FIRST_PICTURE_TIMEOUT = 5.0
 #: Seconds one begin-frame may take while the page loads (scripts and layout of a big
 #: dashboard run then) before Chromium counts as hung; without it a hung new Chromium would
 #: keep a restarted session's picture still for the whole load timeout.
@@ -358,7 +362,7 @@ class _Renderer:
             await self.tick(capture=None, timeout=timeout)
 
     async def first_frame(self) -> Frame:
-        with trio.move_on_after(max(5.0, self.spec.load_timeout)) as scope:
+        with trio.move_on_after(FIRST_PICTURE_TIMEOUT) as scope:
             while True:
                 _, frame = await self.tick(capture=True, timeout=self.spec.frame_timeout)
                 if frame is not None:
@@ -366,7 +370,7 @@ class _Renderer:
         assert scope.cancelled_caught
         st = self.stats
         raise RenderError(
-            f"{self.spec.shown_url} loaded but Chromium produced no picture of it in {max(5.0, self.spec.load_timeout):g} s "
+            f"{self.spec.shown_url} loaded but Chromium produced no picture of it in {FIRST_PICTURE_TIMEOUT:g} s "
             f"({st.get('ticks', 0)} frames drawn, {st.get('busy_ticks', 0)} refused as busy, {st.get('empty_shots', 0)} empty); restart the session",
             kind="no_picture",
         )
