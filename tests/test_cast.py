@@ -133,18 +133,30 @@ async def test_media_a_person_was_playing_is_reloaded_at_its_live_position_when_
     from helpers import live_url
 
     theirs = live_url(media, request)  # cast by a person, with another sender
-    cc = await trio.to_thread.run_sync(partial(pychromecast.get_chromecast_from_host, (tv.host, 8009, tv.uuid, None, None), tries=1))
-    try:
-        await trio.to_thread.run_sync(cc.wait, 10)
-        # As a person's phone does it: the media app first, then the LOAD once it runs (a LOAD
-        # chained to a launch by pychromecast was, under load, now and then never sent).
-        await trio.to_thread.run_sync(partial(cc.start_app, DMR_APP_ID, timeout=10))
-        await tv.wait_for(lambda st: st["app_id"] == DMR_APP_ID, timeout=10)
-        await trio.to_thread.run_sync(partial(cc.media_controller.play_media, theirs, "application/vnd.apple.mpegurl", stream_type="LIVE", media_info={"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"}))
-        await trio.to_thread.run_sync(partial(cc.media_controller.block_until_active, timeout=10))
-        await tv.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=20)
-    finally:
-        await trio.to_thread.run_sync(cc.disconnect, 10)
+
+    async def person_casts() -> None:
+        cc = await trio.to_thread.run_sync(partial(pychromecast.get_chromecast_from_host, (tv.host, 8009, tv.uuid, None, None), tries=1))
+        try:
+            await trio.to_thread.run_sync(cc.wait, 10)
+            # As a person's phone does it: the media app first, then the LOAD once it runs (a LOAD
+            # chained to a launch by pychromecast was, under load, now and then never sent).
+            await trio.to_thread.run_sync(partial(cc.start_app, DMR_APP_ID, timeout=10))
+            await tv.wait_for(lambda st: st["app_id"] == DMR_APP_ID, timeout=10)
+            await trio.to_thread.run_sync(partial(cc.media_controller.play_media, theirs, "application/vnd.apple.mpegurl", stream_type="LIVE", media_info={"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"}))
+            await trio.to_thread.run_sync(partial(cc.media_controller.block_until_active, timeout=10))
+            await tv.wait_for(lambda st: st["player_state"] == "PLAYING", timeout=20)
+        finally:
+            await trio.to_thread.run_sync(cc.disconnect, 10)
+
+    # The person's own sender (pychromecast, on a busy machine) may fail a request; a person
+    # would press cast again. This is the test's setup, not what it checks.
+    for attempt in range(3):
+        try:
+            await person_casts()
+            break
+        except (pychromecast.error.PyChromecastError, TimeoutError):
+            if attempt == 2:
+                raise
     started = await cast(api, pages, duration=8)  # the TV joins 3 s behind the live edge: room to play first
     assert started["cast"]["previous"]["media"]["content_id"] == theirs
     done = await wait_session(api, started["id"], lambda d: d["state"] == "stopped", timeout=20)

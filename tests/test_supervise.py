@@ -105,7 +105,13 @@ def _browsers() -> set[int]:
 async def test_chromium_crashing_or_hanging_is_replaced_inside_its_session_with_no_gap_in_the_stream(client, pages):
     """The page's renderer killed, the browser killed, the browser stopped (a hang): each time a
     new Chromium reloads the page in the same session, the encoder keeps going (no discontinuity,
-    a segment every second throughout), and the other session never notices."""
+    a segment every second throughout), and the other session never notices. (A new Chromium
+    that gives no picture, seen now and then on a busy machine, is itself replaced: a restart
+    of kind no_picture, which this test allows between its faults.)"""
+
+    def faults(status: dict) -> list[tuple[str, str]]:
+        return [(e["child"], e["kind"]) for e in status["restart_log"] if e["kind"] != "no_picture"]
+
     first = await _start(client, pages)
     (browser,) = _browsers()
     other = await _start(client, pages)
@@ -120,23 +126,26 @@ async def test_chromium_crashing_or_hanging_is_replaced_inside_its_session_with_
 
         def restarted(status: dict) -> bool:
             assert status["state"] == "live", (fault, status["error"])
-            return status["restarts"]["renderer"] >= n
+            return len(faults(status)) >= n
 
         status = await wait_for(lambda: session(client, first), restarted, every=0.1)
         assert status["last_restart"]["child"] == "renderer", status["last_restart"]
-        (browser,) = await wait_for(lambda: _browsers() - other_browsers - {browser}, every=0.1)
-        # The new page is drawing (the dashboard changes every second) before the next fault.
-        await wait_for(
+        # A new Chromium draws the page (the dashboard changes every second) before the next fault.
+        drawing = await wait_for(
             lambda: session(client, first),
-            lambda d: d["children"]["renderer"]["pid"] == browser and d["frames"]["captured"] > status["frames"]["captured"],
+            lambda d: d["children"]["renderer"]["pid"] not in (None, browser) and d["frames"]["captured"] > status["frames"]["captured"],
+            every=0.1,
         )
+        browser = drawing["children"]["renderer"]["pid"]
+        assert browser in _browsers() - other_browsers
     status = await session(client, first)
     playlist = (await client.get(f"/streams/{first}/index.m3u8")).text
     elapsed = trio.current_time() - t0
-    assert status["state"] == "live" and status["restarts"] == {"renderer": 3, "encoder": 0}
-    assert [(e["child"], e["kind"]) for e in status["restart_log"]] == [("renderer", "crash")] * 2 + [("renderer", "hang")]
+    restarts = len(status["restart_log"])
+    assert status["state"] == "live" and status["restarts"] == {"renderer": restarts, "encoder": 0}
+    assert faults(status) == [("renderer", "crash")] * 2 + [("renderer", "hang")]
     renderer = status["children"]["renderer"]
-    assert renderer["state"] == "running" and renderer["pid"] == browser and renderer["restarts"] == 3 and renderer["recycles"] == 0
+    assert renderer["state"] == "running" and renderer["pid"] == browser and renderer["restarts"] == restarts and renderer["recycles"] == 0
     assert "#EXT-X-DISCONTINUITY" not in playlist  # one encoder run throughout: no gap
     assert status["segments"] - segments0 >= elapsed - 2, (status["segments"], segments0, elapsed)
     assert (await session(client, other))["restarts"]["renderer"] == 0
