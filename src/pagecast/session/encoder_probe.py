@@ -208,7 +208,7 @@ class EncoderChoice:
     @classmethod
     def probed_like(cls, other: "EncoderChoice") -> "EncoderChoice":
         """A choice made from ``other``'s finished probe of this machine, without probing again
-        (a test suite starts hundreds of services); its own fallbacks start at none."""
+        (a test suite starts a service for each of its tests); its own fallbacks start at none."""
         choice = cls(other.ffmpeg, other.setting, other.hw_device, timeout=other.timeout)
         choice.results, choice.chosen, choice.note, choice.probe_seconds = dict(other.results), other.chosen, other.note, other.probe_seconds
         choice.done.set()
